@@ -1,0 +1,14 @@
+//! secretsmanager actions (being written).
+use super::{ActionSpec, InputError, StepInput, Action};
+use std::sync::Arc;
+/// Placeholder.
+pub static DELETE_SECRET: ActionSpec = ActionSpec {
+    name: "secretsmanager.delete-secret",
+    summary: "not written yet",
+    selector: &[],
+    options: &[],
+    permissions: &[],
+    build: |_input: &StepInput| -> Result<Arc<dyn Action>, Vec<InputError>> {
+        Err(vec![InputError::at(&[], "not implemented yet")])
+    },
+};

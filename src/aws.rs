@@ -1,0 +1,459 @@
+//! SDK configuration, one client per service, the read-only guard of a dry run, the call recorder,
+//! and the one place where SDK errors are classified.
+//!
+//! Configuration is loaded once (`aws_config::defaults`), so the default chain finds credentials,
+//! region and `AWS_ENDPOINT_URL` exactly as the AWS CLI would, and every client is built from it
+//! with the same interceptors: nothing can reach AWS without passing the guard and the recorder.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
+};
+use aws_smithy_runtime_api::client::interceptors::{Intercept, SharedInterceptor};
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use serde::Serialize;
+
+/// Whether the clients may change anything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Read-only calls only: every other operation is refused before it is sent.
+    DryRun,
+    /// Real deletions.
+    Apply,
+}
+
+/// How to build the clients. `Default` reads everything from the environment.
+#[derive(Clone, Default)]
+pub struct AwsOptions {
+    /// Overrides the region of the default chain.
+    pub region: Option<String>,
+    /// Overrides the endpoint (what `AWS_ENDPOINT_URL` does), e.g. a local emulator.
+    pub endpoint_url: Option<String>,
+    /// Attempts per call, including the first, for the SDK's standard retry (throttling, 5xx).
+    pub max_attempts: Option<u32>,
+    /// Extra interceptors put on every client, after ours (tests inject faults with these).
+    pub interceptors: Vec<SharedInterceptor>,
+}
+
+/// The clients a teardown uses, built from one configuration.
+#[derive(Clone)]
+pub struct Aws {
+    /// The region every client talks to.
+    pub region: String,
+    /// Whether mutating calls are allowed.
+    pub mode: Mode,
+    /// Every call the clients made, in order.
+    pub calls: CallLog,
+    /// CloudFormation.
+    pub cloudformation: aws_sdk_cloudformation::Client,
+    /// EC2 (network interfaces, VPCs).
+    pub ec2: aws_sdk_ec2::Client,
+    /// ECS.
+    pub ecs: aws_sdk_ecs::Client,
+    /// ECR.
+    pub ecr: aws_sdk_ecr::Client,
+    /// Secrets Manager.
+    pub secretsmanager: aws_sdk_secretsmanager::Client,
+    /// STS, for the account guard.
+    pub sts: aws_sdk_sts::Client,
+}
+
+/// Why the clients could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// No region from the flags, the environment or the profile.
+    #[error("no AWS region is configured: pass --region, or set AWS_REGION (or a region in your profile)")]
+    NoRegion,
+}
+
+impl Aws {
+    /// Loads the configuration from the environment (as the AWS CLI does) and builds the clients.
+    pub async fn from_env(mode: Mode, options: AwsOptions) -> Result<Aws, SetupError> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(region) = &options.region {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        if let Some(url) = &options.endpoint_url {
+            loader = loader.endpoint_url(url.clone());
+        }
+        let sdk_config = loader.load().await;
+        Aws::from_sdk_config(&sdk_config, mode, options)
+    }
+
+    /// Builds the clients from a loaded configuration, with the guard and the recorder on each.
+    pub fn from_sdk_config(
+        sdk_config: &SdkConfig,
+        mode: Mode,
+        options: AwsOptions,
+    ) -> Result<Aws, SetupError> {
+        let region = sdk_config
+            .region()
+            .map(|r| r.to_string())
+            .ok_or(SetupError::NoRegion)?;
+        let calls = CallLog::default();
+        let mut interceptors = vec![
+            SharedInterceptor::new(ReadOnlyGuard { mode }),
+            SharedInterceptor::new(calls.clone()),
+        ];
+        interceptors.extend(options.interceptors.iter().cloned());
+        // Standard retry handles throttling and transient 5xx with exponential backoff and jitter;
+        // adaptive mode would also rate-limit the client side, which is what a long teardown of
+        // hundreds of resources wants when CloudFormation's low limits bite.
+        let retry = RetryConfig::adaptive().with_max_attempts(options.max_attempts.unwrap_or(5));
+
+        macro_rules! client {
+            ($krate:ident) => {{
+                let mut builder = $krate::config::Builder::from(sdk_config).retry_config(retry.clone());
+                for interceptor in &interceptors {
+                    builder.push_interceptor(interceptor.clone());
+                }
+                $krate::Client::from_conf(builder.build())
+            }};
+        }
+        Ok(Aws {
+            region,
+            mode,
+            calls,
+            cloudformation: client!(aws_sdk_cloudformation),
+            ec2: client!(aws_sdk_ec2),
+            ecs: client!(aws_sdk_ecs),
+            ecr: client!(aws_sdk_ecr),
+            secretsmanager: client!(aws_sdk_secretsmanager),
+            sts: client!(aws_sdk_sts),
+        })
+    }
+
+    /// True in a dry run: actions resolve what they match and change nothing.
+    pub fn is_dry_run(&self) -> bool {
+        self.mode == Mode::DryRun
+    }
+}
+
+/// True for operations that only read: the allow-list of a dry run.
+///
+/// An allow-list, not a deny-list: an operation we have not thought about is refused.
+pub fn is_read_only(operation: &str) -> bool {
+    const READ_PREFIXES: [&str; 5] = ["Describe", "List", "Get", "BatchGet", "Search"];
+    // GetSecretValue reads a secret's value: never needed to tear anything down, so never allowed.
+    operation != "GetSecretValue" && READ_PREFIXES.iter().any(|p| operation.starts_with(p))
+}
+
+/// Refuses every operation that is not read-only in a dry run, before it is serialized or sent.
+#[derive(Debug)]
+struct ReadOnlyGuard {
+    mode: Mode,
+}
+
+/// The error a dry run's guard raises. Seeing it means an action tried to change something in a
+/// dry run: a bug in teardown, never something to skip quietly.
+#[derive(Debug)]
+pub struct DryRunViolation {
+    /// Service and operation that were refused, e.g. `ECS.StopTask`.
+    pub operation: String,
+}
+
+impl fmt::Display for DryRunViolation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "dry run refused the mutating call {} before it was sent; this is a bug in teardown, please report it",
+            self.operation
+        )
+    }
+}
+
+impl std::error::Error for DryRunViolation {}
+
+fn operation_of(cfg: &ConfigBag) -> (String, String) {
+    match cfg.load::<Metadata>() {
+        Some(m) => (m.service().to_string(), m.name().to_string()),
+        None => ("unknown".into(), "unknown".into()),
+    }
+}
+
+impl Intercept for ReadOnlyGuard {
+    fn name(&self) -> &'static str {
+        "teardown::ReadOnlyGuard"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let (service, operation) = operation_of(cfg);
+        if self.mode == Mode::DryRun && !is_read_only(&operation) {
+            return Err(Box::new(DryRunViolation {
+                operation: format!("{service}.{operation}"),
+            }));
+        }
+        Ok(())
+    }
+}
+
+/// One call a client made (after its retries), as the recorder saw it.
+#[derive(Clone, Debug, Serialize)]
+pub struct CallRecord {
+    /// When the call finished.
+    #[serde(with = "humantime_serde_compat")]
+    pub at: SystemTime,
+    /// Service name as the SDK knows it, e.g. `ECS`.
+    pub service: String,
+    /// Operation name, e.g. `StopTask`.
+    pub operation: String,
+    /// False for the operations of the dry-run allow-list.
+    pub mutating: bool,
+    /// `ok`, or the error code AWS returned.
+    pub outcome: String,
+    /// The AWS request id, when the response had one.
+    pub request_id: Option<String>,
+}
+
+mod humantime_serde_compat {
+    use std::time::SystemTime;
+
+    pub fn serialize<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_rfc3339_millis(*t).to_string())
+    }
+}
+
+/// Every call the clients made, in the order they finished. Cheap to clone (shared).
+#[derive(Clone, Debug, Default)]
+pub struct CallLog {
+    records: Arc<Mutex<Vec<CallRecord>>>,
+}
+
+impl CallLog {
+    /// A copy of the records so far.
+    pub fn records(&self) -> Vec<CallRecord> {
+        self.records.lock().expect("call log poisoned").clone()
+    }
+
+    /// The mutating calls so far, as `Service.Operation`.
+    pub fn mutating_operations(&self) -> Vec<String> {
+        self.records()
+            .into_iter()
+            .filter(|r| r.mutating)
+            .map(|r| format!("{}.{}", r.service, r.operation))
+            .collect()
+    }
+
+    /// How many calls were made.
+    pub fn len(&self) -> usize {
+        self.records.lock().expect("call log poisoned").len()
+    }
+
+    /// True before the first call.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Intercept for CallLog {
+    fn name(&self) -> &'static str {
+        "teardown::CallLog"
+    }
+
+    fn read_after_execution(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let (service, operation) = operation_of(cfg);
+        let response = context.response();
+        let request_id = response.and_then(|r| {
+            ["x-amzn-requestid", "x-amz-request-id", "x-amzn-request-id"]
+                .iter()
+                .find_map(|h| r.headers().get(*h).map(str::to_string))
+        });
+        let outcome = match (context.output_or_error(), response) {
+            (Some(Ok(_)), _) => "ok".to_string(),
+            (_, Some(r)) if r.status().is_success() => "ok".to_string(),
+            (_, Some(r)) => format!("http {}", r.status().as_u16()),
+            (_, None) => "not sent".to_string(),
+        };
+        self.records
+            .lock()
+            .expect("call log poisoned")
+            .push(CallRecord {
+                at: SystemTime::now(),
+                mutating: !is_read_only(&operation),
+                service,
+                operation,
+                outcome,
+                request_id,
+            });
+        Ok(())
+    }
+}
+
+/// How an AWS error should be treated: the only distinction the engine and the actions need.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorClass {
+    /// The resource is not there: for a deletion, that is success.
+    NotFound,
+    /// Worth another try within the step's deadline: throttling, a dependency still in use,
+    /// a transient fault.
+    Retryable,
+    /// Trying again will not help: access denied, bad input, a bug.
+    Fatal,
+}
+
+/// Error codes that mean "not there" across the services we use.
+const NOT_FOUND_CODES: &[&str] = &[
+    "ResourceNotFoundException",
+    "RepositoryNotFoundException",
+    "ClusterNotFoundException",
+    "ServiceNotFoundException",
+    "InvalidNetworkInterfaceID.NotFound",
+    "InvalidVpcID.NotFound",
+    "InvalidSubnetID.NotFound",
+    "InvalidAttachmentID.NotFound",
+];
+
+/// Error codes that mean "not yet": something still depends on the resource, or AWS is busy.
+const RETRYABLE_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "LimitExceededException",
+    "DependencyViolation",
+    "ResourceInUseException",
+    "ResourceInUse",
+    "InvalidNetworkInterface.InUse",
+    "ClusterContainsServicesException",
+    "ClusterContainsTasksException",
+    "ClusterContainsContainerInstancesException",
+    "UpdateInProgressException",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "InternalFailure",
+    "InternalError",
+    "ServerException",
+];
+
+/// Classifies an AWS error by its error code (the typed variants of each operation map onto these
+/// codes; this is the one place that knows the mapping for all services).
+pub fn classify_code(code: Option<&str>) -> ErrorClass {
+    match code {
+        Some(c) if NOT_FOUND_CODES.contains(&c) => ErrorClass::NotFound,
+        Some(c) if RETRYABLE_CODES.contains(&c) => ErrorClass::Retryable,
+        _ => ErrorClass::Fatal,
+    }
+}
+
+/// A failed AWS call, classified, with what to tell the person reading it.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{operation}: {message}")]
+pub struct AwsError {
+    /// What to do with it.
+    pub class: ErrorClass,
+    /// The AWS error code, when there was one (e.g. `AccessDeniedException`).
+    pub code: Option<String>,
+    /// `Service.Operation` that failed, e.g. `ECS.StopTask`.
+    pub operation: String,
+    /// AWS's message, or what went wrong before AWS answered.
+    pub message: String,
+}
+
+impl AwsError {
+    /// Classifies an SDK error of the operation named `operation` (e.g. `"ECS.StopTask"`).
+    pub fn from_sdk<E, R>(operation: &str, err: SdkError<E, R>) -> AwsError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: fmt::Debug,
+    {
+        use aws_smithy_types::error::display::DisplayErrorContext;
+        let (class, code, message) = match &err {
+            SdkError::ServiceError(service_error) => {
+                let e = service_error.err();
+                let code = e.code().map(str::to_string);
+                let message = e
+                    .message()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| DisplayErrorContext(e).to_string());
+                (classify_code(code.as_deref()), code, message)
+            }
+            // Timeouts and connection failures were already retried by the SDK: one more try of the
+            // whole step may still work.
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => (
+                ErrorClass::Retryable,
+                None,
+                DisplayErrorContext(&err).to_string(),
+            ),
+            _ => (ErrorClass::Fatal, None, DisplayErrorContext(&err).to_string()),
+        };
+        let access_denied = code
+            .as_deref()
+            .is_some_and(|c| c.contains("AccessDenied") || c == "UnauthorizedOperation");
+        let message = if access_denied {
+            format!("{message} (the credentials in use lack the permission for {operation}: grant it, or run `teardown permissions PLAN` for the policy this plan needs)")
+        } else {
+            message
+        };
+        AwsError {
+            class,
+            code,
+            operation: operation.to_string(),
+            message,
+        }
+    }
+
+    /// True when the resource was not there.
+    pub fn is_not_found(&self) -> bool {
+        self.class == ErrorClass::NotFound
+    }
+}
+
+/// An SDK timestamp as a chrono one (`None` if out of chrono's range).
+pub fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_only_allow_list_refuses_anything_unknown() {
+        for op in ["DescribeStacks", "ListTasks", "GetCallerIdentity", "BatchGetImage"] {
+            assert!(is_read_only(op), "{op}");
+        }
+        for op in [
+            "DeleteStack",
+            "StopTask",
+            "UpdateService",
+            "DeregisterTaskDefinition",
+            "CancelRotateSecret",
+            "GetSecretValue",
+            "TagResource",
+            "SomethingNew",
+        ] {
+            assert!(!is_read_only(op), "{op}");
+        }
+    }
+
+    #[test]
+    fn codes_are_classified() {
+        assert_eq!(classify_code(Some("InvalidNetworkInterfaceID.NotFound")), ErrorClass::NotFound);
+        assert_eq!(classify_code(Some("DependencyViolation")), ErrorClass::Retryable);
+        assert_eq!(classify_code(Some("ThrottlingException")), ErrorClass::Retryable);
+        assert_eq!(classify_code(Some("AccessDeniedException")), ErrorClass::Fatal);
+        assert_eq!(classify_code(None), ErrorClass::Fatal);
+    }
+}

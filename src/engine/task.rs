@@ -1,0 +1,174 @@
+//! The contract between the engine and the work it schedules: a [`Task`] runs with a
+//! [`StepContext`] and returns a [`StepOutput`] or a classified [`StepError`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::event::{EventKind, EventSink};
+use crate::resource::ResourceOutcome;
+
+/// Something the engine can run as a step. It must be idempotent: the engine runs it again after a
+/// retryable failure and after a failure handler.
+#[async_trait]
+pub trait Task: Send + Sync {
+    /// Does the work. Long waits should check `ctx.cancel` (or use [`StepContext::sleep`]) so that
+    /// cancellation and the deadline reach them.
+    async fn run(&self, ctx: &StepContext) -> Result<StepOutput, StepError>;
+}
+
+/// What a successful step reports.
+#[derive(Clone, Debug, Default)]
+pub struct StepOutput {
+    /// One line, e.g. `deleted 2 of 2 CloudFormation stacks`.
+    pub summary: String,
+    /// Each resource it matched and what became of it.
+    pub resources: Vec<ResourceOutcome>,
+    /// What the reader must know afterwards.
+    pub notes: Vec<String>,
+}
+
+/// How a step failed, which decides whether the engine tries again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Try again after a backoff delay, while attempts and the deadline allow.
+    Retryable,
+    /// Do not try again.
+    Fatal,
+    /// The step's deadline passed.
+    TimedOut,
+    /// The run was cancelled while the step ran.
+    Cancelled,
+}
+
+/// A failed step attempt.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct StepError {
+    /// Whether to try again.
+    pub kind: FailureKind,
+    /// What went wrong and, where we know, what to do about it.
+    pub message: String,
+}
+
+impl StepError {
+    /// A failure worth another attempt.
+    pub fn retryable(message: impl Into<String>) -> StepError {
+        StepError {
+            kind: FailureKind::Retryable,
+            message: message.into(),
+        }
+    }
+
+    /// A failure that another attempt will not fix.
+    pub fn fatal(message: impl Into<String>) -> StepError {
+        StepError {
+            kind: FailureKind::Fatal,
+            message: message.into(),
+        }
+    }
+
+    /// The step ran out of time.
+    pub fn timed_out(message: impl Into<String>) -> StepError {
+        StepError {
+            kind: FailureKind::TimedOut,
+            message: message.into(),
+        }
+    }
+
+    /// The run was cancelled.
+    pub fn cancelled() -> StepError {
+        StepError {
+            kind: FailureKind::Cancelled,
+            message: "cancelled before it finished".into(),
+        }
+    }
+}
+
+/// What a running step may know and do: who it is, its deadline, cancellation, progress.
+#[derive(Clone, Debug)]
+pub struct StepContext {
+    pub(crate) step: Arc<str>,
+    pub(crate) attempt: u32,
+    pub(crate) started: Instant,
+    pub(crate) deadline: Instant,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) events: EventSink,
+}
+
+impl StepContext {
+    /// A context for running a task outside the engine (tests, tools).
+    pub fn detached(step: &str, timeout: Duration, events: EventSink) -> StepContext {
+        let now = Instant::now();
+        StepContext {
+            step: step.into(),
+            attempt: 1,
+            started: now,
+            deadline: now + timeout,
+            cancel: CancellationToken::new(),
+            events,
+        }
+    }
+
+    /// The step's id.
+    pub fn step(&self) -> &str {
+        &self.step
+    }
+
+    /// Which attempt this is, from 1.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// Time since the step's first attempt started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Time left until the step's deadline (its timeout, counted from the first attempt).
+    pub fn time_left(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// True once the run is cancelled: stop at the next safe point.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// Fails with [`FailureKind::Cancelled`] if the run is cancelled: call it between changes.
+    pub fn check_cancelled(&self) -> Result<(), StepError> {
+        if self.is_cancelled() {
+            Err(StepError::cancelled())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Sleeps, waking early with an error if the run is cancelled or if the sleep would pass the
+    /// step's deadline (the error then says so, instead of being cut off mid-sleep).
+    pub async fn sleep(&self, duration: Duration) -> Result<(), StepError> {
+        if duration > self.time_left() {
+            return Err(StepError::timed_out(format!(
+                "gave up after {} (the step's timeout)",
+                crate::util::short_duration(self.elapsed())
+            )));
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(duration) => Ok(()),
+            _ = self.cancel.cancelled() => Err(StepError::cancelled()),
+        }
+    }
+
+    /// Tells the listeners what the step is doing and how far it got.
+    pub fn progress(&self, message: impl Into<String>, done: u64, total: u64) {
+        self.events.emit(EventKind::StepProgress {
+            step: self.step.to_string(),
+            message: message.into(),
+            done,
+            total,
+        });
+    }
+}

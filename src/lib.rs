@@ -1,0 +1,15 @@
+//! teardown takes AWS accounts apart in the right order, from a declarative plan.
+//!
+//! A plan file ([`plan`]) becomes a validated dependency graph ([`graph::Dag`]); the generic
+//! executor ([`engine`]) runs its steps concurrently, with timeouts, retries and cancellation, and
+//! emits [`event`]s that renderers display. The steps are AWS [`actions`], one
+//! file per resource kind, that share one shape: find what matches, change it, wait until done.
+#![warn(missing_docs)]
+
+pub mod actions;
+pub mod aws;
+pub mod engine;
+pub mod event;
+pub mod graph;
+pub mod resource;
+pub mod util;
