@@ -40,6 +40,10 @@ pub enum Acted {
     Done(String),
     /// It was gone already.
     AlreadyGone,
+    /// It cannot be changed yet (e.g. a Lambda network interface AWS still holds). The step keeps
+    /// polling [`Action::still_pending`] and calls `act` again once the resource is no longer
+    /// pending. The words say what it waits for.
+    NotYet(String),
 }
 
 /// One resource that [`Action::still_pending`] says is not finished yet.
@@ -175,7 +179,15 @@ impl ActionStep {
         }
     }
 
-    async fn wait_until_done(&self, ctx: &StepContext, acted: &[Resource]) -> Result<(), StepError> {
+    /// Polls until every changed resource has finished changing, acting again on those that
+    /// could not be changed before ([`Acted::NotYet`]) as soon as they are no longer pending.
+    async fn wait_until_done(
+        &self,
+        ctx: &StepContext,
+        mut acted: Vec<Resource>,
+        mut not_yet: Vec<(Resource, String)>,
+        outcomes: &mut Vec<ResourceOutcome>,
+    ) -> Result<(), StepError> {
         let kind = self.action.resource_kind();
         let policy = self.action.poll_policy();
         let mut delays = backon::BackoffBuilder::build(
@@ -185,14 +197,38 @@ impl ActionStep {
                 .with_factor(2.0)
                 .without_max_times(),
         );
-        let total = acted.len() as u64;
+        let total = (acted.len() + not_yet.len()) as u64;
         loop {
+            let watched: Vec<Resource> = acted
+                .iter()
+                .chain(not_yet.iter().map(|(r, _)| r))
+                .cloned()
+                .collect();
             let pending = self
                 .action
-                .still_pending(&self.aws, acted)
+                .still_pending(&self.aws, &watched)
                 .await
                 .map_err(|e| step_error(&e))?;
-            if pending.is_empty() {
+            // Released since the last look: act on them now.
+            let (released, held): (Vec<_>, Vec<_>) = std::mem::take(&mut not_yet)
+                .into_iter()
+                .partition(|(r, _)| !pending.iter().any(|p| p.id == r.id));
+            not_yet = held;
+            let mut acted_again = false;
+            for (resource, _) in released {
+                ctx.check_cancelled()?;
+                let result = self
+                    .action
+                    .act(&self.aws, &resource)
+                    .await
+                    .map_err(|e| step_error(&e))?;
+                acted_again |= matches!(result, Acted::Done(_));
+                record(result, resource, &mut acted, &mut not_yet, outcomes);
+            }
+            if acted_again {
+                continue;
+            }
+            if pending.is_empty() && not_yet.is_empty() {
                 return Ok(());
             }
             let statuses = summarize_statuses(&pending);
@@ -204,7 +240,7 @@ impl ActionStep {
                     short_duration(ctx.elapsed()),
                     short_duration(left)
                 ),
-                total - pending.len() as u64,
+                total.saturating_sub(pending.len() as u64),
                 total,
             );
             let delay = delays.next().unwrap_or(policy.cap);
@@ -228,6 +264,32 @@ impl ActionStep {
                 _ => e,
             })?;
         }
+    }
+}
+
+/// Files what `act` said about a resource.
+fn record(
+    result: Acted,
+    resource: Resource,
+    acted: &mut Vec<Resource>,
+    not_yet: &mut Vec<(Resource, String)>,
+    outcomes: &mut Vec<ResourceOutcome>,
+) {
+    match result {
+        Acted::Done(detail) => {
+            acted.push(resource.clone());
+            outcomes.push(ResourceOutcome {
+                resource,
+                outcome: OutcomeKind::Done,
+                detail,
+            });
+        }
+        Acted::AlreadyGone => outcomes.push(ResourceOutcome {
+            resource,
+            outcome: OutcomeKind::AlreadyGone,
+            detail: "already gone".into(),
+        }),
+        Acted::NotYet(why) => not_yet.push((resource, why)),
     }
 }
 
@@ -292,6 +354,7 @@ impl Task for ActionStep {
         }
 
         let mut acted = Vec::new();
+        let mut not_yet = Vec::new();
         for (i, resource) in to_change.into_iter().enumerate() {
             ctx.check_cancelled()?;
             ctx.progress(format!("{verb} {}", resource.name), i as u64, total);
@@ -300,24 +363,11 @@ impl Task for ActionStep {
                 .act(&self.aws, &resource)
                 .await
                 .map_err(|e| step_error(&e))?;
-            match result {
-                Acted::Done(detail) => {
-                    acted.push(resource.clone());
-                    outcomes.push(ResourceOutcome {
-                        resource,
-                        outcome: OutcomeKind::Done,
-                        detail,
-                    });
-                }
-                Acted::AlreadyGone => outcomes.push(ResourceOutcome {
-                    resource,
-                    outcome: OutcomeKind::AlreadyGone,
-                    detail: "already gone".into(),
-                }),
-            }
+            record(result, resource, &mut acted, &mut not_yet, &mut outcomes);
         }
-        if !acted.is_empty() {
-            self.wait_until_done(ctx, &acted).await?;
+        if !acted.is_empty() || !not_yet.is_empty() {
+            self.wait_until_done(ctx, acted, not_yet, &mut outcomes)
+                .await?;
         }
         ctx.progress("done", total, total);
         let done = outcomes

@@ -1,0 +1,1 @@
+//! The emulated workshop and its bystanders (being written).

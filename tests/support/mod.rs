@@ -1,0 +1,165 @@
+//! Test harness: a real moto server (installed by `scripts/ensure-moto`, pinned, in a virtual
+//! environment), one per test process, started on a free loopback port the first time a test asks
+//! for it and stopped when the process ends. Tests that use it take turns (a lock) and each starts
+//! from an empty emulator (`POST /moto-api/reset`).
+#![allow(dead_code)]
+
+pub mod fixture;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ecs::config::Credentials;
+use teardown::aws::{Aws, AwsOptions, Mode};
+
+/// The region every test uses.
+pub const REGION: &str = "us-west-2";
+/// moto's account id.
+pub const ACCOUNT: &str = "123456789012";
+
+static SERVER: OnceLock<String> = OnceLock::new();
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The emulator, reset, for one test. Holding it keeps other tests of this process out.
+pub struct Moto {
+    _turn: tokio::sync::MutexGuard<'static, ()>,
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+}
+
+/// Waits for this test's turn, starts the emulator if it is not running yet, and resets it.
+pub async fn moto() -> Moto {
+    let turn = TURN.lock().await;
+    let endpoint = SERVER.get_or_init(start_server).clone();
+    let moto = Moto {
+        _turn: turn,
+        endpoint,
+    };
+    moto.post("/moto-api/reset", "application/json", "");
+    moto
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn start_server() -> String {
+    let output = Command::new("bash")
+        .arg(repo_root().join("scripts/ensure-moto"))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run scripts/ensure-moto");
+    assert!(
+        output.status.success(),
+        "scripts/ensure-moto failed: could not install moto"
+    );
+    let moto_server = String::from_utf8(output.stdout).unwrap().trim().to_string();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // A watchdog shell owns the server and stops it when this test process is gone, so that no
+    // emulator outlives the tests (statics are never dropped).
+    let script = format!(
+        "'{moto_server}' -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
+         trap 'kill $m 2>/dev/null' EXIT; \
+         while kill -0 {parent} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 0.5; done",
+        parent = std::process::id()
+    );
+    Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start moto_server");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "moto_server did not listen on port {port} within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    endpoint
+}
+
+impl Moto {
+    /// The SDK configuration for the emulator: static test credentials, region, endpoint.
+    pub fn sdk_config(&self) -> SdkConfig {
+        SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_sdk_ecs::config::SharedCredentialsProvider::new(
+                Credentials::new("testing", "testing", None, None, "teardown-tests"),
+            ))
+            .build()
+    }
+
+    /// teardown's clients, pointed at the emulator.
+    pub fn aws(&self, mode: Mode) -> Aws {
+        self.aws_with(mode, AwsOptions::default())
+    }
+
+    /// teardown's clients with extra options (e.g. fault-injecting interceptors).
+    pub fn aws_with(&self, mode: Mode, options: AwsOptions) -> Aws {
+        Aws::from_sdk_config(&self.sdk_config(), mode, options).expect("clients")
+    }
+
+    /// The environment for running the `teardown` binary against the emulator, with a HOME that
+    /// holds no profile of the developer's.
+    pub fn cli_env(&self, home: &Path) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT_URL", self.endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_REGION", REGION),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("HOME", home.to_str().unwrap()),
+            ("NO_COLOR", "1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    /// Keeps ECS tasks RUNNING until they are stopped (by default moto moves a task one state on
+    /// at every DescribeTasks, so a waiter would pass without anyone stopping it).
+    pub fn keep_tasks_running(&self) {
+        self.post(
+            "/moto-api/state-manager/set-transition",
+            "application/json",
+            r#"{"model_name":"ecs::task","transition":{"progression":"manual","times":1000000}}"#,
+        );
+    }
+
+    /// POSTs to one of moto's control endpoints and returns the body.
+    pub fn post(&self, path: &str, content_type: &str, body: &str) -> String {
+        let address = self.endpoint.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(address).expect("connect to moto");
+        write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: {content_type}\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        assert!(
+            response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200"),
+            "moto {path} answered: {response}"
+        );
+        response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default()
+    }
+}
