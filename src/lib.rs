@@ -8,8 +8,11 @@
 
 pub mod actions;
 pub mod aws;
+pub mod cli;
 pub mod engine;
 pub mod event;
 pub mod graph;
+pub mod plan;
+pub mod render;
 pub mod resource;
 pub mod util;

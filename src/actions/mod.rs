@@ -23,7 +23,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use self::selector::{
-    FieldKind, FieldSpec, InputError, Pattern, ResourceFilter, StepInput, COMMON_FILTER_FIELDS,
+    check_fields, nearest, FieldKind, FieldSpec, InputError, Pattern, ResourceFilter, StepInput, COMMON_FILTER_FIELDS,
 };
 use crate::aws::{Aws, AwsError, ErrorClass};
 use crate::engine::{StepContext, StepError, StepOutput, Task};

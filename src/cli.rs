@@ -1,0 +1,400 @@
+//! The command line: clap commands and flags, and the functions that carry them out. Each command
+//! returns an [`Outcome`] that `main` turns into the documented exit code.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+
+use crate::actions;
+use crate::aws::{Aws, AwsOptions, Mode};
+use crate::engine::{self, RunOptions, RunSummary};
+use crate::event::EventSink;
+use crate::plan::{self, LoadError, PhaseSelection, Plan};
+use crate::render::{self, OutputFormat};
+
+/// Takes AWS accounts apart in the right order, from a declarative plan.
+#[derive(Debug, Parser)]
+#[command(name = "teardown", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a plan without calling AWS: exit 0, or print each problem with file:line:column and exit 2.
+    Validate(PlanArgs),
+    /// Print a plan's dependency graph (text levels, Graphviz dot, or Mermaid).
+    Graph {
+        /// The plan and its variables.
+        #[command(flatten)]
+        plan: PlanArgs,
+        /// Picture format.
+        #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
+        format: GraphFormat,
+    },
+    /// Run a plan: delete what its steps match, in order.
+    Run(RunArgs),
+    /// Show what a run would delete, changing nothing (the same as `run --dry-run`).
+    Preview(RunArgs),
+    /// List the actions a plan can use, with the keys each accepts.
+    Actions,
+}
+
+/// Which plan, and its variables.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The plan file (TOML).
+    pub plan: PathBuf,
+    /// Override a plan variable: --var key=value (repeatable).
+    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
+}
+
+/// How to run a plan.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The plan and its variables.
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    /// Resolve what would be deleted with read-only calls, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation (for unattended runs).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Run only the steps of this phase (repeatable).
+    #[arg(long = "only", value_name = "PHASE")]
+    pub only: Vec<String>,
+    /// Leave out the steps of this phase (repeatable).
+    #[arg(long = "skip", value_name = "PHASE")]
+    pub skip: Vec<String>,
+    /// Treat left-out steps that selected steps wait for as done.
+    #[arg(long)]
+    pub assume_done: bool,
+    /// Steps running at once, at most.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallelism: u16,
+    /// Stop starting new steps at the first failure.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Output format (default: human on a terminal, plain otherwise or when NO_COLOR is set).
+    #[arg(long, value_enum)]
+    pub output: Option<OutputFormat>,
+    /// AWS region (default: from the environment or profile, like the AWS CLI).
+    #[arg(long, env = "AWS_REGION")]
+    pub region: Option<String>,
+    /// Preview only: exit 4 when something would be deleted (0 when nothing would).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+/// Formats of `teardown graph`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    /// Levels of steps that can run together, in order.
+    Text,
+    /// Graphviz.
+    Dot,
+    /// Mermaid, for Markdown viewers.
+    Mermaid,
+}
+
+fn parse_var(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got `{text}`")),
+    }
+}
+
+/// How a command ended; each has its exit code (documented in the README).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything succeeded (a preview: and, with --detailed-exitcode, nothing to delete).
+    Success,
+    /// A step failed or was skipped.
+    StepsFailed,
+    /// Bad input: the plan, a flag, a phase.
+    BadInput,
+    /// Refused before any change: wrong account or region, no credentials, no confirmation.
+    Refused,
+    /// A preview with --detailed-exitcode found something to delete.
+    ChangesPending,
+    /// Interrupted by Ctrl-C or SIGTERM.
+    Interrupted,
+}
+
+impl Outcome {
+    /// The process exit code.
+    pub fn exit_code(self) -> ExitCode {
+        ExitCode::from(match self {
+            Outcome::Success => 0,
+            Outcome::StepsFailed => 1,
+            Outcome::BadInput => 2,
+            Outcome::Refused => 3,
+            Outcome::ChangesPending => 4,
+            Outcome::Interrupted => 130,
+        })
+    }
+}
+
+/// Parses the arguments and runs the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("start the async runtime");
+    runtime.block_on(execute(cli.command)).exit_code()
+}
+
+/// Runs one command.
+pub async fn execute(command: Command) -> Outcome {
+    match command {
+        Command::Validate(args) => match load(&args) {
+            Some(plan) => {
+                println!(
+                    "{}: plan `{}` is valid ({} steps)",
+                    plan.file.display(),
+                    plan.name,
+                    plan.dag.len()
+                );
+                Outcome::Success
+            }
+            None => Outcome::BadInput,
+        },
+        Command::Graph { plan, format } => match load(&plan) {
+            Some(plan) => {
+                print!(
+                    "{}",
+                    match format {
+                        GraphFormat::Text => plan.dag.to_text(),
+                        GraphFormat::Dot => plan.dag.to_dot(),
+                        GraphFormat::Mermaid => plan.dag.to_mermaid(),
+                    }
+                );
+                Outcome::Success
+            }
+            None => Outcome::BadInput,
+        },
+        Command::Actions => {
+            for spec in actions::registry() {
+                println!("{}\n    {}", spec.name, spec.summary);
+                for field in spec.selector {
+                    let required = if field.required { " (required)" } else { "" };
+                    println!("    match.{}{required}: {}", field.name, field.help);
+                }
+                for field in spec.options {
+                    println!("    {}: {}", field.name, field.help);
+                }
+            }
+            Outcome::Success
+        }
+        Command::Run(args) => run(args, false).await,
+        Command::Preview(args) => run(args, true).await,
+    }
+}
+
+fn load(args: &PlanArgs) -> Option<Plan> {
+    match plan::load(&args.plan, &args.vars) {
+        Ok(plan) => Some(plan),
+        Err(LoadError::Io { path, source }) => {
+            eprintln!("error: cannot read the plan {}: {source}", path.display());
+            None
+        }
+        Err(LoadError::Invalid(errors)) => {
+            eprintln!("{errors}");
+            None
+        }
+    }
+}
+
+async fn run(args: RunArgs, preview: bool) -> Outcome {
+    let dry_run = preview || args.dry_run;
+    let Some(plan) = load(&args.plan) else {
+        return Outcome::BadInput;
+    };
+    let selection = PhaseSelection {
+        only: args.only.clone(),
+        skip: args.skip.clone(),
+        assume_done: args.assume_done,
+    };
+    let selected = match plan.select(&selection) {
+        Ok(selected) => selected,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Outcome::BadInput;
+        }
+    };
+    for (step, dependency) in &selected.assumed_done {
+        eprintln!("note: step `{step}` waits for `{dependency}`, which is left out: taken as done (--assume-done)");
+    }
+    let mode = if dry_run { Mode::DryRun } else { Mode::Apply };
+    let aws = match Aws::from_env(
+        mode,
+        AwsOptions {
+            region: args.region.clone(),
+            ..AwsOptions::default()
+        },
+    )
+    .await
+    {
+        Ok(aws) => aws,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Outcome::Refused;
+        }
+    };
+    let account = match check_guard(&plan, &aws).await {
+        Ok(account) => account,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Outcome::Refused;
+        }
+    };
+    if !dry_run && !args.yes && !confirm(&plan, &account, &aws.region, selected.dag.len()) {
+        return Outcome::Refused;
+    }
+    let format = args.output.unwrap_or_else(|| {
+        if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+            OutputFormat::Human
+        } else {
+            OutputFormat::Plain
+        }
+    });
+    let aws = Arc::new(aws);
+    let dag = plan::bind(selected.dag, aws.clone(), &plan.protect_tag, &plan.keep);
+    let options = RunOptions {
+        parallelism: args.parallelism as usize,
+        fail_fast: args.fail_fast,
+        plan_name: plan.name.clone(),
+        dry_run,
+    };
+    let (events, mut receiver) = EventSink::channel();
+    let mut renderer = render::for_format(format);
+    let rendering = tokio::spawn(async move {
+        while let Some(event) = receiver.recv().await {
+            renderer.event(&event);
+        }
+        renderer.finish();
+    });
+    let cancel = CancellationToken::new();
+    let signals = tokio::spawn(watch_signals(cancel.clone()));
+    let summary = engine::run(&dag, &options, &events, &cancel).await;
+    signals.abort();
+    drop(events);
+    drop(dag);
+    let _ = rendering.await;
+    if format != OutputFormat::Json {
+        let _ = render::write_summary(&mut std::io::stdout(), &summary, dry_run);
+    }
+    outcome_of(&summary, dry_run && args.detailed_exitcode)
+}
+
+fn outcome_of(summary: &RunSummary, detailed: bool) -> Outcome {
+    if summary.cancelled == Some(engine::CancelReason::Interrupted) {
+        return Outcome::Interrupted;
+    }
+    if !summary.all_succeeded() {
+        return Outcome::StepsFailed;
+    }
+    let pending = summary
+        .steps
+        .iter()
+        .filter_map(|s| s.output.as_ref())
+        .flat_map(|o| &o.resources)
+        .any(|r| r.outcome == crate::resource::OutcomeKind::Planned);
+    if detailed && pending {
+        Outcome::ChangesPending
+    } else {
+        Outcome::Success
+    }
+}
+
+/// Checks the plan's guard before any other call: the region (no call needed), then the account
+/// (STS GetCallerIdentity, read-only). Returns the account id.
+async fn check_guard(plan: &Plan, aws: &Aws) -> Result<String, String> {
+    if !plan.guard.regions.is_empty() && !plan.guard.regions.contains(&aws.region) {
+        return Err(format!(
+            "the plan may run only in {} (its [guard] regions), and this is {}: nothing was done; pass --region or fix the guard",
+            plan.guard.regions.join(", "),
+            aws.region
+        ));
+    }
+    let identity = aws.sts.get_caller_identity().send().await.map_err(|e| {
+        let e = crate::aws::AwsError::from_sdk("STS.GetCallerIdentity", e);
+        format!(
+            "cannot tell which AWS account this is ({e}); check your credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID, `aws sso login`): nothing was done"
+        )
+    })?;
+    let account = identity.account().unwrap_or_default().to_string();
+    if !plan.guard.accounts.is_empty() && !plan.guard.accounts.contains(&account) {
+        return Err(format!(
+            "the plan may run only in account {} (its [guard] accounts), and these credentials are for {account}: nothing was done",
+            plan.guard.accounts.join(", ")
+        ));
+    }
+    if plan.guard.accounts.is_empty() {
+        eprintln!("warning: the plan has no account guard ([guard] accounts); it would run in any account, this one is {account}");
+    }
+    Ok(account)
+}
+
+/// Asks the person at the terminal to type the account id. Without a terminal, refuses: an
+/// unattended run must say --yes.
+fn confirm(plan: &Plan, account: &str, region: &str, steps: usize) -> bool {
+    if !std::io::stdin().is_terminal() {
+        eprintln!("error: refusing to delete without confirmation: no terminal to ask on. Pass --yes for unattended runs, or preview first with `teardown preview {}`", plan.file.display());
+        return false;
+    }
+    eprintln!(
+        "About to run plan `{}` ({steps} steps) in account {account}, region {region}.\nThis DELETES what the plan matches (preview it with `teardown preview`).",
+        plan.name
+    );
+    eprint!("Type the account id ({account}) to go on: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    if std::io::stdin().read_line(&mut answer).is_err() || answer.trim() != account {
+        eprintln!("not confirmed: nothing was done");
+        return false;
+    }
+    true
+}
+
+/// First Ctrl-C or SIGTERM: cancel (stop scheduling, cancel running steps at their next safe
+/// point). Second: exit at once.
+async fn watch_signals(cancel: CancellationToken) {
+    let mut interrupts = 0;
+    loop {
+        wait_for_signal().await;
+        interrupts += 1;
+        if interrupts == 1 {
+            eprintln!("\ninterrupted: finishing what is safe to finish, starting nothing new (Ctrl-C again to exit at once)");
+            cancel.cancel();
+        } else {
+            eprintln!("\ninterrupted twice: exiting now; run the same command again to continue");
+            std::process::exit(130);
+        }
+    }
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("install the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,770 @@
+//! Plan files: reading the TOML, filling in variables, checking every step against its action,
+//! and building the validated [`Dag`]. A [`Plan`] exists only if all of that passed, so nothing
+//! that fails validation can reach the executor.
+
+mod diagnostic;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use self::diagnostic::{Diagnostic, PathSegment, PlanErrors, Source, Target};
+use crate::actions::{self, check_fields, nearest, Action, ActionSpec, ActionStep, StepInput};
+use crate::aws::Aws;
+use crate::engine::{FailureHandler, RetryPolicy, StepNode};
+use crate::graph::{Dag, DagNode, GraphError};
+use crate::key_path;
+
+/// The step keys every action accepts; an action adds its own options to these.
+pub const STEP_KEYS: [&str; 8] = [
+    "action",
+    "match",
+    "after",
+    "phase",
+    "timeout",
+    "retry",
+    "on_failure",
+    "description",
+];
+
+/// A step's timeout when neither the step nor `[defaults]` gives one.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// Where a plan may run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Guard {
+    /// Regions the plan may run in (any, when empty).
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// Account ids the plan may run in (any, when empty: the preview warns about that).
+    #[serde(default)]
+    pub accounts: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanFile {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    guard: Guard,
+    #[serde(default)]
+    vars: BTreeMap<String, String>,
+    #[serde(default)]
+    defaults: DefaultsFile,
+    #[serde(default)]
+    safety: SafetyFile,
+    #[serde(default)]
+    steps: toml::Table,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DefaultsFile {
+    timeout: Option<String>,
+    retry: Option<toml::Value>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SafetyFile {
+    protect_tag: Option<String>,
+    #[serde(default)]
+    keep: Vec<String>,
+}
+
+/// One validated step.
+#[derive(Clone)]
+pub struct PlannedStep {
+    /// Its id (the table key).
+    pub id: String,
+    /// Its action's name.
+    pub action: String,
+    /// What the plan says about it.
+    pub description: Option<String>,
+    /// Its phase, for `--only` and `--skip`.
+    pub phase: Option<String>,
+    /// What it waits for.
+    pub after: Vec<String>,
+    /// Deadline of the whole step.
+    pub timeout: Duration,
+    /// Retries of retryable failures.
+    pub retry: RetryPolicy,
+    /// The step to run when it fails, before trying again.
+    pub on_failure: Option<FailureHandler>,
+    /// Its `match` and options, variables filled in.
+    pub input: StepInput,
+    /// The action, built from the input.
+    pub built: Arc<dyn Action>,
+}
+
+impl DagNode for PlannedStep {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn after(&self) -> &[String] {
+        &self.after
+    }
+    fn label(&self) -> &str {
+        &self.action
+    }
+}
+
+/// A plan that passed validation.
+pub struct Plan {
+    /// The plan's name.
+    pub name: String,
+    /// What it is for.
+    pub description: String,
+    /// The file it came from.
+    pub file: PathBuf,
+    /// Where it may run.
+    pub guard: Guard,
+    /// Its variables, overrides applied.
+    pub vars: BTreeMap<String, String>,
+    /// Resources with this tag key are never touched.
+    pub protect_tag: String,
+    /// Names or ARNs never touched.
+    pub keep: Vec<String>,
+    /// The steps.
+    pub dag: Dag<PlannedStep>,
+}
+
+/// Why a plan could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read the plan {}: {source}", path.display())]
+    Io {
+        /// The path given.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The plan has problems.
+    #[error("{0}")]
+    Invalid(#[from] PlanErrors),
+}
+
+/// Reads and validates a plan file. `overrides` are `--var key=value` pairs.
+pub fn load(path: &Path, overrides: &[(String, String)]) -> Result<Plan, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(parse(path, &text, overrides)?)
+}
+
+/// Validates a plan's text (`path` is used in messages only).
+pub fn parse(path: &Path, text: &str, overrides: &[(String, String)]) -> Result<Plan, PlanErrors> {
+    let source = Source::new(path, text);
+    if let Err(e) = toml_edit::ImDocument::parse(text) {
+        return Err(PlanErrors(vec![source.at_span(
+            e.span().unwrap_or(0..0),
+            format!("invalid TOML: {}", e.message().trim()),
+            Some("fix the syntax at this place (see https://toml.io)".into()),
+        )]));
+    }
+    let file: PlanFile = toml::from_str(text).map_err(|e| {
+        let message = e.message().trim().to_string();
+        let hint = if message.starts_with("unknown field") {
+            Some("remove the key or fix its spelling".to_string())
+        } else {
+            None
+        };
+        PlanErrors(vec![source.at_span(e.span().unwrap_or(0..0), message, hint)])
+    })?;
+    Validator {
+        source: &source,
+        errors: Vec::new(),
+    }
+    .validate(path, file, overrides)
+}
+
+struct Validator<'a> {
+    source: &'a Source<'a>,
+    errors: Vec<Diagnostic>,
+}
+
+impl Validator<'_> {
+    fn error(&mut self, path: Vec<PathSegment>, target: Target, message: String, hint: Option<String>) {
+        self.errors
+            .push(self.source.at_path(&path, target, message, hint));
+    }
+
+    fn validate(
+        mut self,
+        path: &Path,
+        file: PlanFile,
+        overrides: &[(String, String)],
+    ) -> Result<Plan, PlanErrors> {
+        let mut vars = file.vars.clone();
+        for (key, value) in overrides {
+            if vars.contains_key(key) {
+                vars.insert(key.clone(), value.clone());
+            } else {
+                let declared: Vec<&str> = file.vars.keys().map(String::as_str).collect();
+                let hint = match nearest(key, &declared) {
+                    Some(near) => format!("did you mean `{near}`? the plan declares: {}", declared.join(", ")),
+                    None => format!("the plan declares: {}", declared.join(", ")),
+                };
+                self.error(
+                    key_path!["vars"],
+                    Target::Key,
+                    format!("--var {key}: the plan has no variable `{key}`"),
+                    Some(hint),
+                );
+            }
+        }
+        let default_timeout = match &file.defaults.timeout {
+            Some(text) => self
+                .duration(text, key_path!["defaults", "timeout"])
+                .unwrap_or(DEFAULT_TIMEOUT),
+            None => DEFAULT_TIMEOUT,
+        };
+        let default_retry = match &file.defaults.retry {
+            Some(value) => self
+                .retry(value, key_path!["defaults", "retry"], RetryPolicy::default())
+                .unwrap_or_default(),
+            None => RetryPolicy::default(),
+        };
+        let ids: Vec<&str> = file.steps.keys().map(String::as_str).collect();
+        let mut steps = Vec::new();
+        for (id, value) in &file.steps {
+            if let Some(step) = self.step(id, value, &ids, &vars, default_timeout, default_retry) {
+                steps.push(step);
+            }
+        }
+        if steps.is_empty() && self.errors.is_empty() {
+            self.error(
+                key_path![],
+                Target::Value,
+                "the plan has no steps".into(),
+                Some("add a step: [steps.my-step] with an `action` and a `match`".into()),
+            );
+        }
+        if !self.errors.is_empty() {
+            return Err(self.finish());
+        }
+        let dag = match Dag::build(steps) {
+            Ok(dag) => dag,
+            Err(GraphError::Cycle(cycle)) => {
+                // Point at the `after` entry that closes the cycle's first edge.
+                let (first, second) = (&cycle[0], &cycle[1]);
+                let index = file
+                    .steps
+                    .get(second)
+                    .and_then(|s| s.get("after"))
+                    .and_then(|a| a.as_array())
+                    .and_then(|a| a.iter().position(|v| v.as_str() == Some(first)))
+                    .unwrap_or(0);
+                self.error(
+                    key_path!["steps", second.as_str(), "after", index],
+                    Target::Value,
+                    format!("the steps wait for each other in a cycle: {}", cycle.join(" -> ")),
+                    Some("a step cannot run before what it waits for: remove one of these `after` entries".into()),
+                );
+                return Err(self.finish());
+            }
+            Err(e) => {
+                self.error(key_path!["steps"], Target::Key, e.to_string(), None);
+                return Err(self.finish());
+            }
+        };
+        for step in dag.in_order() {
+            if let Some(handler) = &step.on_failure {
+                if dag.depends_on(&handler.run, &step.id) {
+                    self.error(
+                        key_path!["steps", step.id.as_str(), "on_failure", "run"],
+                        Target::Value,
+                        format!("the failure handler `{}` waits for `{}` itself", handler.run, step.id),
+                        Some("a handler must be able to run before the step is retried: pick a step that does not depend on it".into()),
+                    );
+                }
+            }
+        }
+        if !self.errors.is_empty() {
+            return Err(self.finish());
+        }
+        Ok(Plan {
+            name: file.name,
+            description: file.description,
+            file: path.to_path_buf(),
+            guard: file.guard,
+            vars,
+            protect_tag: file
+                .safety
+                .protect_tag
+                .unwrap_or_else(|| actions::DEFAULT_PROTECT_TAG.to_string()),
+            keep: file.safety.keep,
+            dag,
+        })
+    }
+
+    fn finish(mut self) -> PlanErrors {
+        self.errors
+            .sort_by(|a, b| (a.line, a.column).cmp(&(b.line, b.column)));
+        self.errors.dedup();
+        PlanErrors(self.errors)
+    }
+
+    fn duration(&mut self, text: &str, path: Vec<PathSegment>) -> Option<Duration> {
+        match humantime::parse_duration(text) {
+            Ok(d) if !d.is_zero() => Some(d),
+            Ok(_) => {
+                self.error(path, Target::Value, "a duration of zero".into(), Some("give a positive duration such as \"90s\", \"45m\" or \"2h\"".into()));
+                None
+            }
+            Err(e) => {
+                self.error(
+                    path,
+                    Target::Value,
+                    format!("bad duration \"{text}\": {e}"),
+                    Some("write durations like \"90s\", \"45m\", \"2h\" or \"1h 30m\"".into()),
+                );
+                None
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn step(
+        &mut self,
+        id: &str,
+        value: &toml::Value,
+        ids: &[&str],
+        vars: &BTreeMap<String, String>,
+        default_timeout: Duration,
+        default_retry: RetryPolicy,
+    ) -> Option<PlannedStep> {
+        let errors_before = self.errors.len();
+        let here = |rest: &[&str]| {
+            let mut p = key_path!["steps", id];
+            p.extend(rest.iter().map(|s| PathSegment::from(*s)));
+            p
+        };
+        if !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            self.error(here(&[]), Target::Key, format!("step id `{id}` has characters other than letters, digits, - and _"), Some("rename the step".into()));
+        }
+        let Some(table) = value.as_table() else {
+            self.error(here(&[]), Target::Value, format!("step `{id}` must be a table"), Some(format!("write it as [steps.{id}] with an `action` key")));
+            return None;
+        };
+        let spec: Option<&'static ActionSpec> = match table.get("action").map(|a| a.as_str()) {
+            None => {
+                self.error(here(&[]), Target::Key, format!("step `{id}` has no `action`"), Some(format!("add `action = \"...\"`; the actions are: {}", action_names().join(", "))));
+                None
+            }
+            Some(None) => {
+                self.error(here(&["action"]), Target::Value, "`action` must be a string".into(), None);
+                None
+            }
+            Some(Some(name)) => match actions::lookup(name) {
+                Some(spec) => Some(spec),
+                None => {
+                    let names = action_names();
+                    let hint = match nearest(name, &names) {
+                        Some(near) => format!("did you mean `{near}`? (`teardown actions` lists them all)"),
+                        None => format!("the actions are: {}", names.join(", ")),
+                    };
+                    self.error(here(&["action"]), Target::Value, format!("unknown action `{name}`"), Some(hint));
+                    None
+                }
+            },
+        };
+        let mut selector = toml::Table::new();
+        let mut options = toml::Table::new();
+        let mut after = Vec::new();
+        let mut phase = None;
+        let mut description = None;
+        let mut timeout = default_timeout;
+        let mut retry = default_retry;
+        let mut on_failure = None;
+        for (key, value) in table {
+            match key.as_str() {
+                "action" => {}
+                "match" => match value.as_table() {
+                    Some(t) => selector = self.interpolate_table(t, vars, here(&["match"])),
+                    None => self.error(here(&["match"]), Target::Value, "`match` must be a table".into(), Some("write it as match = { name = \"...\" }".into())),
+                },
+                "after" => match value.as_array() {
+                    Some(list) => {
+                        for (i, entry) in list.iter().enumerate() {
+                            let mut at = here(&["after"]);
+                            at.push(PathSegment::Index(i));
+                            match entry.as_str() {
+                                Some(dep) if ids.contains(&dep) => after.push(dep.to_string()),
+                                Some(dep) => {
+                                    let hint = match nearest(dep, ids) {
+                                        Some(near) => format!("did you mean `{near}`?"),
+                                        None => format!("the steps are: {}", ids.join(", ")),
+                                    };
+                                    self.error(at, Target::Value, format!("step `{id}` waits for `{dep}`, which is not a step of this plan"), Some(hint));
+                                }
+                                None => self.error(at, Target::Value, "`after` lists step ids (strings)".into(), None),
+                            }
+                        }
+                    }
+                    None => self.error(here(&["after"]), Target::Value, "`after` must be a list of step ids".into(), Some("write it as after = [\"other-step\"]".into())),
+                },
+                "phase" => match value.as_str() {
+                    Some(p) => phase = Some(p.to_string()),
+                    None => self.error(here(&["phase"]), Target::Value, "`phase` must be a string".into(), None),
+                },
+                "description" => description = value.as_str().map(str::to_string),
+                "timeout" => match value.as_str() {
+                    Some(text) => {
+                        if let Some(d) = self.duration(text, here(&["timeout"])) {
+                            timeout = d;
+                        }
+                    }
+                    None => self.error(here(&["timeout"]), Target::Value, "`timeout` must be a duration string".into(), Some("write it like timeout = \"45m\"".into())),
+                },
+                "retry" => {
+                    if let Some(r) = self.retry(value, here(&["retry"]), default_retry) {
+                        retry = r;
+                    }
+                }
+                "on_failure" => on_failure = self.on_failure(id, value, ids, here(&["on_failure"])),
+                other => match spec {
+                    Some(spec) if spec.options.iter().any(|o| o.name == other) => {
+                        options.insert(other.to_string(), self.interpolate_value(value, vars, here(&[other])));
+                    }
+                    Some(spec) => {
+                        let mut allowed: Vec<&str> = STEP_KEYS.to_vec();
+                        allowed.extend(spec.options.iter().map(|o| o.name));
+                        let hint = match nearest(other, &allowed) {
+                            Some(near) => format!("did you mean `{near}`? allowed here: {}", allowed.join(", ")),
+                            None => format!("allowed here: {}", allowed.join(", ")),
+                        };
+                        self.error(here(&[other]), Target::Key, format!("unknown key `{other}` in step `{id}` ({})", spec.name), Some(hint));
+                    }
+                    // The action is unknown: its options cannot be checked yet.
+                    None => {}
+                },
+            }
+        }
+        let spec = spec?;
+        for e in check_fields(&selector, spec.selector, &["match"], &format!("the `match` of {}", spec.name))
+            .into_iter()
+            .chain(check_fields(&options, spec.options, &[], &format!("step `{id}`")))
+        {
+            let mut path = key_path!["steps", id];
+            path.extend(e.path.iter().map(|s| PathSegment::from(s.as_str())));
+            let target = if e.message.starts_with("unknown key") { Target::Key } else { Target::Value };
+            self.error(path, target, e.message, e.hint);
+        }
+        if self.errors.len() > errors_before {
+            return None;
+        }
+        let input = StepInput {
+            step: id.to_string(),
+            selector,
+            options,
+        };
+        let built = match (spec.build)(&input) {
+            Ok(built) => built,
+            Err(errors) => {
+                for e in errors {
+                    let mut path = key_path!["steps", id];
+                    path.extend(e.path.iter().map(|s| PathSegment::from(s.as_str())));
+                    self.error(path, Target::Value, e.message, e.hint);
+                }
+                return None;
+            }
+        };
+        Some(PlannedStep {
+            id: id.to_string(),
+            action: spec.name.to_string(),
+            description,
+            phase,
+            after,
+            timeout,
+            retry,
+            on_failure,
+            input,
+            built,
+        })
+    }
+
+    fn retry(&mut self, value: &toml::Value, path: Vec<PathSegment>, base: RetryPolicy) -> Option<RetryPolicy> {
+        const KEYS: [&str; 5] = ["attempts", "backoff", "delay", "max-delay", "jitter"];
+        if let Some(n) = value.as_integer() {
+            return self.attempts(n, path).map(|attempts| RetryPolicy { attempts, ..base });
+        }
+        let Some(table) = value.as_table() else {
+            self.error(path, Target::Value, "`retry` takes a number of attempts or a table".into(), Some("write retry = 3, or retry = { attempts = 3, backoff = \"exponential\", delay = \"10s\", max-delay = \"2m\" }".into()));
+            return None;
+        };
+        let mut policy = base;
+        for (key, v) in table {
+            let mut at = path.clone();
+            at.push(PathSegment::from(key.as_str()));
+            match key.as_str() {
+                "attempts" => match v.as_integer() {
+                    Some(n) => policy.attempts = self.attempts(n, at)?,
+                    None => self.error(at, Target::Value, "`attempts` must be a whole number".into(), None),
+                },
+                "backoff" => match v.as_str() {
+                    Some("exponential") => policy.exponential = true,
+                    Some("constant") => policy.exponential = false,
+                    _ => self.error(at, Target::Value, "unknown backoff".into(), Some("use \"exponential\" or \"constant\"".into())),
+                },
+                "delay" | "max-delay" | "max_delay" => match v.as_str() {
+                    Some(text) => {
+                        let d = self.duration(text, at)?;
+                        if key == "delay" {
+                            policy.delay = d;
+                        } else {
+                            policy.max_delay = d;
+                        }
+                    }
+                    None => self.error(at, Target::Value, format!("`{key}` must be a duration string"), Some("write it like \"10s\"".into())),
+                },
+                "jitter" => match v.as_bool() {
+                    Some(b) => policy.jitter = b,
+                    None => self.error(at, Target::Value, "`jitter` must be true or false".into(), None),
+                },
+                other => {
+                    let hint = match nearest(other, &KEYS) {
+                        Some(near) => format!("did you mean `{near}`? allowed: {}", KEYS.join(", ")),
+                        None => format!("allowed: {}", KEYS.join(", ")),
+                    };
+                    self.error(at, Target::Key, format!("unknown key `{other}` in `retry`"), Some(hint));
+                }
+            }
+        }
+        if policy.max_delay < policy.delay {
+            policy.max_delay = policy.delay;
+        }
+        Some(policy)
+    }
+
+    fn attempts(&mut self, n: i64, path: Vec<PathSegment>) -> Option<u32> {
+        if (1..=100).contains(&n) {
+            Some(n as u32)
+        } else {
+            self.error(path, Target::Value, format!("{n} attempts"), Some("attempts count the first try too: give 1 (no retry) to 100".into()));
+            None
+        }
+    }
+
+    fn on_failure(&mut self, id: &str, value: &toml::Value, ids: &[&str], path: Vec<PathSegment>) -> Option<FailureHandler> {
+        const KEYS: [&str; 3] = ["run", "then", "times"];
+        let Some(table) = value.as_table() else {
+            self.error(path, Target::Value, "`on_failure` must be a table".into(), Some("write on_failure = { run = \"other-step\", then = \"retry\" }".into()));
+            return None;
+        };
+        let mut run = None;
+        let mut times = 2;
+        for (key, v) in table {
+            let mut at = path.clone();
+            at.push(PathSegment::from(key.as_str()));
+            match (key.as_str(), v) {
+                ("run", toml::Value::String(step)) if step == id => {
+                    self.error(at, Target::Value, format!("step `{id}` cannot be its own failure handler"), Some("name another step, e.g. one that removes what blocks this one".into()));
+                }
+                ("run", toml::Value::String(step)) if ids.contains(&step.as_str()) => run = Some(step.clone()),
+                ("run", toml::Value::String(step)) => {
+                    let hint = nearest(step, ids).map(|n| format!("did you mean `{n}`?"));
+                    self.error(at, Target::Value, format!("failure handler `{step}` is not a step of this plan"), hint);
+                }
+                ("then", toml::Value::String(then)) if then == "retry" => {}
+                ("then", _) => self.error(at, Target::Value, "`then` can only be \"retry\"".into(), Some("after the handler runs, the step is tried again".into())),
+                ("times", toml::Value::Integer(n)) if (1..=20).contains(n) => times = *n as u32,
+                ("times", _) => self.error(at, Target::Value, "`times` must be a whole number from 1 to 20".into(), None),
+                (other, _) if !KEYS.contains(&other) => self.error(at, Target::Key, format!("unknown key `{other}` in `on_failure`"), Some(format!("allowed: {}", KEYS.join(", ")))),
+                _ => self.error(at, Target::Value, format!("`{key}` must be a string"), None),
+            }
+        }
+        if run.is_none() && !table.contains_key("run") {
+            self.error(path, Target::Value, "`on_failure` needs `run`".into(), Some("name the step to run when this one fails".into()));
+        }
+        run.map(|run| FailureHandler { run, times })
+    }
+
+    fn interpolate_table(&mut self, table: &toml::Table, vars: &BTreeMap<String, String>, path: Vec<PathSegment>) -> toml::Table {
+        table
+            .iter()
+            .map(|(k, v)| {
+                let mut at = path.clone();
+                at.push(PathSegment::from(k.as_str()));
+                (k.clone(), self.interpolate_value(v, vars, at))
+            })
+            .collect()
+    }
+
+    fn interpolate_value(&mut self, value: &toml::Value, vars: &BTreeMap<String, String>, path: Vec<PathSegment>) -> toml::Value {
+        match value {
+            toml::Value::String(s) => match interpolate(s, vars) {
+                Ok(filled) => toml::Value::String(filled),
+                Err(message) => {
+                    let declared: Vec<&str> = vars.keys().map(String::as_str).collect();
+                    self.error(path, Target::Value, message, Some(format!("declare it under [vars] or pass --var; declared: {}", declared.join(", "))));
+                    value.clone()
+                }
+            },
+            toml::Value::Array(items) => toml::Value::Array(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| {
+                        let mut at = path.clone();
+                        at.push(PathSegment::Index(i));
+                        self.interpolate_value(v, vars, at)
+                    })
+                    .collect(),
+            ),
+            toml::Value::Table(t) => toml::Value::Table(self.interpolate_table(t, vars, path)),
+            other => other.clone(),
+        }
+    }
+}
+
+fn action_names() -> Vec<&'static str> {
+    actions::registry().iter().map(|s| s.name).collect()
+}
+
+/// Fills `{name}` with the variable's value; `{{` and `}}` stand for literal braces.
+pub fn interpolate(text: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(['{', '}']) {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        if tail.starts_with("{{") || tail.starts_with("}}") {
+            out.push_str(&tail[..1]);
+            rest = &tail[2..];
+        } else if tail.starts_with('}') {
+            return Err(format!("unmatched `}}` in \"{text}\" (write `}}}}` for a literal brace)"));
+        } else {
+            let Some(end) = tail.find('}') else {
+                return Err(format!("unclosed `{{` in \"{text}\" (write `{{{{` for a literal brace)"));
+            };
+            let name = &tail[1..end];
+            match vars.get(name) {
+                Some(value) => out.push_str(value),
+                None => return Err(format!("unknown variable `{name}` in \"{text}\"")),
+            }
+            rest = &tail[end + 1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Which phases of a plan to run.
+#[derive(Clone, Debug, Default)]
+pub struct PhaseSelection {
+    /// Only the steps of these phases (all steps, when empty).
+    pub only: Vec<String>,
+    /// Not the steps of these phases.
+    pub skip: Vec<String>,
+    /// Treat steps that are left out but waited for as done (the user says they are).
+    pub assume_done: bool,
+}
+
+/// Why a selection of phases cannot run.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SelectionError {
+    /// A phase the plan does not have.
+    #[error("the plan has no phase `{phase}`; its phases are: {}", known.join(", "))]
+    UnknownPhase {
+        /// The phase asked for.
+        phase: String,
+        /// The plan's phases.
+        known: Vec<String>,
+    },
+    /// Selected steps wait for steps the selection leaves out.
+    #[error("{}\nnothing was run: pass --assume-done if those steps are done already (e.g. run earlier), or select their phases too", .0.iter().map(|(s, d)| format!("step `{s}` waits for `{d}`, which the selection leaves out")).collect::<Vec<_>>().join("\n"))]
+    LeftOut(Vec<(String, String)>),
+}
+
+impl Plan {
+    /// The phases its steps name, in plan order.
+    pub fn phases(&self) -> Vec<String> {
+        let mut seen = BTreeSet::new();
+        self.dag
+            .in_order()
+            .filter_map(|s| s.phase.clone())
+            .filter(|p| seen.insert(p.clone()))
+            .collect()
+    }
+
+    /// The steps to run for a selection of phases, as a validated DAG. A selected step that waits
+    /// for a left-out one is an error unless the selection says to assume it is done; the left-out
+    /// steps it waited for are then listed in the result so that they can be reported.
+    pub fn select(&self, selection: &PhaseSelection) -> Result<Selected, SelectionError> {
+        let known = self.phases();
+        for phase in selection.only.iter().chain(&selection.skip) {
+            if !known.contains(phase) {
+                return Err(SelectionError::UnknownPhase {
+                    phase: phase.clone(),
+                    known,
+                });
+            }
+        }
+        let chosen = |s: &PlannedStep| {
+            let phase = s.phase.as_deref();
+            (selection.only.is_empty() || phase.is_some_and(|p| selection.only.iter().any(|o| o == p)))
+                && !phase.is_some_and(|p| selection.skip.iter().any(|o| o == p))
+        };
+        let mut left_out = Vec::new();
+        let mut steps = Vec::new();
+        for step in self.dag.in_order().filter(|s| chosen(s)) {
+            let mut step = step.clone();
+            let waits_for_left_out: Vec<String> = step
+                .after
+                .iter()
+                .filter(|d| !self.dag.get(d).is_some_and(chosen))
+                .cloned()
+                .collect();
+            if let Some(handler) = &step.on_failure {
+                if !self.dag.get(&handler.run).is_some_and(chosen) {
+                    // A handler that is left out cannot run: say so like a dependency.
+                    left_out.push((step.id.clone(), handler.run.clone()));
+                    step.on_failure = None;
+                }
+            }
+            for dep in waits_for_left_out {
+                left_out.push((step.id.clone(), dep.clone()));
+                step.after.retain(|d| d != &dep);
+            }
+            steps.push(step);
+        }
+        if !left_out.is_empty() && !selection.assume_done {
+            return Err(SelectionError::LeftOut(left_out));
+        }
+        let dag = Dag::build(steps).expect("a subset of a valid DAG is valid");
+        Ok(Selected { dag, assumed_done: left_out })
+    }
+}
+
+/// The steps chosen to run.
+pub struct Selected {
+    /// The steps.
+    pub dag: Dag<PlannedStep>,
+    /// (step, left-out step it waited for) pairs taken as done.
+    pub assumed_done: Vec<(String, String)>,
+}
+
+/// Binds the steps to the AWS clients: the graph the engine runs.
+pub fn bind(dag: Dag<PlannedStep>, aws: Arc<Aws>, protect_tag: &str, keep: &[String]) -> Dag<StepNode> {
+    dag.map(|step| StepNode {
+        task: Arc::new(ActionStep::new(step.built.clone(), aws.clone(), protect_tag, keep.to_vec())),
+        id: step.id,
+        action: step.action,
+        after: step.after,
+        timeout: step.timeout,
+        retry: step.retry,
+        on_failure: step.on_failure,
+    })
+}
