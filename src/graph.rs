@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use petgraph::algo::{tarjan_scc, toposort};
+use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 use petgraph::Direction;
@@ -76,9 +76,8 @@ impl<T: DagNode> Dag<T> {
         for (from, to) in edges {
             graph.update_edge(from, to, ());
         }
-        let order = match toposort(&graph, None) {
-            Ok(order) => order,
-            Err(_) => return Err(GraphError::Cycle(find_cycle(&graph))),
+        let Some(order) = plan_order(&graph) else {
+            return Err(GraphError::Cycle(find_cycle(&graph)));
         };
         Ok(Dag {
             graph,
@@ -86,6 +85,34 @@ impl<T: DagNode> Dag<T> {
             order,
         })
     }
+}
+
+/// A topological order that keeps the plan's own order wherever the edges allow (Kahn's
+/// algorithm, always taking the earliest ready node), so that runs and pictures are stable.
+/// `None` if there is a cycle.
+fn plan_order<T>(graph: &DiGraph<T, ()>) -> Option<Vec<NodeIndex>> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let mut unmet: Vec<usize> = graph
+        .node_indices()
+        .map(|i| graph.neighbors_directed(i, Direction::Incoming).count())
+        .collect();
+    let mut ready: BinaryHeap<Reverse<NodeIndex>> = graph
+        .node_indices()
+        .filter(|i| unmet[i.index()] == 0)
+        .map(Reverse)
+        .collect();
+    let mut order = Vec::with_capacity(graph.node_count());
+    while let Some(Reverse(index)) = ready.pop() {
+        order.push(index);
+        for next in graph.neighbors_directed(index, Direction::Outgoing) {
+            unmet[next.index()] -= 1;
+            if unmet[next.index()] == 0 {
+                ready.push(Reverse(next));
+            }
+        }
+    }
+    (order.len() == graph.node_count()).then_some(order)
 }
 
 /// One cycle, as ids along the edges with the first repeated at the end.

@@ -292,7 +292,17 @@ pub async fn run(
     let mut running: JoinSet<Finished> = JoinSet::new();
     let mut stop: Option<CancelReason> = None;
 
+    let interrupted = |stop: &mut Option<CancelReason>| {
+        if cancel.is_cancelled() && stop.as_ref() < Some(&CancelReason::Interrupted) {
+            *stop = Some(CancelReason::Interrupted);
+            events.emit(EventKind::RunCancelled {
+                reason: CancelReason::Interrupted.to_string(),
+            });
+            step_cancel.cancel();
+        }
+    };
     loop {
+        interrupted(&mut stop);
         while stop.is_none() && running.len() < parallelism {
             let Some(index) = ready.pop_front() else {
                 break;
@@ -316,12 +326,7 @@ pub async fn run(
         }
         let finished = tokio::select! {
             joined = running.join_next() => joined,
-            _ = cancel.cancelled(), if stop.as_ref() < Some(&CancelReason::Interrupted) => {
-                stop = Some(CancelReason::Interrupted);
-                events.emit(EventKind::RunCancelled { reason: CancelReason::Interrupted.to_string() });
-                step_cancel.cancel();
-                continue;
-            }
+            _ = cancel.cancelled(), if stop.as_ref() < Some(&CancelReason::Interrupted) => continue,
         };
         let Some(joined) = finished else { break };
         let Finished { index, result } = match joined {
@@ -355,6 +360,7 @@ pub async fn run(
         states[index.index()] = State::Done(result);
     }
 
+    interrupted(&mut stop);
     // Whatever did not run: say why, one event each.
     let mut steps = Vec::with_capacity(dag.len());
     for &index in dag.order() {

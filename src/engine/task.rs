@@ -147,19 +147,26 @@ impl StepContext {
         }
     }
 
-    /// Sleeps, waking early with an error if the run is cancelled or if the sleep would pass the
-    /// step's deadline (the error then says so, instead of being cut off mid-sleep).
+    /// Sleeps, waking early with an error if the run is cancelled. A sleep that would pass the
+    /// step's deadline ends at the deadline with a [`FailureKind::TimedOut`] error.
     pub async fn sleep(&self, duration: Duration) -> Result<(), StepError> {
-        if duration > self.time_left() {
+        let passes_deadline = duration > self.time_left();
+        let wake = if passes_deadline {
+            self.deadline
+        } else {
+            Instant::now() + duration
+        };
+        tokio::select! {
+            _ = tokio::time::sleep_until(wake) => {}
+            _ = self.cancel.cancelled() => return Err(StepError::cancelled()),
+        }
+        if passes_deadline {
             return Err(StepError::timed_out(format!(
                 "gave up after {} (the step's timeout)",
                 crate::util::short_duration(self.elapsed())
             )));
         }
-        tokio::select! {
-            _ = tokio::time::sleep(duration) => Ok(()),
-            _ = self.cancel.cancelled() => Err(StepError::cancelled()),
-        }
+        Ok(())
     }
 
     /// Tells the listeners what the step is doing and how far it got.

@@ -1,0 +1,380 @@
+//! Executor semantics with in-process steps in paused tokio time: order, parallelism, retries with
+//! backoff, timeouts, failure propagation, fail-fast, cancellation and failure handlers. Time is
+//! virtual, so the assertions on instants are exact and the tests take milliseconds.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use teardown::engine::{
+    self, FailureHandler, FailureKind, RetryPolicy, RunOptions, RunSummary, StepContext, StepError,
+    StepNode, StepOutcome, StepOutput, Task,
+};
+use teardown::event::{Event, EventKind, EventSink};
+use teardown::graph::Dag;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+type Log = Arc<Mutex<Vec<(String, Duration, Duration)>>>;
+
+/// Sleeps for a while (cancellably), and records when it ran relative to `origin`.
+struct Sleep {
+    duration: Duration,
+    log: Log,
+    origin: Instant,
+}
+
+#[async_trait]
+impl Task for Sleep {
+    async fn run(&self, ctx: &StepContext) -> Result<StepOutput, StepError> {
+        let start = self.origin.elapsed();
+        ctx.sleep(self.duration).await?;
+        self.log
+            .lock()
+            .unwrap()
+            .push((ctx.step().to_string(), start, self.origin.elapsed()));
+        Ok(StepOutput {
+            summary: format!("slept {:?}", self.duration),
+            ..StepOutput::default()
+        })
+    }
+}
+
+/// Fails `failures` times with `kind`, then succeeds.
+struct Flaky {
+    failures: u32,
+    kind: FailureKind,
+    calls: AtomicU32,
+}
+
+#[async_trait]
+impl Task for Flaky {
+    async fn run(&self, _ctx: &StepContext) -> Result<StepOutput, StepError> {
+        let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        if call <= self.failures {
+            return Err(StepError {
+                kind: self.kind,
+                message: format!("failure {call}"),
+            });
+        }
+        Ok(StepOutput {
+            summary: "ok".into(),
+            ..StepOutput::default()
+        })
+    }
+}
+
+/// Counts its runs.
+struct Counter(AtomicU32);
+
+#[async_trait]
+impl Task for Counter {
+    async fn run(&self, _ctx: &StepContext) -> Result<StepOutput, StepError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(StepOutput::default())
+    }
+}
+
+fn node(id: &str, after: &[&str], task: Arc<dyn Task>) -> StepNode {
+    StepNode {
+        id: id.to_string(),
+        action: "test.step".into(),
+        after: after.iter().map(|s| s.to_string()).collect(),
+        timeout: Duration::from_secs(3600),
+        retry: RetryPolicy::none(),
+        on_failure: None,
+        task,
+    }
+}
+
+struct Harness {
+    log: Log,
+    origin: Instant,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        Harness {
+            log: Log::default(),
+            origin: Instant::now(),
+        }
+    }
+
+    fn sleep(&self, secs: u64) -> Arc<dyn Task> {
+        Arc::new(Sleep {
+            duration: Duration::from_secs(secs),
+            log: self.log.clone(),
+            origin: self.origin,
+        })
+    }
+
+    fn ran(&self, id: &str) -> (Duration, Duration) {
+        let log = self.log.lock().unwrap();
+        let (_, start, end) = log
+            .iter()
+            .find(|(step, ..)| step == id)
+            .unwrap_or_else(|| panic!("step {id} did not run"));
+        (*start, *end)
+    }
+}
+
+async fn run_with(
+    nodes: Vec<StepNode>,
+    options: RunOptions,
+    cancel: &CancellationToken,
+) -> (RunSummary, Vec<Event>) {
+    let dag = Dag::build(nodes).expect("valid test graph");
+    let (sink, mut receiver) = EventSink::channel();
+    let summary = engine::run(&dag, &options, &sink, cancel).await;
+    drop(sink);
+    let mut events = Vec::new();
+    while let Some(event) = receiver.recv().await {
+        events.push(event);
+    }
+    (summary, events)
+}
+
+async fn run(nodes: Vec<StepNode>) -> (RunSummary, Vec<Event>) {
+    run_with(nodes, RunOptions::default(), &CancellationToken::new()).await
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+#[tokio::test(start_paused = true)]
+async fn steps_start_when_what_they_wait_for_has_finished_and_branches_overlap() {
+    let h = Harness::new();
+    let (summary, _) = run(vec![
+        node("a", &[], h.sleep(10)),
+        node("b", &["a"], h.sleep(5)),
+        node("c", &["a"], h.sleep(20)),
+        node("d", &["b", "c"], h.sleep(1)),
+    ])
+    .await;
+    assert!(summary.all_succeeded());
+    assert_eq!(h.ran("a"), (secs(0), secs(10)));
+    // b and c both start as soon as a is done, and run at the same time.
+    assert_eq!(h.ran("b"), (secs(10), secs(15)));
+    assert_eq!(h.ran("c"), (secs(10), secs(30)));
+    // d waits for the slower of its two dependencies.
+    assert_eq!(h.ran("d"), (secs(30), secs(31)));
+    assert_eq!(summary.duration, secs(31));
+}
+
+#[tokio::test(start_paused = true)]
+async fn parallelism_bounds_the_steps_running_at_once() {
+    let h = Harness::new();
+    let nodes = (0..7)
+        .map(|i| node(&format!("s{i}"), &[], h.sleep(10)))
+        .collect();
+    let options = RunOptions {
+        parallelism: 3,
+        ..RunOptions::default()
+    };
+    let (summary, _) = run_with(nodes, options, &CancellationToken::new()).await;
+    assert!(summary.all_succeeded());
+    // 7 steps of 10 s, 3 at a time: three waves.
+    assert_eq!(summary.duration, secs(30));
+    let log = h.log.lock().unwrap();
+    for t in [secs(0), secs(10), secs(20)] {
+        let running = log.iter().filter(|(_, s, e)| *s <= t && t < *e).count();
+        assert!(running <= 3, "{running} steps running at {t:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn retryable_failures_are_retried_with_exponential_backoff() {
+    let flaky = Arc::new(Flaky {
+        failures: 2,
+        kind: FailureKind::Retryable,
+        calls: AtomicU32::new(0),
+    });
+    let mut step = node("flaky", &[], flaky.clone());
+    step.retry = RetryPolicy {
+        attempts: 4,
+        delay: secs(2),
+        max_delay: secs(60),
+        exponential: true,
+        jitter: false,
+    };
+    let (summary, events) = run(vec![step]).await;
+    assert!(summary.all_succeeded());
+    assert_eq!(flaky.calls.load(Ordering::SeqCst), 3);
+    assert_eq!(summary.step("flaky").unwrap().attempts, 3);
+    let delays: Vec<Duration> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::AttemptFailed { retry_in, .. } => Some(*retry_in),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(delays, vec![secs(2), secs(4)]);
+    assert_eq!(summary.duration, secs(6));
+}
+
+#[tokio::test(start_paused = true)]
+async fn fatal_failures_are_not_retried_and_attempts_are_bounded() {
+    let fatal = Arc::new(Flaky {
+        failures: 5,
+        kind: FailureKind::Fatal,
+        calls: AtomicU32::new(0),
+    });
+    let retryable = Arc::new(Flaky {
+        failures: 5,
+        kind: FailureKind::Retryable,
+        calls: AtomicU32::new(0),
+    });
+    let mut a = node("fatal", &[], fatal.clone());
+    a.retry = RetryPolicy::default();
+    let mut b = node("retryable", &[], retryable.clone());
+    b.retry = RetryPolicy {
+        attempts: 3,
+        delay: secs(1),
+        max_delay: secs(1),
+        exponential: false,
+        jitter: false,
+    };
+    let (summary, _) = run(vec![a, b]).await;
+    assert_eq!(fatal.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(retryable.calls.load(Ordering::SeqCst), 3);
+    match &summary.step("retryable").unwrap().outcome {
+        StepOutcome::Failed { error, .. } => assert!(error.contains("gave up after 3 attempts"), "{error}"),
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_step_past_its_timeout_fails_and_its_dependents_are_skipped() {
+    let h = Harness::new();
+    let mut slow = node("slow", &[], h.sleep(100));
+    slow.timeout = secs(10);
+    let (summary, events) = run(vec![slow, node("after-slow", &["slow"], h.sleep(1))]).await;
+    match &summary.step("slow").unwrap().outcome {
+        StepOutcome::Failed { kind, .. } => assert_eq!(*kind, FailureKind::TimedOut),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert_eq!(summary.step("slow").unwrap().duration, secs(10));
+    assert_eq!(
+        summary.step("after-slow").unwrap().outcome,
+        StepOutcome::Skipped {
+            reason: "blocked by slow".into()
+        }
+    );
+    assert!(events.iter().any(|e| matches!(&e.kind,
+        EventKind::StepSkipped { step, reason } if step == "after-slow" && reason == "blocked by slow")));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_skips_only_its_dependents_and_independent_branches_go_on() {
+    let h = Harness::new();
+    let broken = Arc::new(Flaky {
+        failures: 1,
+        kind: FailureKind::Fatal,
+        calls: AtomicU32::new(0),
+    });
+    let (summary, _) = run(vec![
+        node("a", &[], broken),
+        node("b", &["a"], h.sleep(1)),
+        node("c", &["b"], h.sleep(1)),
+        node("independent", &[], h.sleep(5)),
+    ])
+    .await;
+    let outcome = |id: &str| summary.step(id).unwrap().outcome.clone();
+    assert!(matches!(outcome("a"), StepOutcome::Failed { .. }));
+    for id in ["b", "c"] {
+        assert_eq!(
+            outcome(id),
+            StepOutcome::Skipped {
+                reason: "blocked by a".into()
+            }
+        );
+    }
+    assert_eq!(outcome("independent"), StepOutcome::Succeeded);
+    assert_eq!(summary.counts(), (1, 1, 2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn fail_fast_stops_scheduling_after_the_first_failure() {
+    let h = Harness::new();
+    let broken = Arc::new(Flaky {
+        failures: 1,
+        kind: FailureKind::Fatal,
+        calls: AtomicU32::new(0),
+    });
+    let options = RunOptions {
+        parallelism: 1,
+        fail_fast: true,
+        ..RunOptions::default()
+    };
+    let (summary, events) = run_with(
+        vec![node("first", &[], broken), node("second", &[], h.sleep(1))],
+        options,
+        &CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(
+        summary.step("second").unwrap().outcome,
+        StepOutcome::Skipped {
+            reason: "not started: fail-fast: step first failed".into()
+        }
+    );
+    assert!(events
+        .iter()
+        .any(|e| matches!(&e.kind, EventKind::RunCancelled { reason } if reason.contains("fail-fast"))));
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancellation_reaches_running_steps_and_nothing_new_starts() {
+    let h = Harness::new();
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(secs(5)).await;
+        trigger.cancel();
+    });
+    let (summary, _) = run_with(
+        vec![
+            node("long", &[], h.sleep(3600)),
+            node("later", &["long"], h.sleep(1)),
+        ],
+        RunOptions::default(),
+        &cancel,
+    )
+    .await;
+    match &summary.step("long").unwrap().outcome {
+        StepOutcome::Failed { kind, .. } => assert_eq!(*kind, FailureKind::Cancelled),
+        other => panic!("expected cancellation, got {other:?}"),
+    }
+    // The running step stopped at its next safe point: right when the run was cancelled.
+    assert_eq!(summary.duration, secs(5));
+    assert_eq!(summary.cancelled, Some(engine::CancelReason::Interrupted));
+    assert!(matches!(
+        summary.step("later").unwrap().outcome,
+        StepOutcome::Skipped { .. }
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_handler_runs_before_the_step_is_tried_again() {
+    let handler = Arc::new(Counter(AtomicU32::new(0)));
+    // Fails once (fatally, like a DELETE_FAILED stack), then succeeds once the handler ran.
+    let stack = Arc::new(Flaky {
+        failures: 1,
+        kind: FailureKind::Fatal,
+        calls: AtomicU32::new(0),
+    });
+    let mut main = node("delete-main-stack", &["delete-enis"], stack.clone());
+    main.on_failure = Some(FailureHandler {
+        run: "delete-enis".into(),
+        times: 2,
+    });
+    let (summary, events) = run(vec![node("delete-enis", &[], handler.clone()), main]).await;
+    assert!(summary.all_succeeded(), "{summary:?}");
+    // Once as its own step, once as the handler.
+    assert_eq!(handler.0.load(Ordering::SeqCst), 2);
+    assert_eq!(stack.calls.load(Ordering::SeqCst), 2);
+    assert!(events.iter().any(|e| matches!(&e.kind,
+        EventKind::HandlerStarted { step, handler, .. } if step == "delete-main-stack" && handler == "delete-enis")));
+}
