@@ -1,0 +1,259 @@
+//! Plan parsing and validation: every kind of bad input gets a message at the exact
+//! `line:column`, and phases select steps without silently dropping a dependency.
+
+use std::path::Path;
+
+use teardown::plan::{self, PhaseSelection, Plan, PlanErrors, SelectionError};
+
+const HEADER: &str = r#"name = "test"
+
+[vars]
+repo = "demo-repo"
+"#;
+
+fn parse(text: &str) -> Result<Plan, PlanErrors> {
+    plan::parse(Path::new("plans/test.toml"), text, &[])
+}
+
+/// The single error of a plan that must fail: (line, column, message, hint).
+fn error(text: &str) -> (usize, usize, String, String) {
+    let errors = match parse(text) {
+        Ok(_) => panic!("the plan should not validate:\n{text}"),
+        Err(errors) => errors,
+    };
+    assert_eq!(errors.0.len(), 1, "expected one error, got:\n{errors}");
+    let d = &errors.0[0];
+    assert_eq!(d.file, Path::new("plans/test.toml"));
+    (d.line, d.column, d.message.clone(), d.hint.clone().unwrap_or_default())
+}
+
+#[test]
+fn the_workshop_plan_is_valid_and_ordered() {
+    let plan = plan::load(Path::new("plans/secrets-manager-fargate-workshop.toml"), &[])
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plan.name, "secrets-manager-fargate-workshop");
+    assert!(plan.dag.depends_on("delete-main-stack", "delete-lambda-enis"));
+    assert!(plan.dag.depends_on("delete-lambda-enis", "delete-rotation-stack"));
+    assert!(plan.dag.depends_on("delete-rotation-stack", "delete-secret"));
+    assert!(plan.dag.depends_on("delete-cluster", "stop-tasks"));
+    // The Fargate part does not wait for the stacks.
+    assert!(!plan.dag.depends_on("delete-cluster", "delete-rotation-stack"));
+    assert_eq!(plan.phases(), vec!["fargate", "general"]);
+}
+
+#[test]
+fn a_valid_plan_fills_in_variables_and_overrides() {
+    let text = format!(
+        "{HEADER}\n[steps.delete-repo]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"{{repo}}-x\" }}\nforce = true\ntimeout = \"45m\"\n"
+    );
+    let plan = parse(&text).unwrap();
+    let step = plan.dag.get("delete-repo").unwrap();
+    assert_eq!(step.input.selector["name"].as_str(), Some("demo-repo-x"));
+    assert_eq!(step.timeout.as_secs(), 45 * 60);
+    let plan = plan::parse(
+        Path::new("p.toml"),
+        &text,
+        &[("repo".to_string(), "other".to_string())],
+    )
+    .unwrap();
+    assert_eq!(
+        plan.dag.get("delete-repo").unwrap().input.selector["name"].as_str(),
+        Some("other-x")
+    );
+}
+
+#[test]
+fn toml_syntax_errors_are_located() {
+    let (line, column, message, _) = error("name = \"x\"\n[steps.a]\naction = \"ecr.delete-repository\n");
+    assert_eq!((line, column), (3, 32), "where the parser saw the string end without its quote");
+    assert!(message.starts_with("invalid TOML"), "{message}");
+}
+
+#[test]
+fn a_duplicate_step_id_is_a_located_error() {
+    let text = format!(
+        "{HEADER}\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"x\" }}\n\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"y\" }}\n"
+    );
+    let (line, _, message, _) = error(&text);
+    assert_eq!(line, 10);
+    assert!(message.contains("duplicate"), "{message}");
+}
+
+#[test]
+fn unknown_top_level_keys_name_the_allowed_ones() {
+    let (line, column, message, _) = error("name = \"x\"\nstepz = 1\n");
+    assert_eq!((line, column), (2, 1));
+    assert!(message.contains("unknown field `stepz`"), "{message}");
+    assert!(message.contains("`steps`"), "{message}");
+}
+
+#[test]
+fn unknown_step_keys_name_the_allowed_ones_and_suggest() {
+    let text = format!(
+        "{HEADER}\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"x\" }}\nforse = true\n"
+    );
+    let (line, column, message, hint) = error(&text);
+    assert_eq!((line, column), (9, 1));
+    assert!(message.contains("unknown key `forse`"), "{message}");
+    assert!(hint.contains("did you mean `force`"), "{hint}");
+    assert!(hint.contains("after"), "{hint}");
+}
+
+#[test]
+fn an_unknown_action_suggests_the_nearest() {
+    let text = format!("{HEADER}\n[steps.a]\naction = \"ecr.delete-repositry\"\nmatch = {{ name = \"x\" }}\n");
+    let (line, column, message, hint) = error(&text);
+    assert_eq!((line, column), (7, 10));
+    assert_eq!(message, "unknown action `ecr.delete-repositry`");
+    assert!(hint.contains("did you mean `ecr.delete-repository`"), "{hint}");
+}
+
+#[test]
+fn an_unknown_step_in_after_suggests_the_nearest() {
+    let text = format!(
+        "{HEADER}\n[steps.first]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"x\" }}\n\n[steps.second]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"y\" }}\nafter = [\"frist\"]\n"
+    );
+    let (line, column, message, hint) = error(&text);
+    assert_eq!((line, column), (13, 10));
+    assert!(message.contains("waits for `frist`"), "{message}");
+    assert!(hint.contains("did you mean `first`"), "{hint}");
+}
+
+#[test]
+fn a_cycle_names_its_steps_in_order() {
+    let step = |id: &str, after: &str| {
+        format!("\n[steps.{id}]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"{id}\" }}\nafter = [\"{after}\"]\n")
+    };
+    let text = format!("{HEADER}{}{}{}", step("a", "c"), step("b", "a"), step("c", "b"));
+    let (line, column, message, _) = error(&text);
+    assert_eq!(message, "the steps wait for each other in a cycle: a -> b -> c -> a");
+    // At b's `after = ["a"]`: the first edge of the cycle.
+    assert_eq!((line, column), (14, 10));
+}
+
+#[test]
+fn a_bad_duration_is_located() {
+    let text = format!(
+        "{HEADER}\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"x\" }}\ntimeout = \"ten minutes\"\n"
+    );
+    let (line, column, message, hint) = error(&text);
+    assert_eq!((line, column), (9, 11));
+    assert!(message.contains("bad duration \"ten minutes\""), "{message}");
+    assert!(hint.contains("45m"), "{hint}");
+}
+
+#[test]
+fn a_bad_duration_in_a_selector_is_located() {
+    let text = format!(
+        "{HEADER}\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"x\", older_than = \"1 fortnight\" }}\n"
+    );
+    let (line, column, message, _) = error(&text);
+    assert_eq!((line, column), (8, 36));
+    assert!(message.contains("bad duration"), "{message}");
+}
+
+#[test]
+fn an_unknown_variable_is_located() {
+    let text = format!("{HEADER}\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"{{repository}}\" }}\n");
+    let (line, column, message, hint) = error(&text);
+    assert_eq!((line, column), (8, 18));
+    assert!(message.contains("unknown variable `repository`"), "{message}");
+    assert!(hint.contains("repo"), "{hint}");
+}
+
+#[test]
+fn an_override_of_an_undeclared_variable_is_refused() {
+    let text = format!("{HEADER}\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"x\" }}\n");
+    let errors = plan::parse(Path::new("p.toml"), &text, &[("rpo".into(), "v".into())])
+        .err()
+        .expect("refused");
+    assert!(errors.0[0].message.contains("--var rpo"), "{errors}");
+    assert!(errors.0[0].hint.as_deref().unwrap().contains("did you mean `repo`"));
+}
+
+#[test]
+fn a_bad_glob_is_located() {
+    let text = format!("{HEADER}\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"demo-[abc\" }}\n");
+    let (line, column, message, _) = error(&text);
+    assert_eq!((line, column), (8, 18));
+    assert!(message.contains("bad glob"), "{message}");
+}
+
+#[test]
+fn a_missing_required_selector_field_is_named() {
+    let text = format!("{HEADER}\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ tags = {{ Workshop = \"x\" }} }}\n");
+    let (line, column, message, hint) = error(&text);
+    assert_eq!((line, column), (8, 9));
+    assert!(message.contains("missing `name`"), "{message}");
+    assert!(hint.contains("name = "), "{hint}");
+}
+
+#[test]
+fn several_problems_are_all_reported_in_file_order() {
+    let text = format!(
+        "{HEADER}\n[steps.a]\naction = \"nope\"\n\n[steps.b]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"x\" }}\ntimeout = \"soon\"\n"
+    );
+    let errors = parse(&text).err().unwrap();
+    let lines: Vec<usize> = errors.0.iter().map(|d| d.line).collect();
+    assert_eq!(lines, vec![7, 12]);
+    let shown = errors.to_string();
+    assert!(shown.contains("--> plans/test.toml:7:10"), "{shown}");
+    assert!(shown.contains("2 problems in the plan; nothing was run"), "{shown}");
+}
+
+fn phased() -> Plan {
+    let step = |id: &str, phase: &str, after: &str| {
+        format!("\n[steps.{id}]\naction = \"ecr.delete-repository\"\nphase = \"{phase}\"\nmatch = {{ name = \"{id}\" }}\nafter = [{after}]\n")
+    };
+    let text = format!(
+        "{HEADER}{}{}{}",
+        step("stop", "fargate", ""),
+        step("cluster", "fargate", "\"stop\""),
+        step("stack", "general", "\"stop\"")
+    );
+    parse(&text).unwrap()
+}
+
+#[test]
+fn only_a_phase_selects_its_steps() {
+    let selected = phased()
+        .select(&PhaseSelection {
+            only: vec!["fargate".into()],
+            ..Default::default()
+        })
+        .unwrap();
+    let ids: Vec<&str> = selected.dag.in_order().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, vec!["stop", "cluster"]);
+}
+
+#[test]
+fn a_left_out_dependency_is_reported_unless_assumed_done() {
+    let plan = phased();
+    let only_general = PhaseSelection {
+        only: vec!["general".into()],
+        ..Default::default()
+    };
+    match plan.select(&only_general) {
+        Err(SelectionError::LeftOut(pairs)) => {
+            assert_eq!(pairs, vec![("stack".to_string(), "stop".to_string())])
+        }
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("a dependency on a left-out step must be reported"),
+    }
+    let selected = plan
+        .select(&PhaseSelection {
+            assume_done: true,
+            ..only_general
+        })
+        .unwrap();
+    assert_eq!(selected.dag.len(), 1);
+    assert_eq!(selected.assumed_done, vec![("stack".to_string(), "stop".to_string())]);
+    let err = plan
+        .select(&PhaseSelection {
+            skip: vec!["fargat".into()],
+            ..Default::default()
+        })
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("no phase `fargat`"), "{err}");
+}
