@@ -44,6 +44,8 @@ pub struct AwsOptions {
     pub max_attempts: Option<u32>,
     /// Extra interceptors put on every client, after ours (tests inject faults with these).
     pub interceptors: Vec<SharedInterceptor>,
+    /// Where to append the audit log of mutating calls (JSON Lines); none when `None`.
+    pub audit: Option<AuditLog>,
 }
 
 /// The clients a teardown uses, built from one configuration.
@@ -101,7 +103,10 @@ impl Aws {
             .region()
             .map(|r| r.to_string())
             .ok_or(SetupError::NoRegion)?;
-        let calls = CallLog::default();
+        let calls = CallLog {
+            audit: options.audit.clone(),
+            ..CallLog::default()
+        };
         let mut interceptors = vec![
             SharedInterceptor::new(ReadOnlyGuard { mode }),
             SharedInterceptor::new(calls.clone()),
@@ -187,9 +192,13 @@ impl Intercept for ReadOnlyGuard {
         "teardown::ReadOnlyGuard"
     }
 
-    fn read_before_execution(
+    // Not `read_before_execution`: client-level interceptors run that hook before the operation's
+    // configuration (and so its name) is in the bag. This hook still runs before the request is
+    // serialized, signed or sent.
+    fn read_before_serialization(
         &self,
         _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let (service, operation) = operation_of(cfg);
@@ -218,6 +227,80 @@ pub struct CallRecord {
     pub outcome: String,
     /// The AWS request id, when the response had one.
     pub request_id: Option<String>,
+    /// The step that made the call, when a step did.
+    pub step: Option<String>,
+    /// The resource the call was about, when an action said.
+    pub resource: Option<String>,
+}
+
+tokio::task_local! {
+    /// Which step, and which resource, the calls made inside this scope are for: read by the
+    /// call log so that the audit log can say it without threading it through every call.
+    pub static CALL_CONTEXT: CallContext;
+}
+
+/// What the calls of a scope are for (see [`CALL_CONTEXT`]).
+#[derive(Clone, Debug, Default)]
+pub struct CallContext {
+    /// The step id.
+    pub step: Option<String>,
+    /// The resource id (ARN or AWS id).
+    pub resource: Option<String>,
+}
+
+/// The audit log: every mutating call appended as one JSON line, written and flushed to disk as it
+/// happens (so that a killed run still leaves a complete record of what it did).
+#[derive(Clone, Debug)]
+pub struct AuditLog {
+    run_id: String,
+    path: std::path::PathBuf,
+    file: Arc<Mutex<std::fs::File>>,
+}
+
+impl AuditLog {
+    /// Opens (creating directories and the file as needed) the log at `path`, appending.
+    pub fn open(path: &std::path::Path, run_id: &str) -> std::io::Result<AuditLog> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(AuditLog {
+            run_id: run_id.to_string(),
+            path: path.to_path_buf(),
+            file: Arc::new(Mutex::new(file)),
+        })
+    }
+
+    /// The file it writes.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    fn append(&self, record: &CallRecord) {
+        use std::io::Write;
+        #[derive(Serialize)]
+        struct Line<'a> {
+            run_id: &'a str,
+            #[serde(flatten)]
+            record: &'a CallRecord,
+        }
+        let Ok(mut line) = serde_json::to_string(&Line {
+            run_id: &self.run_id,
+            record,
+        }) else {
+            return;
+        };
+        line.push('\n');
+        let mut file = self.file.lock().expect("audit log poisoned");
+        // An audit line that cannot be written is reported, not fatal: the run's own events still
+        // say what was done.
+        if let Err(e) = file.write_all(line.as_bytes()).and_then(|_| file.sync_data()) {
+            tracing::warn!("cannot write the audit log {}: {e}", self.path.display());
+        }
+    }
 }
 
 mod humantime_serde_compat {
@@ -228,10 +311,12 @@ mod humantime_serde_compat {
     }
 }
 
-/// Every call the clients made, in the order they finished. Cheap to clone (shared).
+/// Every call the clients made, in the order they finished. Cheap to clone (shared). Mutating
+/// calls also go to the audit log, when there is one.
 #[derive(Clone, Debug, Default)]
 pub struct CallLog {
     records: Arc<Mutex<Vec<CallRecord>>>,
+    audit: Option<AuditLog>,
 }
 
 impl CallLog {
@@ -284,17 +369,26 @@ impl Intercept for CallLog {
             (_, Some(r)) => format!("http {}", r.status().as_u16()),
             (_, None) => "not sent".to_string(),
         };
+        let context = CALL_CONTEXT.try_with(Clone::clone).unwrap_or_default();
+        let record = CallRecord {
+            at: SystemTime::now(),
+            mutating: !is_read_only(&operation),
+            service,
+            operation,
+            outcome,
+            request_id,
+            step: context.step,
+            resource: context.resource,
+        };
+        if record.mutating {
+            if let Some(audit) = &self.audit {
+                audit.append(&record);
+            }
+        }
         self.records
             .lock()
             .expect("call log poisoned")
-            .push(CallRecord {
-                at: SystemTime::now(),
-                mutating: !is_read_only(&operation),
-                service,
-                operation,
-                outcome,
-                request_id,
-            });
+            .push(record);
         Ok(())
     }
 }

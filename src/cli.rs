@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use crate::actions;
-use crate::aws::{Aws, AwsOptions, Mode};
+use crate::aws::{AuditLog, Aws, AwsOptions, Mode};
 use crate::engine::{self, RunOptions, RunSummary};
 use crate::event::EventSink;
 use crate::plan::{self, LoadError, PhaseSelection, Plan};
@@ -93,6 +93,27 @@ pub struct RunArgs {
     /// Preview only: exit 4 when something would be deleted (0 when nothing would).
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Where each run keeps its audit log (default: $XDG_STATE_HOME/teardown/runs, or
+    /// ~/.local/state/teardown/runs).
+    #[arg(long, env = "TEARDOWN_RUNS_DIR")]
+    pub runs_dir: Option<PathBuf>,
+}
+
+/// The directory runs are kept in.
+pub fn runs_dir(flag: Option<&PathBuf>) -> PathBuf {
+    if let Some(dir) = flag {
+        return dir.clone();
+    }
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    state.join("teardown").join("runs")
+}
+
+/// A run id that sorts by time and says which plan: `20261122T031500Z-workshop`.
+fn new_run_id(plan: &str) -> String {
+    format!("{}-{plan}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"))
 }
 
 /// Formats of `teardown graph`.
@@ -236,10 +257,25 @@ async fn run(args: RunArgs, preview: bool) -> Outcome {
         eprintln!("note: step `{step}` waits for `{dependency}`, which is left out: taken as done (--assume-done)");
     }
     let mode = if dry_run { Mode::DryRun } else { Mode::Apply };
+    let run_id = new_run_id(&plan.name);
+    let audit = if dry_run {
+        None
+    } else {
+        let path = runs_dir(args.runs_dir.as_ref()).join(&run_id).join("audit.jsonl");
+        match AuditLog::open(&path, &run_id) {
+            Ok(audit) => Some(audit),
+            Err(e) => {
+                eprintln!("error: cannot create the audit log {}: {e}; pass --runs-dir to put it elsewhere", path.display());
+                return Outcome::Refused;
+            }
+        }
+    };
+    let audit_path = audit.as_ref().map(|a| a.path().to_path_buf());
     let aws = match Aws::from_env(
         mode,
         AwsOptions {
             region: args.region.clone(),
+            audit,
             ..AwsOptions::default()
         },
     )
@@ -293,6 +329,9 @@ async fn run(args: RunArgs, preview: bool) -> Outcome {
     let _ = rendering.await;
     if format != OutputFormat::Json {
         let _ = render::write_summary(&mut std::io::stdout(), &summary, dry_run);
+        if let Some(path) = &audit_path {
+            println!("Audit log of every change made: {}", path.display());
+        }
     }
     outcome_of(&summary, dry_run && args.detailed_exitcode)
 }

@@ -25,7 +25,7 @@ use async_trait::async_trait;
 pub use self::selector::{
     check_fields, nearest, FieldKind, FieldSpec, InputError, Pattern, ResourceFilter, StepInput, COMMON_FILTER_FIELDS,
 };
-use crate::aws::{Aws, AwsError, ErrorClass};
+use crate::aws::{Aws, AwsError, CallContext, ErrorClass, CALL_CONTEXT};
 use crate::engine::{StepContext, StepError, StepOutput, Task};
 use crate::resource::{OutcomeKind, Resource, ResourceOutcome};
 use crate::util::{count_of, short_duration};
@@ -149,6 +149,18 @@ pub struct ActionStep {
 }
 
 impl ActionStep {
+    /// Calls `act` with the step and the resource recorded for the audit log.
+    async fn act_on(&self, ctx: &StepContext, resource: &Resource) -> Result<Acted, StepError> {
+        let context = CallContext {
+            step: Some(ctx.step().to_string()),
+            resource: Some(resource.id.clone()),
+        };
+        CALL_CONTEXT
+            .scope(context, self.action.act(&self.aws, resource))
+            .await
+            .map_err(|e| step_error(&e))
+    }
+
     /// Binds an action to the clients. Resources tagged `protect_tag`, or whose name or id is in
     /// `keep`, are never acted on.
     pub fn new(
@@ -217,11 +229,7 @@ impl ActionStep {
             let mut acted_again = false;
             for (resource, _) in released {
                 ctx.check_cancelled()?;
-                let result = self
-                    .action
-                    .act(&self.aws, &resource)
-                    .await
-                    .map_err(|e| step_error(&e))?;
+                let result = self.act_on(ctx, &resource).await?;
                 acted_again |= matches!(result, Acted::Done(_));
                 record(result, resource, &mut acted, &mut not_yet, outcomes);
             }
@@ -321,6 +329,17 @@ pub fn step_error(e: &AwsError) -> StepError {
 #[async_trait]
 impl Task for ActionStep {
     async fn run(&self, ctx: &StepContext) -> Result<StepOutput, StepError> {
+        let context = CallContext {
+            step: Some(ctx.step().to_string()),
+            resource: None,
+        };
+        CALL_CONTEXT.scope(context, self.find_act_wait(ctx)).await
+    }
+}
+
+impl ActionStep {
+    /// The shared shape: find, skip the protected, act (or only report, in a dry run), wait.
+    async fn find_act_wait(&self, ctx: &StepContext) -> Result<StepOutput, StepError> {
         let kind = self.action.resource_kind();
         ctx.progress(format!("finding {kind}s"), 0, 0);
         let found = self.action.find(&self.aws).await.map_err(|e| step_error(&e))?;
@@ -358,11 +377,7 @@ impl Task for ActionStep {
         for (i, resource) in to_change.into_iter().enumerate() {
             ctx.check_cancelled()?;
             ctx.progress(format!("{verb} {}", resource.name), i as u64, total);
-            let result = self
-                .action
-                .act(&self.aws, &resource)
-                .await
-                .map_err(|e| step_error(&e))?;
+            let result = self.act_on(ctx, &resource).await?;
             record(result, resource, &mut acted, &mut not_yet, &mut outcomes);
         }
         if !acted.is_empty() || !not_yet.is_empty() {
