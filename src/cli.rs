@@ -328,7 +328,11 @@ async fn run(args: RunArgs, preview: bool) -> Outcome {
     drop(dag);
     let _ = rendering.await;
     if format != OutputFormat::Json {
-        let _ = render::write_summary(&mut std::io::stdout(), &summary, dry_run);
+        let place = render::RunPlace {
+            account: account.clone(),
+            region: aws.region.clone(),
+        };
+        let _ = render::write_summary(&mut std::io::stdout(), &summary, dry_run, &place);
         if let Some(path) = &audit_path {
             println!("Audit log of every change made: {}", path.display());
         }

@@ -205,6 +205,8 @@ pub struct StepResult {
     pub output: Option<StepOutput>,
     /// Attempts made.
     pub attempts: u32,
+    /// Its deadline: how long it may take at most.
+    pub timeout: Duration,
 }
 
 /// The result of a run, every step in the DAG's order.
@@ -405,6 +407,7 @@ fn skipped(node: &StepNode, reason: String) -> StepResult {
         duration: Duration::ZERO,
         output: None,
         attempts: 0,
+        timeout: node.timeout,
     }
 }
 
@@ -553,6 +556,7 @@ async fn run_step(
                 duration,
                 output: Some(output),
                 attempts: attempt,
+                timeout: step.timeout,
             }
         }
         Err(error) => {
@@ -571,6 +575,7 @@ async fn run_step(
                 duration,
                 output: None,
                 attempts: attempt,
+                timeout: step.timeout,
             }
         }
     }

@@ -17,7 +17,7 @@ use clap::ValueEnum;
 pub use self::human::HumanRenderer;
 pub use self::json::JsonRenderer;
 pub use self::plain::PlainRenderer;
-pub use self::summary::write_summary;
+pub use self::summary::{write_summary, RunPlace};
 use crate::event::Event;
 
 /// How to show a run.

@@ -1,44 +1,68 @@
 //! The summary printed at the end of a run: every step with its outcome, duration and what it
-//! did, then what to do next.
+//! did (in a preview: every resource that would go, why it matched, its age and tags), then
+//! totals and what to do next.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
 use crate::engine::{RunSummary, StepOutcome};
-use crate::resource::OutcomeKind;
-use crate::util::short_duration;
+use crate::resource::{OutcomeKind, ResourceOutcome};
+use crate::util::{count_of, short_duration};
+
+/// Where the run happened, for the header.
+#[derive(Clone, Debug, Default)]
+pub struct RunPlace {
+    /// The account id.
+    pub account: String,
+    /// The region.
+    pub region: String,
+}
 
 /// Writes the summary of a finished run.
-pub fn write_summary(out: &mut dyn Write, summary: &RunSummary, dry_run: bool) -> std::io::Result<()> {
+pub fn write_summary(
+    out: &mut dyn Write,
+    summary: &RunSummary,
+    dry_run: bool,
+    place: &RunPlace,
+) -> std::io::Result<()> {
     writeln!(out)?;
-    writeln!(out, "{}", if dry_run { "Preview (dry run: nothing was changed)" } else { "Summary" })?;
+    let title = if dry_run {
+        "Preview (dry run: nothing was changed)"
+    } else {
+        "Summary"
+    };
+    writeln!(out, "{title}: account {}, region {}", place.account, place.region)?;
+    let now = chrono::Utc::now();
+    let mut totals: BTreeMap<(OutcomeKind, String), usize> = BTreeMap::new();
     for step in &summary.steps {
         let (mark, text) = match &step.outcome {
             StepOutcome::Succeeded => (
                 "ok",
-                step.output.as_ref().map(|o| o.summary.clone()).unwrap_or_default(),
+                step.output
+                    .as_ref()
+                    .map(|o| o.summary.clone())
+                    .unwrap_or_default(),
             ),
             StepOutcome::Failed { error, .. } => ("FAILED", error.clone()),
             StepOutcome::Skipped { reason } => ("skipped", reason.clone()),
         };
-        let took = if step.attempts > 0 {
+        let took = if dry_run {
+            format!(" (would wait up to {})", short_duration(step.timeout))
+        } else if step.attempts > 0 {
             format!(" in {}", short_duration(step.duration))
         } else {
             String::new()
         };
-        writeln!(out, "  {mark:8} {:<28} {text}{took}", step.id)?;
-        if let Some(output) = &step.output {
-            for r in &output.resources {
-                let verb = match r.outcome {
-                    OutcomeKind::Planned => r.detail.clone(),
-                    OutcomeKind::Done => r.detail.clone(),
-                    OutcomeKind::AlreadyGone => "already gone".into(),
-                    OutcomeKind::Protected => r.detail.clone(),
-                };
-                writeln!(out, "             {} {}: {verb}", r.resource.kind, r.resource.name)?;
-            }
-            for note in &output.notes {
-                writeln!(out, "             note: {note}")?;
-            }
+        writeln!(out, "  {mark:8} {:<28} [{}] {text}{took}", step.id, step.action)?;
+        let Some(output) = &step.output else { continue };
+        for r in &output.resources {
+            *totals
+                .entry((r.outcome, r.resource.kind.clone()))
+                .or_default() += 1;
+            write_resource(out, r, dry_run, now)?;
+        }
+        for note in &output.notes {
+            writeln!(out, "             note: {note}")?;
         }
     }
     let (succeeded, failed, skipped) = summary.counts();
@@ -47,6 +71,24 @@ pub fn write_summary(out: &mut dyn Write, summary: &RunSummary, dry_run: bool) -
         "{succeeded} succeeded, {failed} failed, {skipped} skipped in {}",
         short_duration(summary.duration)
     )?;
+    for (outcome, label) in [
+        (OutcomeKind::Planned, "would be deleted or changed"),
+        (OutcomeKind::Done, "deleted or changed"),
+        (OutcomeKind::AlreadyGone, "already gone"),
+        (OutcomeKind::Protected, "protected, left alone"),
+    ] {
+        let kinds: Vec<String> = totals
+            .iter()
+            .filter(|((o, _), _)| *o == outcome)
+            .map(|((_, kind), n)| count_of(*n, kind))
+            .collect();
+        if !kinds.is_empty() {
+            writeln!(out, "  {label}: {}", kinds.join(", "))?;
+        }
+    }
+    if dry_run && !totals.keys().any(|(o, _)| *o == OutcomeKind::Planned) {
+        writeln!(out, "  nothing would be deleted")?;
+    }
     if let Some(reason) = &summary.cancelled {
         writeln!(out, "The run stopped early ({reason}).")?;
     }
@@ -55,6 +97,42 @@ pub fn write_summary(out: &mut dyn Write, summary: &RunSummary, dry_run: bool) -
             out,
             "To continue: fix what the failed steps say and run the same command again; every step is idempotent, so what is done stays done and is not repeated."
         )?;
+    }
+    Ok(())
+}
+
+fn write_resource(
+    out: &mut dyn Write,
+    r: &ResourceOutcome,
+    dry_run: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> std::io::Result<()> {
+    let what = match r.outcome {
+        OutcomeKind::AlreadyGone => "already gone".to_string(),
+        _ => r.detail.clone(),
+    };
+    writeln!(out, "             {} {}: {what}", r.resource.kind, r.resource.name)?;
+    if dry_run || r.outcome == OutcomeKind::Protected {
+        writeln!(out, "               id: {}", r.resource.id)?;
+        writeln!(out, "               matched: {}", r.resource.matched_because)?;
+        if let Some(created) = r.resource.created {
+            let age = (now - created).to_std().unwrap_or_default();
+            writeln!(
+                out,
+                "               age: {} (created {})",
+                short_duration(age),
+                created.format("%Y-%m-%d %H:%M UTC")
+            )?;
+        }
+        if !r.resource.tags.is_empty() {
+            let tags: Vec<String> = r
+                .resource
+                .tags
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            writeln!(out, "               tags: {}", tags.join(", "))?;
+        }
     }
     Ok(())
 }
