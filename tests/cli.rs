@@ -1,0 +1,130 @@
+//! The `teardown` binary: exit codes, located errors, graph pictures, and the rails that refuse to
+//! run (wrong region or account, no credentials, no confirmation) without changing anything.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_teardown");
+const WORKSHOP: &str = "plans/secrets-manager-fargate-workshop.toml";
+
+fn teardown(args: &[&str], env: &[(String, String)]) -> Output {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdin(std::process::Stdio::null());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().expect("run teardown")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).to_string()
+}
+
+fn write_plan(dir: &Path, body: &str) -> String {
+    let path = dir.join("plan.toml");
+    std::fs::write(&path, body).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn validate_accepts_the_workshop_plan() {
+    let out = teardown(&["validate", WORKSHOP], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("is valid (9 steps)"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn validate_prints_located_errors_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(
+        dir.path(),
+        "name = \"x\"\n\n[steps.a]\naction = \"ecs.stop-task\"\nmatch = { cluster = \"c\" }\n",
+    );
+    let out = teardown(&["validate", &plan], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains(&format!("{plan}:4:10")), "{err}");
+    assert!(err.contains("did you mean `ecs.stop-tasks`"), "{err}");
+}
+
+#[test]
+fn graph_draws_text_dot_and_mermaid() {
+    let out = teardown(&["graph", WORKSHOP], &[]);
+    assert!(out.status.success());
+    let levels = text(&out.stdout);
+    assert!(levels.starts_with("level 0\n"), "{levels}");
+    let dot = text(&teardown(&["graph", WORKSHOP, "--format", "dot"], &[]).stdout);
+    assert!(dot.contains("\"delete-lambda-enis\" -> \"delete-main-stack\";"), "{dot}");
+    let mermaid = text(&teardown(&["graph", WORKSHOP, "--format", "mermaid"], &[]).stdout);
+    assert!(mermaid.starts_with("flowchart LR"), "{mermaid}");
+    assert!(mermaid.contains("delete_secret --> delete_rotation_stack"), "{mermaid}");
+}
+
+#[test]
+fn a_left_out_dependency_is_reported_before_anything_runs() {
+    let out = teardown(&["run", WORKSHOP, "--only", "general", "--yes"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("step `delete-main-stack` waits for `stop-tasks`"), "{err}");
+    assert!(err.contains("--assume-done"), "{err}");
+}
+
+#[tokio::test]
+async fn without_a_terminal_or_yes_a_real_run_is_refused_and_nothing_changes() {
+    let moto = support::moto().await;
+    let home = tempfile::tempdir().unwrap();
+    let aws = moto.aws(teardown::aws::Mode::Apply);
+    aws.ecr
+        .create_repository()
+        .repository_name("secrets-manager-rds-demo")
+        .send()
+        .await
+        .unwrap();
+    let out = teardown(&["run", WORKSHOP, "--only", "fargate"], &moto.cli_env(home.path()));
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("--yes"), "{}", text(&out.stderr));
+    let repos = aws.ecr.describe_repositories().send().await.unwrap();
+    assert_eq!(repos.repositories().len(), 1, "the repository must still be there");
+}
+
+#[tokio::test]
+async fn a_plan_guarded_for_another_region_or_account_is_refused() {
+    let moto = support::moto().await;
+    let home = tempfile::tempdir().unwrap();
+    let env = moto.cli_env(home.path());
+    let plan = |guard: &str| {
+        write_plan(
+            home.path(),
+            &format!("name = \"x\"\n[guard]\n{guard}\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"r\" }}\n"),
+        )
+    };
+    let out = teardown(&["run", &plan("regions = [\"eu-west-1\"]"), "--yes"], &env);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("only in eu-west-1"), "{}", text(&out.stderr));
+    let out = teardown(&["run", &plan("accounts = [\"111111111111\"]"), "--yes"], &env);
+    assert_eq!(out.status.code(), Some(3));
+    let err = text(&out.stderr);
+    assert!(err.contains("only in account 111111111111"), "{err}");
+    assert!(err.contains(support::ACCOUNT), "{err}");
+}
+
+#[tokio::test]
+async fn missing_credentials_are_refused_with_what_to_do() {
+    let moto = support::moto().await;
+    let home = tempfile::tempdir().unwrap();
+    let env: Vec<(String, String)> = moto
+        .cli_env(home.path())
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("AWS_ACCESS_KEY_ID") && !k.starts_with("AWS_SECRET"))
+        .collect();
+    let out = teardown(&["preview", WORKSHOP], &env);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("check your credentials"), "{}", text(&out.stderr));
+}
