@@ -1,6 +1,7 @@
 //! The command line: clap commands and flags, and the functions that carry them out. Each command
 //! returns an [`Outcome`] that `main` turns into the documented exit code.
 
+use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,6 +14,7 @@ use crate::actions;
 use crate::aws::{AuditLog, Aws, AwsOptions, Mode};
 use crate::engine::{self, RunOptions, RunSummary};
 use crate::event::EventSink;
+use crate::journal::{Journal, RunHeader, RunLock};
 use crate::plan::{self, LoadError, PhaseSelection, Plan};
 use crate::render::{self, OutputFormat};
 
@@ -43,8 +45,21 @@ pub enum Command {
     Run(RunArgs),
     /// Show what a run would delete, changing nothing (the same as `run --dry-run`).
     Preview(RunArgs),
+    /// Continue a run that stopped (interrupted, killed, failed): steps that succeeded are not
+    /// redone, the others are re-checked against the account as it is now.
+    Resume(ResumeArgs),
     /// List the actions a plan can use, with the keys each accepts.
     Actions,
+}
+
+/// Which run to continue, and how.
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The run id (printed at the end of the run, and the name of its directory under the runs dir).
+    pub run_id: String,
+    /// How to run (the plan, variables and phases come from the run's journal).
+    #[command(flatten)]
+    pub settings: RunSettings,
 }
 
 /// Which plan, and its variables.
@@ -66,9 +81,6 @@ pub struct RunArgs {
     /// Resolve what would be deleted with read-only calls, and change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Do not ask for confirmation (for unattended runs).
-    #[arg(long, short = 'y')]
-    pub yes: bool,
     /// Run only the steps of this phase (repeatable).
     #[arg(long = "only", value_name = "PHASE")]
     pub only: Vec<String>,
@@ -78,6 +90,20 @@ pub struct RunArgs {
     /// Treat left-out steps that selected steps wait for as done.
     #[arg(long)]
     pub assume_done: bool,
+    /// Preview only: exit 4 when something would be deleted (0 when nothing would).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// How to run.
+    #[command(flatten)]
+    pub settings: RunSettings,
+}
+
+/// Settings shared by `run`, `preview` and `resume`.
+#[derive(Debug, Args)]
+pub struct RunSettings {
+    /// Do not ask for confirmation (for unattended runs).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
     /// Steps running at once, at most.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallelism: u16,
@@ -90,11 +116,8 @@ pub struct RunArgs {
     /// AWS region (default: from the environment or profile, like the AWS CLI).
     #[arg(long, env = "AWS_REGION")]
     pub region: Option<String>,
-    /// Preview only: exit 4 when something would be deleted (0 when nothing would).
-    #[arg(long)]
-    pub detailed_exitcode: bool,
-    /// Where each run keeps its audit log (default: $XDG_STATE_HOME/teardown/runs, or
-    /// ~/.local/state/teardown/runs).
+    /// Where each run keeps its journal and audit log (default: $XDG_STATE_HOME/teardown/runs,
+    /// or ~/.local/state/teardown/runs).
     #[arg(long, env = "TEARDOWN_RUNS_DIR")]
     pub runs_dir: Option<PathBuf>,
 }
@@ -218,6 +241,7 @@ pub async fn execute(command: Command) -> Outcome {
             Outcome::Success
         }
         Command::Run(args) => run(args, false).await,
+        Command::Resume(args) => resume(args).await,
         Command::Preview(args) => run(args, true).await,
     }
 }
@@ -237,14 +261,70 @@ fn load(args: &PlanArgs) -> Option<Plan> {
 }
 
 async fn run(args: RunArgs, preview: bool) -> Outcome {
-    let dry_run = preview || args.dry_run;
-    let Some(plan) = load(&args.plan) else {
-        return Outcome::BadInput;
+    let text = match std::fs::read_to_string(&args.plan.plan) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("error: cannot read the plan {}: {e}", args.plan.plan.display());
+            return Outcome::BadInput;
+        }
     };
-    let selection = PhaseSelection {
+    let header = RunHeader {
+        run_id: String::new(),
+        plan_path: args.plan.plan.clone(),
+        plan_text: text,
+        vars: args.plan.vars.clone(),
         only: args.only.clone(),
         skip: args.skip.clone(),
         assume_done: args.assume_done,
+        account: String::new(),
+        region: String::new(),
+    };
+    let dry_run = preview || args.dry_run;
+    execute_plan(header, &args.settings, dry_run, dry_run && args.detailed_exitcode, BTreeSet::new()).await
+}
+
+/// Continues a run from its journal.
+async fn resume(args: ResumeArgs) -> Outcome {
+    let run_dir = runs_dir(args.settings.runs_dir.as_ref()).join(&args.run_id);
+    let (header, done) = match Journal::load(&run_dir) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("error: cannot resume run {}: {e}", args.run_id);
+            return Outcome::BadInput;
+        }
+    };
+    if !done.is_empty() {
+        eprintln!(
+            "resuming run {}: {} done already, not redone: {}",
+            header.run_id,
+            done.len(),
+            done.iter().cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+    execute_plan(header, &args.settings, false, false, done).await
+}
+
+/// Validates, guards, confirms and runs a plan; `header` says which plan and how (its `run_id`
+/// is empty for a new run), `done` lists steps a resumed run must not redo.
+async fn execute_plan(
+    mut header: RunHeader,
+    args: &RunSettings,
+    dry_run: bool,
+    detailed_exitcode: bool,
+    done: BTreeSet<String>,
+) -> Outcome {
+    let plan = match plan::parse(&header.plan_path, &header.plan_text, &header.vars) {
+        Ok(plan) => plan,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return Outcome::BadInput;
+        }
+    };
+    let selection = PhaseSelection {
+        only: header.only.clone(),
+        skip: header.skip.clone(),
+        assume_done: header.assume_done,
+        done,
     };
     let selected = match plan.select(&selection) {
         Ok(selected) => selected,
@@ -256,13 +336,17 @@ async fn run(args: RunArgs, preview: bool) -> Outcome {
     for (step, dependency) in &selected.assumed_done {
         eprintln!("note: step `{step}` waits for `{dependency}`, which is left out: taken as done (--assume-done)");
     }
+    let resuming = !header.run_id.is_empty();
+    if !resuming {
+        header.run_id = new_run_id(&plan.name);
+    }
+    let run_dir = runs_dir(args.runs_dir.as_ref()).join(&header.run_id);
     let mode = if dry_run { Mode::DryRun } else { Mode::Apply };
-    let run_id = new_run_id(&plan.name);
     let audit = if dry_run {
         None
     } else {
-        let path = runs_dir(args.runs_dir.as_ref()).join(&run_id).join("audit.jsonl");
-        match AuditLog::open(&path, &run_id) {
+        let path = run_dir.join("audit.jsonl");
+        match AuditLog::open(&path, &header.run_id) {
             Ok(audit) => Some(audit),
             Err(e) => {
                 eprintln!("error: cannot create the audit log {}: {e}; pass --runs-dir to put it elsewhere", path.display());
@@ -271,10 +355,14 @@ async fn run(args: RunArgs, preview: bool) -> Outcome {
         }
     };
     let audit_path = audit.as_ref().map(|a| a.path().to_path_buf());
+    let region = args
+        .region
+        .clone()
+        .or_else(|| (!header.region.is_empty()).then(|| header.region.clone()));
     let aws = match Aws::from_env(
         mode,
         AwsOptions {
-            region: args.region.clone(),
+            region,
             audit,
             ..AwsOptions::default()
         },
@@ -294,9 +382,42 @@ async fn run(args: RunArgs, preview: bool) -> Outcome {
             return Outcome::Refused;
         }
     };
+    if resuming && (header.account != account || header.region != aws.region) {
+        eprintln!(
+            "error: run {} ran in account {} region {}, and these credentials are for account {account} region {}: nothing was done",
+            header.run_id, header.account, header.region, aws.region
+        );
+        return Outcome::Refused;
+    }
+    header.account = account.clone();
+    header.region = aws.region.clone();
+    // Two runs of one plan on one account and region would race each other's deletions.
+    let _lock = if dry_run {
+        None
+    } else {
+        let key = format!("{account}-{}-{}", aws.region, plan.name);
+        match RunLock::acquire(&runs_dir(args.runs_dir.as_ref()), &key, &header.run_id) {
+            Ok(lock) => Some(lock),
+            Err(message) => {
+                eprintln!("error: {message}");
+                return Outcome::Refused;
+            }
+        }
+    };
     if !dry_run && !args.yes && !confirm(&plan, &account, &aws.region, selected.dag.len()) {
         return Outcome::Refused;
     }
+    let mut journal = if dry_run {
+        None
+    } else {
+        match Journal::open(&run_dir, &header) {
+            Ok(journal) => Some(journal),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Outcome::Refused;
+            }
+        }
+    };
     let format = args.output.unwrap_or_else(|| {
         if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
             OutputFormat::Human
@@ -305,7 +426,7 @@ async fn run(args: RunArgs, preview: bool) -> Outcome {
         }
     });
     let aws = Arc::new(aws);
-    let dag = plan::bind(selected.dag, aws.clone(), &plan.protect_tag, &plan.keep);
+    let dag = plan.bind(selected.dag, aws.clone());
     let options = RunOptions {
         parallelism: args.parallelism as usize,
         fail_fast: args.fail_fast,
@@ -314,8 +435,11 @@ async fn run(args: RunArgs, preview: bool) -> Outcome {
     };
     let (events, mut receiver) = EventSink::channel();
     let mut renderer = render::for_format(format);
-    let rendering = tokio::spawn(async move {
+    let listening = tokio::spawn(async move {
         while let Some(event) = receiver.recv().await {
+            if let Some(journal) = journal.as_mut() {
+                journal.record(&event);
+            }
             renderer.event(&event);
         }
         renderer.finish();
@@ -326,7 +450,7 @@ async fn run(args: RunArgs, preview: bool) -> Outcome {
     signals.abort();
     drop(events);
     drop(dag);
-    let _ = rendering.await;
+    let _ = listening.await;
     if format != OutputFormat::Json {
         let place = render::RunPlace {
             account: account.clone(),
@@ -336,8 +460,18 @@ async fn run(args: RunArgs, preview: bool) -> Outcome {
         if let Some(path) = &audit_path {
             println!("Audit log of every change made: {}", path.display());
         }
+        if !dry_run && !summary.all_succeeded() {
+            println!(
+                "Continue this run with: teardown resume {}{}",
+                header.run_id,
+                args.runs_dir
+                    .as_ref()
+                    .map(|d| format!(" --runs-dir {}", d.display()))
+                    .unwrap_or_default()
+            );
+        }
     }
-    outcome_of(&summary, dry_run && args.detailed_exitcode)
+    outcome_of(&summary, detailed_exitcode)
 }
 
 fn outcome_of(summary: &RunSummary, detailed: bool) -> Outcome {

@@ -314,6 +314,7 @@ impl<T: DagNode> Dag<T> {
 mod tests {
     use super::*;
 
+    #[derive(Debug)]
     struct N(&'static str, Vec<String>);
     impl DagNode for N {
         fn id(&self) -> &str {

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod engine;
 pub mod event;
 pub mod graph;
+pub mod journal;
 pub mod plan;
 pub mod render;
 pub mod resource;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use teardown::engine::{
-    self, FailureHandler, FailureKind, RetryPolicy, RunOptions, RunSummary, StepContext, StepError,
+    self, FailureKind, Handler, RetryPolicy, RunOptions, RunSummary, StepContext, StepError,
     StepNode, StepOutcome, StepOutput, Task,
 };
 use teardown::event::{Event, EventKind, EventSink};
@@ -366,9 +366,11 @@ async fn a_failure_handler_runs_before_the_step_is_tried_again() {
         calls: AtomicU32::new(0),
     });
     let mut main = node("delete-main-stack", &["delete-enis"], stack.clone());
-    main.on_failure = Some(FailureHandler {
-        run: "delete-enis".into(),
+    main.on_failure = Some(Handler {
+        id: "delete-enis".into(),
         times: 2,
+        timeout: secs(60),
+        task: handler.clone(),
     });
     let (summary, events) = run(vec![node("delete-enis", &[], handler.clone()), main]).await;
     assert!(summary.all_succeeded(), "{summary:?}");

@@ -92,6 +92,21 @@ pub struct FailureHandler {
     pub times: u32,
 }
 
+/// A failure handler ready to run: the handler step's own work and deadline. It is carried by
+/// the step itself, so that it can run even when the handler step is not part of this run (a
+/// resumed run whose handler step had already succeeded).
+#[derive(Clone)]
+pub struct Handler {
+    /// The handler step's id.
+    pub id: String,
+    /// How many times at most it runs for one step.
+    pub times: u32,
+    /// Its deadline for one run.
+    pub timeout: Duration,
+    /// Its work.
+    pub task: Arc<dyn Task>,
+}
+
 /// One step as the engine sees it.
 #[derive(Clone)]
 pub struct StepNode {
@@ -106,7 +121,7 @@ pub struct StepNode {
     /// Retries of retryable failures.
     pub retry: RetryPolicy,
     /// A step to run when this one fails, before trying again.
-    pub on_failure: Option<FailureHandler>,
+    pub on_failure: Option<Handler>,
     /// The work.
     pub task: Arc<dyn Task>,
 }
@@ -311,15 +326,10 @@ pub async fn run(
             };
             states[index.index()] = State::Running;
             let step = dag.node(index).clone();
-            let handler = step
-                .on_failure
-                .as_ref()
-                .and_then(|h| dag.get(&h.run))
-                .cloned();
             let events = events.clone();
             let cancel = step_cancel.clone();
             running.spawn(async move {
-                let result = run_step(step, handler, events, cancel).await;
+                let result = run_step(step, events, cancel).await;
                 Finished { index, result }
             });
         }
@@ -439,7 +449,6 @@ fn skip_dependents(
 /// handler between failures.
 async fn run_step(
     step: StepNode,
-    handler: Option<StepNode>,
     events: EventSink,
     cancel: CancellationToken,
 ) -> StepResult {
@@ -476,8 +485,8 @@ async fn run_step(
         if matches!(error.kind, FailureKind::Cancelled | FailureKind::TimedOut) {
             break Err(error);
         }
-        if let (Some(h), Some(handler)) = (&step.on_failure, &handler) {
-            if handler_runs < h.times {
+        if let Some(handler) = &step.on_failure {
+            if handler_runs < handler.times {
                 handler_runs += 1;
                 events.emit(EventKind::HandlerStarted {
                     step: step.id.clone(),

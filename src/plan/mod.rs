@@ -14,7 +14,7 @@ use serde::Deserialize;
 pub use self::diagnostic::{Diagnostic, PathSegment, PlanErrors, Source, Target};
 use crate::actions::{self, check_fields, nearest, Action, ActionSpec, ActionStep, StepInput};
 use crate::aws::Aws;
-use crate::engine::{FailureHandler, RetryPolicy, StepNode};
+use crate::engine::{FailureHandler, Handler, RetryPolicy, StepNode};
 use crate::graph::{Dag, DagNode, GraphError};
 use crate::key_path;
 
@@ -670,6 +670,8 @@ pub struct PhaseSelection {
     pub skip: Vec<String>,
     /// Treat steps that are left out but waited for as done (the user says they are).
     pub assume_done: bool,
+    /// Steps known to be done (a resumed run's journal says so): left out, and taken as done.
+    pub done: BTreeSet<String>,
 }
 
 /// Why a selection of phases cannot run.
@@ -716,11 +718,14 @@ impl Plan {
             let phase = s.phase.as_deref();
             (selection.only.is_empty() || phase.is_some_and(|p| selection.only.iter().any(|o| o == p)))
                 && !phase.is_some_and(|p| selection.skip.iter().any(|o| o == p))
+                && !selection.done.contains(&s.id)
         };
         let mut left_out = Vec::new();
         let mut steps = Vec::new();
         for step in self.dag.in_order().filter(|s| chosen(s)) {
             let mut step = step.clone();
+            // Steps known to be done are satisfied; other left-out steps are reported.
+            step.after.retain(|d| !selection.done.contains(d));
             let waits_for_left_out: Vec<String> = step
                 .after
                 .iter()
@@ -728,7 +733,7 @@ impl Plan {
                 .cloned()
                 .collect();
             if let Some(handler) = &step.on_failure {
-                if !self.dag.get(&handler.run).is_some_and(chosen) {
+                if !self.dag.get(&handler.run).is_some_and(|h| chosen(h) || selection.done.contains(&h.id)) {
                     // A handler that is left out cannot run: say so like a dependency.
                     left_out.push((step.id.clone(), handler.run.clone()));
                     step.on_failure = None;
@@ -756,15 +761,29 @@ pub struct Selected {
     pub assumed_done: Vec<(String, String)>,
 }
 
-/// Binds the steps to the AWS clients: the graph the engine runs.
-pub fn bind(dag: Dag<PlannedStep>, aws: Arc<Aws>, protect_tag: &str, keep: &[String]) -> Dag<StepNode> {
-    dag.map(|step| StepNode {
-        task: Arc::new(ActionStep::new(step.built.clone(), aws.clone(), protect_tag, keep.to_vec())),
-        id: step.id,
-        action: step.action,
-        after: step.after,
-        timeout: step.timeout,
-        retry: step.retry,
-        on_failure: step.on_failure,
-    })
+impl Plan {
+    /// Binds the selected steps to the AWS clients: the graph the engine runs. Failure handlers
+    /// are looked up in the whole plan, so they run even if their own step is not selected.
+    pub fn bind(&self, selected: Dag<PlannedStep>, aws: Arc<Aws>) -> Dag<StepNode> {
+        let task = |step: &PlannedStep| -> Arc<dyn crate::engine::Task> {
+            Arc::new(ActionStep::new(step.built.clone(), aws.clone(), &self.protect_tag, self.keep.clone()))
+        };
+        selected.map(|step| StepNode {
+            task: task(&step),
+            on_failure: step.on_failure.as_ref().and_then(|h| {
+                let handler = self.dag.get(&h.run)?;
+                Some(Handler {
+                    id: handler.id.clone(),
+                    times: h.times,
+                    timeout: handler.timeout,
+                    task: task(handler),
+                })
+            }),
+            id: step.id,
+            action: step.action,
+            after: step.after,
+            timeout: step.timeout,
+            retry: step.retry,
+        })
+    }
 }

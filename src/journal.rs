@@ -1,0 +1,304 @@
+//! What a run keeps on disk so that it can be continued: the journal (the plan as it was, the
+//! choices made, and each step's state, fsync'd as it changes) and the lock that keeps two runs of
+//! one plan off one account and region at once.
+//!
+//! The journal only listens to the engine's events, like the renderers.
+
+use std::collections::BTreeSet;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{Event, EventKind};
+
+/// The first line of a journal: enough to run the same plan the same way again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunHeader {
+    /// The run's id (its directory's name).
+    pub run_id: String,
+    /// Where the plan was read from.
+    pub plan_path: PathBuf,
+    /// The plan's text as it was run: a resume runs exactly this, even if the file changed since.
+    pub plan_text: String,
+    /// `--var` overrides.
+    pub vars: Vec<(String, String)>,
+    /// `--only` phases.
+    pub only: Vec<String>,
+    /// `--skip` phases.
+    pub skip: Vec<String>,
+    /// `--assume-done`.
+    pub assume_done: bool,
+    /// The account it ran in.
+    pub account: String,
+    /// The region it ran in.
+    pub region: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StepLine {
+    step: String,
+    state: String,
+    #[serde(default)]
+    detail: String,
+}
+
+/// An open journal, appended to as the run goes.
+pub struct Journal {
+    file: File,
+    path: PathBuf,
+}
+
+/// Why a journal could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// File system trouble.
+    #[error("journal {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a journal teardown wrote.
+    #[error("journal {}: line {line} is not a journal entry: {message}", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// Why.
+        message: String,
+    },
+}
+
+impl Journal {
+    /// The journal's path inside a run directory.
+    pub fn path_in(run_dir: &Path) -> PathBuf {
+        run_dir.join("journal.jsonl")
+    }
+
+    /// Starts a journal with its header (or reopens one to append, for a resume).
+    pub fn open(run_dir: &Path, header: &RunHeader) -> Result<Journal, JournalError> {
+        let path = Journal::path_in(run_dir);
+        let io = |source| JournalError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(run_dir).map_err(io)?;
+        let fresh = !path.exists();
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io)?;
+        let mut journal = Journal { file, path };
+        if fresh {
+            let line = serde_json::to_string(header).expect("a header serializes");
+            journal.append(&line);
+        }
+        Ok(journal)
+    }
+
+    fn append(&mut self, line: &str) {
+        // Written and synced before the run goes on: a killed run leaves every state it reached.
+        if let Err(e) = writeln!(self.file, "{line}").and_then(|_| self.file.sync_data()) {
+            tracing::warn!("cannot write the journal {}: {e}", self.path.display());
+        }
+    }
+
+    /// Records the step states an event changes.
+    pub fn record(&mut self, event: &Event) {
+        let (step, state, detail) = match &event.kind {
+            EventKind::StepStarted { step, .. } => (step, "started", String::new()),
+            EventKind::StepSucceeded { step, summary, .. } => (step, "succeeded", summary.clone()),
+            EventKind::StepFailed { step, error, .. } => (step, "failed", error.clone()),
+            EventKind::StepSkipped { step, reason } => (step, "skipped", reason.clone()),
+            _ => return,
+        };
+        let line = serde_json::to_string(&StepLine {
+            step: step.clone(),
+            state: state.into(),
+            detail,
+        })
+        .expect("a step line serializes");
+        self.append(&line);
+    }
+
+    /// Reads a journal: its header and the steps that succeeded (in this run or a resume of it).
+    pub fn load(run_dir: &Path) -> Result<(RunHeader, BTreeSet<String>), JournalError> {
+        let path = Journal::path_in(run_dir);
+        let file = File::open(&path).map_err(|source| JournalError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let mut lines = BufReader::new(file).lines();
+        let corrupt = |line: usize, message: String| JournalError::Corrupt {
+            path: path.clone(),
+            line,
+            message,
+        };
+        let first = lines
+            .next()
+            .ok_or_else(|| corrupt(1, "the journal is empty".into()))?
+            .map_err(|e| corrupt(1, e.to_string()))?;
+        let header: RunHeader =
+            serde_json::from_str(&first).map_err(|e| corrupt(1, e.to_string()))?;
+        let mut succeeded = BTreeSet::new();
+        for (i, line) in lines.enumerate() {
+            let Ok(line) = line else { break };
+            // A run killed in the middle of a write leaves at most one torn last line: ignore it.
+            let Ok(entry) = serde_json::from_str::<StepLine>(&line) else {
+                continue;
+            };
+            let _ = i;
+            match entry.state.as_str() {
+                "succeeded" => {
+                    succeeded.insert(entry.step);
+                }
+                // A step that started again after succeeding is no longer known to be done.
+                "started" | "failed" => {
+                    succeeded.remove(&entry.step);
+                }
+                _ => {}
+            }
+        }
+        Ok((header, succeeded))
+    }
+}
+
+/// Keeps a second run of the same plan off the same account and region while this one runs.
+/// The lock file is removed when the lock is dropped.
+#[derive(Debug)]
+pub struct RunLock {
+    path: PathBuf,
+}
+
+/// What a lock file says about its holder.
+#[derive(Serialize, Deserialize)]
+struct LockHolder {
+    run_id: String,
+    pid: u32,
+    started: String,
+}
+
+impl RunLock {
+    /// Takes the lock for `key` (e.g. `account-region-plan`) under `runs_dir/locks`.
+    pub fn acquire(runs_dir: &Path, key: &str, run_id: &str) -> Result<RunLock, String> {
+        let dir = runs_dir.join("locks");
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let safe: String = key
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+            .collect();
+        let path = dir.join(format!("{safe}.lock"));
+        match OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(mut file) => {
+                let holder = LockHolder {
+                    run_id: run_id.to_string(),
+                    pid: std::process::id(),
+                    started: chrono::Utc::now().to_rfc3339(),
+                };
+                let _ = file.write_all(serde_json::to_string(&holder).unwrap_or_default().as_bytes());
+                let _ = file.sync_all();
+                Ok(RunLock { path })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let holder = std::fs::read_to_string(&path)
+                    .ok()
+                    .and_then(|t| serde_json::from_str::<LockHolder>(&t).ok());
+                let who = match &holder {
+                    Some(h) => format!("run {} (pid {}, started {})", h.run_id, h.pid, h.started),
+                    None => "another run".to_string(),
+                };
+                let stale = holder
+                    .as_ref()
+                    .is_some_and(|h| cfg!(target_os = "linux") && !Path::new(&format!("/proc/{}", h.pid)).exists());
+                let advice = if stale {
+                    "that process is gone, so the lock is stale"
+                } else {
+                    "if that run is no longer running (e.g. its machine was restarted), the lock is stale"
+                };
+                Err(format!(
+                    "{who} is already running this plan in this account and region (lock {}); {advice}: remove the file to break it (rm '{}'), then run again",
+                    path.display(),
+                    path.display()
+                ))
+            }
+            Err(e) => Err(format!("cannot create the lock {}: {e}", path.display())),
+        }
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn header() -> RunHeader {
+        RunHeader {
+            run_id: "r1".into(),
+            plan_path: "plans/p.toml".into(),
+            plan_text: "name = \"p\"".into(),
+            vars: vec![("a".into(), "b".into())],
+            only: vec![],
+            skip: vec!["general".into()],
+            assume_done: false,
+            account: "123456789012".into(),
+            region: "us-west-2".into(),
+        }
+    }
+
+    fn event(kind: EventKind) -> Event {
+        Event {
+            elapsed: Duration::ZERO,
+            kind,
+        }
+    }
+
+    #[test]
+    fn a_journal_remembers_what_succeeded_and_survives_a_torn_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut journal = Journal::open(dir.path(), &header()).unwrap();
+        let started = |s: &str| event(EventKind::StepStarted { step: s.into(), action: "x".into() });
+        let succeeded = |s: &str| {
+            event(EventKind::StepSucceeded {
+                step: s.into(),
+                duration: Duration::ZERO,
+                summary: String::new(),
+                resources: vec![],
+                notes: vec![],
+            })
+        };
+        journal.record(&started("a"));
+        journal.record(&succeeded("a"));
+        journal.record(&started("b"));
+        drop(journal);
+        // A kill in the middle of a write.
+        let path = Journal::path_in(dir.path());
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"step\":\"b\",\"sta").unwrap();
+        let (read, done) = Journal::load(dir.path()).unwrap();
+        assert_eq!(read, header());
+        assert_eq!(done.into_iter().collect::<Vec<_>>(), vec!["a".to_string()]);
+    }
+
+    #[test]
+    fn a_second_lock_is_refused_with_how_to_break_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = RunLock::acquire(dir.path(), "123-us-west-2-plan", "r1").unwrap();
+        let err = RunLock::acquire(dir.path(), "123-us-west-2-plan", "r2").unwrap_err();
+        assert!(err.contains("run r1"), "{err}");
+        assert!(err.contains("rm '"), "{err}");
+        drop(lock);
+        RunLock::acquire(dir.path(), "123-us-west-2-plan", "r3").expect("free again");
+    }
+}
