@@ -112,10 +112,11 @@ impl Aws {
             SharedInterceptor::new(calls.clone()),
         ];
         interceptors.extend(options.interceptors.iter().cloned());
-        // Standard retry handles throttling and transient 5xx with exponential backoff and jitter;
-        // adaptive mode would also rate-limit the client side, which is what a long teardown of
-        // hundreds of resources wants when CloudFormation's low limits bite.
-        let retry = RetryConfig::adaptive().with_max_attempts(options.max_attempts.unwrap_or(5));
+        // Standard retry: throttling and transient 5xx are retried with exponential backoff and
+        // jitter, 5 attempts. Adaptive mode was measured to stall: after two throttled answers its
+        // client-side rate limiter held the next call for about 40 s. Concurrency per service is
+        // bounded by the steps' parallelism instead.
+        let retry = RetryConfig::standard().with_max_attempts(options.max_attempts.unwrap_or(5));
 
         macro_rules! client {
             ($krate:ident) => {{

@@ -4,6 +4,7 @@
 //! from an empty emulator (`POST /moto-api/reset`).
 #![allow(dead_code)]
 
+pub mod faults;
 pub mod fixture;
 
 use std::io::{Read, Write};

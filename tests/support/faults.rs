@@ -1,0 +1,208 @@
+//! Fault injection in front of the SDK: where moto is more lenient than AWS (no throttling, ENIs
+//! deletable while in use, stacks never DELETE_FAILED, no IAM by default), a test puts a
+//! [`Faults`] interceptor on the clients and AWS's strict behaviour is simulated by replacing the
+//! emulator's answer before the SDK reads it.
+//!
+//! Caveat (sdk-notes.md): the request has already reached the emulator when its answer is
+//! replaced, so a replaced mutating call did happen there. Tests either inject on read-only calls
+//! or rely on the actions being idempotent, and say which.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextMut;
+use aws_smithy_runtime_api::client::interceptors::{Intercept, SharedInterceptor};
+use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, Metadata};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::config_bag::ConfigBag;
+
+/// What to answer instead of the emulator.
+#[derive(Clone, Debug)]
+pub enum Answer {
+    /// An AWS error with this HTTP status, code and message, in the service's own error format.
+    Error {
+        /// HTTP status.
+        status: u16,
+        /// AWS error code, e.g. `ThrottlingException`.
+        code: String,
+        /// AWS message.
+        message: String,
+    },
+    /// A whole successful body (XML or JSON as the service speaks), e.g. a DescribeStacks that
+    /// says DELETE_FAILED.
+    Body(String),
+}
+
+impl Answer {
+    /// Throttling, as each service spells it.
+    pub fn throttle() -> Answer {
+        Answer::Error {
+            status: 400,
+            code: "Throttling".into(),
+            message: "Rate exceeded".into(),
+        }
+    }
+
+    /// An AWS error.
+    pub fn error(status: u16, code: &str, message: &str) -> Answer {
+        Answer::Error {
+            status,
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// One rule: which calls, how often, what answer.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    /// SDK service name (`ECS`, `EC2`, `CloudFormation`, `Secrets Manager`...) or `*`.
+    pub service: String,
+    /// Operation name (`DescribeStacks`...) or `*`.
+    pub operation: String,
+    /// Inject on every `every`-th matching call (1: all of them).
+    pub every: usize,
+    /// At most this many injections (then the calls go through untouched).
+    pub times: usize,
+    /// The answer.
+    pub answer: Answer,
+}
+
+impl Rule {
+    /// A rule for `service.operation` (either may be `*`), answering the first `times` calls.
+    pub fn on(service: &str, operation: &str, times: usize, answer: Answer) -> Rule {
+        Rule {
+            service: service.into(),
+            operation: operation.into(),
+            every: 1,
+            times,
+            answer,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct RuleState {
+    rule: Rule,
+    seen: usize,
+    injected: usize,
+}
+
+/// The interceptor. Clone it to keep a handle for counting after the clients took their copy.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    rules: Arc<Mutex<Vec<RuleState>>>,
+    injected: Arc<AtomicUsize>,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Faults {
+    /// An interceptor with these rules.
+    pub fn new(rules: Vec<Rule>) -> Faults {
+        Faults {
+            rules: Arc::new(Mutex::new(
+                rules
+                    .into_iter()
+                    .map(|rule| RuleState {
+                        rule,
+                        seen: 0,
+                        injected: 0,
+                    })
+                    .collect(),
+            )),
+            ..Faults::default()
+        }
+    }
+
+    /// For `AwsOptions::interceptors`.
+    pub fn shared(&self) -> SharedInterceptor {
+        SharedInterceptor::new(self.clone())
+    }
+
+    /// How many answers were replaced so far.
+    pub fn injected(&self) -> usize {
+        self.injected.load(Ordering::SeqCst)
+    }
+
+    /// `Service.Operation` of each replaced answer, in order.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+fn error_body(service: &str, code: &str, message: &str) -> (String, &'static str) {
+    match service {
+        "EC2" => (
+            format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>fault-injected</RequestID></Response>"),
+            "text/xml",
+        ),
+        "CloudFormation" | "STS" => (
+            format!("<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>fault-injected</RequestId></ErrorResponse>"),
+            "text/xml",
+        ),
+        _ => (
+            format!("{{\"__type\":\"{code}\",\"message\":\"{message}\"}}"),
+            "application/x-amz-json-1.1",
+        ),
+    }
+}
+
+impl Intercept for Faults {
+    fn name(&self) -> &'static str {
+        "tests::Faults"
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(meta) = cfg.load::<Metadata>() else {
+            return Ok(());
+        };
+        let (service, operation) = (meta.service().to_string(), meta.name().to_string());
+        let mut rules = self.rules.lock().unwrap();
+        let Some(state) = rules.iter_mut().find(|s| {
+            (s.rule.service == "*" || s.rule.service == service)
+                && (s.rule.operation == "*" || s.rule.operation == operation)
+                && s.injected < s.rule.times
+        }) else {
+            return Ok(());
+        };
+        state.seen += 1;
+        if state.seen % state.rule.every != 0 {
+            return Ok(());
+        }
+        state.injected += 1;
+        let answer = state.rule.answer.clone();
+        drop(rules);
+        let response = context.response_mut();
+        let replacement = match answer {
+            Answer::Error {
+                status,
+                code,
+                message,
+            } => {
+                let (body, content_type) = error_body(&service, &code, &message);
+                let mut r = HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::from(body));
+                r.headers_mut().insert("content-type", content_type);
+                r
+            }
+            Answer::Body(body) => {
+                let mut r = HttpResponse::new(StatusCode::try_from(200).unwrap(), SdkBody::from(body));
+                if let Some(ct) = response.headers().get("content-type") {
+                    r.headers_mut().insert("content-type", ct.to_string());
+                }
+                r
+            }
+        };
+        *response = replacement;
+        self.injected.fetch_add(1, Ordering::SeqCst);
+        self.log.lock().unwrap().push(format!("{service}.{operation}"));
+        Ok(())
+    }
+}
