@@ -1,7 +1,7 @@
 //! The command line: clap commands and flags, and the functions that carry them out. Each command
 //! returns an [`Outcome`] that `main` turns into the documented exit code.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,6 +16,7 @@ use crate::engine::{self, RunOptions, RunSummary};
 use crate::event::EventSink;
 use crate::journal::{Journal, RunHeader, RunLock};
 use crate::plan::{self, LoadError, PhaseSelection, Plan};
+use crate::preview::SavedPreview;
 use crate::render::{self, OutputFormat};
 
 /// Takes AWS accounts apart in the right order, from a declarative plan.
@@ -48,8 +49,34 @@ pub enum Command {
     /// Continue a run that stopped (interrupted, killed, failed): steps that succeeded are not
     /// redone, the others are re-checked against the account as it is now.
     Resume(ResumeArgs),
+    /// Delete exactly what a saved preview (`preview --save FILE`) listed, in the plan's order;
+    /// anything that appeared since is left alone and reported.
+    Apply(ApplyArgs),
     /// List the actions a plan can use, with the keys each accepts.
     Actions,
+}
+
+/// Which saved preview to apply, and how.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The file `teardown preview PLAN --save FILE` wrote.
+    pub preview: PathBuf,
+    /// How to run (the plan, variables and phases come from the preview).
+    #[command(flatten)]
+    pub settings: RunSettings,
+}
+
+/// How one execution of a plan differs from a plain run.
+#[derive(Default)]
+struct Execution {
+    dry_run: bool,
+    detailed_exitcode: bool,
+    /// Steps a resumed run must not redo.
+    done: BTreeSet<String>,
+    /// A saved preview's resources, per step: nothing else may be changed.
+    allowed: Option<BTreeMap<String, BTreeSet<String>>>,
+    /// Where to save a preview.
+    save: Option<PathBuf>,
 }
 
 /// Which run to continue, and how.
@@ -93,6 +120,9 @@ pub struct RunArgs {
     /// Preview only: exit 4 when something would be deleted (0 when nothing would).
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Preview only: save what would be deleted to this file, for `teardown apply FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
     /// How to run.
     #[command(flatten)]
     pub settings: RunSettings,
@@ -242,6 +272,7 @@ pub async fn execute(command: Command) -> Outcome {
         }
         Command::Run(args) => run(args, false).await,
         Command::Resume(args) => resume(args).await,
+        Command::Apply(args) => apply(args).await,
         Command::Preview(args) => run(args, true).await,
     }
 }
@@ -280,7 +311,42 @@ async fn run(args: RunArgs, preview: bool) -> Outcome {
         region: String::new(),
     };
     let dry_run = preview || args.dry_run;
-    execute_plan(header, &args.settings, dry_run, dry_run && args.detailed_exitcode, BTreeSet::new()).await
+    if args.save.is_some() && !dry_run {
+        eprintln!("error: --save goes with a preview (`teardown preview PLAN --save FILE`)");
+        return Outcome::BadInput;
+    }
+    let execution = Execution {
+        dry_run,
+        detailed_exitcode: dry_run && args.detailed_exitcode,
+        save: args.save.clone(),
+        ..Execution::default()
+    };
+    execute_plan(header, &args.settings, execution).await
+}
+
+/// Applies a saved preview.
+async fn apply(args: ApplyArgs) -> Outcome {
+    let preview = match SavedPreview::load(&args.preview) {
+        Ok(preview) => preview,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Outcome::BadInput;
+        }
+    };
+    eprintln!(
+        "applying the preview {} ({} resources, account {}, region {})",
+        args.preview.display(),
+        preview.resource_count(),
+        preview.run.account,
+        preview.run.region
+    );
+    let mut header = preview.run.clone();
+    header.run_id = String::new();
+    let execution = Execution {
+        allowed: Some(preview.allowed()),
+        ..Execution::default()
+    };
+    execute_plan(header, &args.settings, execution).await
 }
 
 /// Continues a run from its journal.
@@ -301,7 +367,11 @@ async fn resume(args: ResumeArgs) -> Outcome {
             done.iter().cloned().collect::<Vec<_>>().join(", ")
         );
     }
-    execute_plan(header, &args.settings, false, false, done).await
+    let execution = Execution {
+        done,
+        ..Execution::default()
+    };
+    execute_plan(header, &args.settings, execution).await
 }
 
 /// Validates, guards, confirms and runs a plan; `header` says which plan and how (its `run_id`
@@ -309,10 +379,9 @@ async fn resume(args: ResumeArgs) -> Outcome {
 async fn execute_plan(
     mut header: RunHeader,
     args: &RunSettings,
-    dry_run: bool,
-    detailed_exitcode: bool,
-    done: BTreeSet<String>,
+    execution: Execution,
 ) -> Outcome {
+    let dry_run = execution.dry_run;
     let plan = match plan::parse(&header.plan_path, &header.plan_text, &header.vars) {
         Ok(plan) => plan,
         Err(errors) => {
@@ -324,7 +393,7 @@ async fn execute_plan(
         only: header.only.clone(),
         skip: header.skip.clone(),
         assume_done: header.assume_done,
-        done,
+        done: execution.done.clone(),
     };
     let selected = match plan.select(&selection) {
         Ok(selected) => selected,
@@ -382,12 +451,19 @@ async fn execute_plan(
             return Outcome::Refused;
         }
     };
-    if resuming && (header.account != account || header.region != aws.region) {
+    // A resumed run or an applied preview belongs to one account and region.
+    if !header.account.is_empty() && (header.account != account || header.region != aws.region) {
         eprintln!(
-            "error: run {} ran in account {} region {}, and these credentials are for account {account} region {}: nothing was done",
-            header.run_id, header.account, header.region, aws.region
+            "error: that run or preview was made in account {} region {}, and these credentials are for account {account} region {}: nothing was done",
+            header.account, header.region, aws.region
         );
         return Outcome::Refused;
+    }
+    if let Some(allowed) = &execution.allowed {
+        if let Some(unknown) = allowed.keys().find(|step| selected.dag.get(step).is_none()) {
+            eprintln!("error: the preview lists resources for step `{unknown}`, which its own plan does not run: the file is inconsistent; make a new preview");
+            return Outcome::BadInput;
+        }
     }
     header.account = account.clone();
     header.region = aws.region.clone();
@@ -426,7 +502,7 @@ async fn execute_plan(
         }
     });
     let aws = Arc::new(aws);
-    let dag = plan.bind(selected.dag, aws.clone());
+    let dag = plan.bind(selected.dag, aws.clone(), execution.allowed.as_ref());
     let options = RunOptions {
         parallelism: args.parallelism as usize,
         fail_fast: args.fail_fast,
@@ -471,7 +547,20 @@ async fn execute_plan(
             );
         }
     }
-    outcome_of(&summary, detailed_exitcode)
+    if let Some(path) = &execution.save {
+        let preview = SavedPreview::from_run(header.clone(), &summary);
+        if let Err(e) = preview.save(path) {
+            eprintln!("error: cannot save the preview: {e}");
+            return Outcome::StepsFailed;
+        }
+        println!(
+            "Saved the preview to {}: `teardown apply {}` deletes exactly these {} resources",
+            path.display(),
+            path.display(),
+            preview.resource_count()
+        );
+    }
+    outcome_of(&summary, execution.detailed_exitcode)
 }
 
 fn outcome_of(summary: &RunSummary, detailed: bool) -> Outcome {

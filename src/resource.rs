@@ -71,6 +71,8 @@ pub enum OutcomeKind {
     AlreadyGone,
     /// Matched, but protected: left alone.
     Protected,
+    /// Matched now, but not in the saved preview being applied: left alone.
+    NotPreviewed,
 }
 
 /// A resource and what the step did to it.

@@ -146,6 +146,7 @@ pub struct ActionStep {
     aws: Arc<Aws>,
     protect_tag: String,
     keep: Vec<String>,
+    only: Option<std::collections::BTreeSet<String>>,
 }
 
 impl ActionStep {
@@ -174,7 +175,15 @@ impl ActionStep {
             aws,
             protect_tag: protect_tag.into(),
             keep,
+            only: None,
         }
+    }
+
+    /// Restricts the step to these resource ids (a saved preview's): anything else it finds
+    /// appeared since the preview and is left alone, and reported.
+    pub fn only_these(mut self, ids: std::collections::BTreeSet<String>) -> ActionStep {
+        self.only = Some(ids);
+        self
     }
 
     fn protection_reason(&self, resource: &Resource) -> Option<String> {
@@ -346,6 +355,14 @@ impl ActionStep {
         let mut outcomes = Vec::with_capacity(found.len());
         let mut to_change = Vec::new();
         for resource in found {
+            if self.only.as_ref().is_some_and(|ids| !ids.contains(&resource.id)) {
+                outcomes.push(ResourceOutcome {
+                    resource,
+                    outcome: OutcomeKind::NotPreviewed,
+                    detail: "not in the saved preview (appeared since): left alone".into(),
+                });
+                continue;
+            }
             match self.protection_reason(&resource) {
                 Some(reason) => outcomes.push(ResourceOutcome {
                     resource,

@@ -764,9 +764,19 @@ pub struct Selected {
 impl Plan {
     /// Binds the selected steps to the AWS clients: the graph the engine runs. Failure handlers
     /// are looked up in the whole plan, so they run even if their own step is not selected.
-    pub fn bind(&self, selected: Dag<PlannedStep>, aws: Arc<Aws>) -> Dag<StepNode> {
+    /// With `allowed` (a saved preview's resource ids per step), each step changes only those.
+    pub fn bind(
+        &self,
+        selected: Dag<PlannedStep>,
+        aws: Arc<Aws>,
+        allowed: Option<&BTreeMap<String, BTreeSet<String>>>,
+    ) -> Dag<StepNode> {
         let task = |step: &PlannedStep| -> Arc<dyn crate::engine::Task> {
-            Arc::new(ActionStep::new(step.built.clone(), aws.clone(), &self.protect_tag, self.keep.clone()))
+            let action = ActionStep::new(step.built.clone(), aws.clone(), &self.protect_tag, self.keep.clone());
+            Arc::new(match allowed {
+                Some(allowed) => action.only_these(allowed.get(&step.id).cloned().unwrap_or_default()),
+                None => action,
+            })
         };
         selected.map(|step| StepNode {
             task: task(&step),

@@ -49,7 +49,7 @@ pub fn lines(event: &Event) -> Vec<String> {
                     OutcomeKind::Planned => "would",
                     OutcomeKind::Done => "done",
                     OutcomeKind::AlreadyGone => "gone",
-                    OutcomeKind::Protected => "kept",
+                    OutcomeKind::Protected | OutcomeKind::NotPreviewed => "kept",
                 };
                 lines.push(format!(
                     "{:11}  {mark:5} {} {} ({}): {}",

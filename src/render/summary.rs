@@ -76,6 +76,7 @@ pub fn write_summary(
         (OutcomeKind::Done, "deleted or changed"),
         (OutcomeKind::AlreadyGone, "already gone"),
         (OutcomeKind::Protected, "protected, left alone"),
+        (OutcomeKind::NotPreviewed, "not in the saved preview, left alone"),
     ] {
         let kinds: Vec<String> = totals
             .iter()
@@ -112,7 +113,7 @@ fn write_resource(
         _ => r.detail.clone(),
     };
     writeln!(out, "             {} {}: {what}", r.resource.kind, r.resource.name)?;
-    if dry_run || r.outcome == OutcomeKind::Protected {
+    if dry_run || matches!(r.outcome, OutcomeKind::Protected | OutcomeKind::NotPreviewed) {
         writeln!(out, "               id: {}", r.resource.id)?;
         writeln!(out, "               matched: {}", r.resource.matched_because)?;
         if let Some(created) = r.resource.created {
