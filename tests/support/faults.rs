@@ -188,12 +188,14 @@ impl Intercept for Faults {
                 message,
             } => {
                 let (body, content_type) = error_body(&service, &code, &message);
-                let mut r = HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::from(body));
+                let mut r =
+                    HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::from(body));
                 r.headers_mut().insert("content-type", content_type);
                 r
             }
             Answer::Body(body) => {
-                let mut r = HttpResponse::new(StatusCode::try_from(200).unwrap(), SdkBody::from(body));
+                let mut r =
+                    HttpResponse::new(StatusCode::try_from(200).unwrap(), SdkBody::from(body));
                 if let Some(ct) = response.headers().get("content-type") {
                     r.headers_mut().insert("content-type", ct.to_string());
                 }
@@ -202,7 +204,10 @@ impl Intercept for Faults {
         };
         *response = replacement;
         self.injected.fetch_add(1, Ordering::SeqCst);
-        self.log.lock().unwrap().push(format!("{service}.{operation}"));
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("{service}.{operation}"));
         Ok(())
     }
 }
