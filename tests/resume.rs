@@ -1,0 +1,129 @@
+//! Killing a run (SIGKILL, no chance to clean up) in the middle of a wait and resuming it ends in
+//! the same state as an uninterrupted run, with nothing deleted twice; and a second run of the
+//! same plan at the same time is refused by the lock.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::fixture::{self, WorkshopNames};
+use teardown::aws::Mode;
+
+const BIN: &str = env!("CARGO_BIN_EXE_teardown");
+const PLAN: &str = "plans/secrets-manager-fargate-workshop.toml";
+
+fn command(env: &[(String, String)], args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command
+}
+
+fn run_dirs(runs: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(runs)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n != "locks"))
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.sort();
+    dirs
+}
+
+fn journal_has(run_dir: &Path, needle: &str) -> bool {
+    std::fs::read_to_string(run_dir.join("journal.jsonl"))
+        .map(|t| t.contains(needle))
+        .unwrap_or(false)
+}
+
+#[tokio::test]
+async fn a_killed_run_resumes_to_the_same_end_state_without_deleting_twice() {
+    let moto = support::moto().await;
+    // Tasks take a while to stop, so that the run can be killed while it waits for them.
+    moto.post(
+        "/moto-api/state-manager/set-transition",
+        "application/json",
+        r#"{"model_name":"ecs::task","transition":{"progression":"time","seconds":6}}"#,
+    );
+    let provisioner = moto.aws(Mode::Apply);
+    let workshop = fixture::provision_workshop(&provisioner, &WorkshopNames::default()).await;
+    let bystanders = fixture::provision_bystanders(&provisioner).await;
+    let home = tempfile::tempdir().unwrap();
+    let runs = home.path().join("runs");
+    let mut env = moto.cli_env(home.path());
+    env.push(("TEARDOWN_RUNS_DIR".into(), runs.to_str().unwrap().into()));
+
+    let mut child = command(&env, &["run", PLAN, "--yes", "--output", "json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once some step has finished and stop-tasks is still waiting.
+    let started = Instant::now();
+    let run_dir = loop {
+        if let Some(dir) = run_dirs(&runs).pop() {
+            if journal_has(&dir, "\"succeeded\"") {
+                break dir;
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the run never got going");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    assert!(
+        !journal_has(&run_dir, "\"step\":\"delete-main-stack\",\"state\":\"succeeded\""),
+        "the run finished before it was killed: the test proves nothing"
+    );
+
+    // The killed run left its lock behind: a new run is refused, and told how to break it.
+    let out = command(&env, &["run", PLAN, "--yes"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("stale"), "{stderr}");
+    let lock = std::fs::read_dir(runs.join("locks")).unwrap().next().unwrap().unwrap().path();
+    std::fs::remove_file(lock).unwrap();
+
+    let run_id = run_dir.file_name().unwrap().to_str().unwrap().to_string();
+    let out = command(&env, &["resume", &run_id, "--yes", "--output", "plain"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "resume failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not redone"));
+
+    fixture::assert_workshop_gone(&provisioner, &workshop).await;
+    fixture::assert_bystanders_untouched(&provisioner, &bystanders).await;
+
+    // Both runs wrote to the same audit log: no deletion was made twice.
+    let audit = std::fs::read_to_string(run_dir.join("audit.jsonl")).unwrap();
+    let mut seen: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for line in audit.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let operation = v["operation"].as_str().unwrap().to_string();
+        if operation.starts_with("Delete") || operation == "CancelRotateSecret" {
+            let resource = v["resource"].as_str().unwrap_or("").to_string();
+            *seen.entry((operation, resource)).or_default() += 1;
+        }
+    }
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "done twice: {twice:?}\n{audit}");
+    assert!(seen.keys().any(|(op, _)| op == "DeleteSecret"), "{audit}");
+}
