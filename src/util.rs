@@ -35,10 +35,22 @@ pub fn short_duration(d: Duration) -> String {
 pub fn count_of(n: usize, singular: &str) -> String {
     if n == 1 {
         format!("1 {singular}")
-    } else if singular.ends_with('s') {
-        format!("{n} {singular}es")
     } else {
-        format!("{n} {singular}s")
+        format!("{n} {}", plural(singular))
+    }
+}
+
+/// `stack` -> `stacks`, `repository` -> `repositories`, `ECS task` -> `ECS tasks`.
+pub fn plural(singular: &str) -> String {
+    if let Some(stem) = singular.strip_suffix('y') {
+        if !stem.ends_with(['a', 'e', 'i', 'o', 'u']) {
+            return format!("{stem}ies");
+        }
+    }
+    if singular.ends_with('s') {
+        format!("{singular}es")
+    } else {
+        format!("{singular}s")
     }
 }
 
@@ -55,5 +67,6 @@ mod tests {
         assert_eq!(short_duration(Duration::from_secs(65 * 60)), "1h5m");
         assert_eq!(count_of(2, "ECS task"), "2 ECS tasks");
         assert_eq!(count_of(1, "ECS task"), "1 ECS task");
+        assert_eq!(count_of(3, "ECR repository"), "3 ECR repositories");
     }
 }

@@ -118,8 +118,8 @@ async fn plain_output_snapshot() {
 [    0.0s] delete-repos: started (test.action)
 [    0.0s] delete-repos: [0/2] delete web
 [    1.5s] delete-repos: succeeded in 1.5s: delete: 1 of 2 ECR repositories
-             done  ECR repository web (name is "web"): deleted
-             kept  ECR repository keep-me (name is "keep-me"): protected: tagged teardown:protect
+             done ECR repository web: deleted [name is "web"]
+             kept ECR repository keep-me: protected: tagged teardown:protect [name is "keep-me"]
              note: nothing to restore
 [    1.5s] delete-vpc: started (test.action)
 [    1.5s] delete-vpc: attempt 1 failed: DependencyViolation: still in use; retrying in 2s

@@ -350,7 +350,7 @@ impl ActionStep {
     /// The shared shape: find, skip the protected, act (or only report, in a dry run), wait.
     async fn find_act_wait(&self, ctx: &StepContext) -> Result<StepOutput, StepError> {
         let kind = self.action.resource_kind();
-        ctx.progress(format!("finding {kind}s"), 0, 0);
+        ctx.progress(format!("finding {}", crate::util::plural(kind)), 0, 0);
         let found = self.action.find(&self.aws).await.map_err(|e| step_error(&e))?;
         let mut outcomes = Vec::with_capacity(found.len());
         let mut to_change = Vec::new();
@@ -380,7 +380,7 @@ impl ActionStep {
             outcomes.extend(to_change.into_iter().map(|resource| ResourceOutcome {
                 resource,
                 outcome: OutcomeKind::Planned,
-                detail: format!("would {verb}"),
+                detail: format!("would {verb} it"),
             }));
             return Ok(StepOutput {
                 summary,

@@ -307,8 +307,7 @@ impl Validator<'_> {
     }
 
     fn finish(mut self) -> PlanErrors {
-        self.errors
-            .sort_by(|a, b| (a.line, a.column).cmp(&(b.line, b.column)));
+        self.errors.sort_by_key(|d| (d.line, d.column));
         self.errors.dedup();
         PlanErrors(self.errors)
     }

@@ -46,14 +46,14 @@ pub fn lines(event: &Event) -> Vec<String> {
         EventKind::StepSucceeded { step, duration, summary, resources, notes } => {
             for r in resources {
                 let mark = match r.outcome {
-                    OutcomeKind::Planned => "would",
+                    OutcomeKind::Planned => "plan",
                     OutcomeKind::Done => "done",
                     OutcomeKind::AlreadyGone => "gone",
                     OutcomeKind::Protected | OutcomeKind::NotPreviewed => "kept",
                 };
                 lines.push(format!(
-                    "{:11}  {mark:5} {} {} ({}): {}",
-                    "", r.resource.kind, r.resource.name, r.resource.matched_because, r.detail
+                    "{:11}  {mark:4} {} {}: {} [{}]",
+                    "", r.resource.kind, r.resource.name, r.detail, r.resource.matched_because
                 ));
             }
             for note in notes {

@@ -73,12 +73,15 @@ fn start_server() -> String {
          while kill -0 {parent} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 0.5; done",
         parent = std::process::id()
     );
-    Command::new("bash")
+    // The watchdog is left to run: it ends by itself with this process, and waiting for it here
+    // would block the tests.
+    let watchdog = Command::new("bash")
         .arg("-c")
         .arg(script)
         .stdin(Stdio::null())
         .spawn()
         .expect("start moto_server");
+    std::mem::forget(watchdog);
     let endpoint = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
