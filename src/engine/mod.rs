@@ -22,6 +22,9 @@ pub use self::task::{FailureKind, StepContext, StepError, StepOutput, Task};
 use crate::event::{EventKind, EventSink};
 use crate::graph::{Dag, DagNode};
 
+/// How long past its deadline a step may take to report why it gave up.
+const DEADLINE_GRACE: Duration = Duration::from_secs(2);
+
 /// How a step retries a retryable failure: exponential backoff with jitter (backon).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct RetryPolicy {
@@ -471,7 +474,9 @@ async fn run_step(
             cancel: cancel.clone(),
             events: events.clone(),
         };
-        let result = match tokio::time::timeout_at(deadline, step.task.run(&ctx)).await {
+        // A little grace after the deadline, so that a task's own deadline-aware wait can fail
+        // first with what it was waiting for; a task that ignores its deadline is cut off here.
+        let result = match tokio::time::timeout_at(deadline + DEADLINE_GRACE, step.task.run(&ctx)).await {
             Ok(result) => result,
             Err(_) => Err(StepError::timed_out(format!(
                 "timed out after {} (the step's timeout); raise `timeout` on the step if this is expected",

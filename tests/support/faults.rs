@@ -61,8 +61,10 @@ impl Answer {
 pub struct Rule {
     /// SDK service name (`ECS`, `EC2`, `CloudFormation`, `Secrets Manager`...) or `*`.
     pub service: String,
-    /// Operation name (`DescribeStacks`...) or `*`.
+    /// Operation name (`DescribeStacks`...), a prefix ending in `*` (`Describe*`), or `*`.
     pub operation: String,
+    /// Let this many matching calls through before injecting.
+    pub skip: usize,
     /// Inject on every `every`-th matching call (1: all of them).
     pub every: usize,
     /// At most this many injections (then the calls go through untouched).
@@ -72,11 +74,32 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// Injects on every `every`-th matching call instead of each one.
+    pub fn every(mut self, every: usize) -> Rule {
+        self.every = every.max(1);
+        self
+    }
+
+    /// Lets the first `skip` matching calls through.
+    pub fn after(mut self, skip: usize) -> Rule {
+        self.skip = skip;
+        self
+    }
+
+    fn matches(&self, service: &str, operation: &str) -> bool {
+        let op = match self.operation.strip_suffix('*') {
+            Some(prefix) => operation.starts_with(prefix),
+            None => self.operation == operation,
+        };
+        (self.service == "*" || self.service == service) && op
+    }
+
     /// A rule for `service.operation` (either may be `*`), answering the first `times` calls.
     pub fn on(service: &str, operation: &str, times: usize, answer: Answer) -> Rule {
         Rule {
             service: service.into(),
             operation: operation.into(),
+            skip: 0,
             every: 1,
             times,
             answer,
@@ -166,15 +189,14 @@ impl Intercept for Faults {
         };
         let (service, operation) = (meta.service().to_string(), meta.name().to_string());
         let mut rules = self.rules.lock().unwrap();
-        let Some(state) = rules.iter_mut().find(|s| {
-            (s.rule.service == "*" || s.rule.service == service)
-                && (s.rule.operation == "*" || s.rule.operation == operation)
-                && s.injected < s.rule.times
-        }) else {
+        let Some(state) = rules
+            .iter_mut()
+            .find(|s| s.rule.matches(&service, &operation) && s.injected < s.rule.times)
+        else {
             return Ok(());
         };
         state.seen += 1;
-        if state.seen % state.rule.every != 0 {
+        if state.seen <= state.rule.skip || (state.seen - state.rule.skip) % state.rule.every != 0 {
             return Ok(());
         }
         state.injected += 1;

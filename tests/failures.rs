@@ -1,0 +1,203 @@
+//! When AWS is slow or says no, against the emulated workshop. moto does not throttle, never keeps
+//! an interface in use and has no IAM by default, so each of these strict behaviours is injected
+//! in front of the SDK with the `Faults` interceptor (tests/support/faults.rs), on read-only calls
+//! only: a replaced answer arrives after the emulator acted, so injecting on a mutating call would
+//! test a different thing (an action whose effect happened but whose answer was lost).
+
+mod support;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use support::faults::{Answer, Faults, Rule};
+use support::fixture::{self, WorkshopNames};
+use teardown::aws::{Aws, AwsOptions, Mode};
+use teardown::engine::{self, FailureKind, RunOptions, RunSummary, StepOutcome};
+use teardown::event::{Event, EventKind, EventSink};
+use teardown::plan::{self, PhaseSelection, Plan};
+use tokio_util::sync::CancellationToken;
+
+const PLAN: &str = "plans/secrets-manager-fargate-workshop.toml";
+
+async fn run(plan: &Plan, aws: Aws) -> (RunSummary, Vec<Event>) {
+    let selected = plan.select(&PhaseSelection::default()).unwrap();
+    let dag = plan.bind(selected.dag, Arc::new(aws), None);
+    let (sink, mut receiver) = EventSink::channel();
+    let summary = engine::run(&dag, &RunOptions::default(), &sink, &CancellationToken::new()).await;
+    drop(sink);
+    let mut events = Vec::new();
+    while let Some(e) = receiver.recv().await {
+        events.push(e);
+    }
+    (summary, events)
+}
+
+fn with_faults(moto: &support::Moto, faults: &Faults) -> Aws {
+    moto.aws_with(
+        Mode::Apply,
+        AwsOptions {
+            interceptors: vec![faults.shared()],
+            ..AwsOptions::default()
+        },
+    )
+}
+
+#[tokio::test]
+async fn throttling_on_a_third_of_the_reads_does_not_fail_the_teardown() {
+    let moto = support::moto().await;
+    moto.keep_tasks_running();
+    let provisioner = moto.aws(Mode::Apply);
+    let workshop = fixture::provision_workshop(&provisioner, &WorkshopNames::default()).await;
+    let faults = Faults::new(vec![
+        Rule::on("*", "Describe*", usize::MAX, Answer::throttle()).every(3),
+        Rule::on("*", "List*", usize::MAX, Answer::throttle()).every(3),
+    ]);
+    let plan = plan::load(Path::new(PLAN), &[]).unwrap();
+    let (summary, _) = run(&plan, with_faults(&moto, &faults)).await;
+    assert!(summary.all_succeeded(), "{:#?}", summary.steps);
+    assert!(faults.injected() >= 10, "only {} throttles injected", faults.injected());
+    fixture::assert_workshop_gone(&provisioner, &workshop).await;
+}
+
+#[tokio::test]
+async fn access_denied_fails_the_step_at_once_and_names_the_permission() {
+    let moto = support::moto().await;
+    moto.keep_tasks_running();
+    let provisioner = moto.aws(Mode::Apply);
+    fixture::provision_workshop(&provisioner, &WorkshopNames::default()).await;
+    let faults = Faults::new(vec![Rule::on(
+        "ECR",
+        "DescribeRepositories",
+        usize::MAX,
+        Answer::error(
+            400,
+            "AccessDeniedException",
+            "User: arn:aws:iam::123456789012:user/lab is not authorized to perform: ecr:DescribeRepositories",
+        ),
+    )]);
+    let plan = plan::load(Path::new(PLAN), &[]).unwrap();
+    let (summary, _) = run(&plan, with_faults(&moto, &faults)).await;
+    let step = summary.step("delete-repository").unwrap();
+    match &step.outcome {
+        StepOutcome::Failed { error, kind } => {
+            assert_eq!(*kind, FailureKind::Fatal);
+            assert!(error.contains("ecr:DescribeRepositories"), "{error}");
+            assert!(error.contains("lack the permission for ECR.DescribeRepositories"), "{error}");
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+    // Not retried: an access problem does not go away by asking again.
+    assert_eq!(step.attempts, 1);
+    assert_eq!(faults.injected(), 1);
+    // The other branches went on.
+    assert_eq!(summary.step("delete-main-stack").unwrap().outcome, StepOutcome::Succeeded);
+}
+
+/// A DescribeNetworkInterfaces answer in which these interfaces are attached to a Lambda and in
+/// use, as AWS answers for 20 to 45 minutes after the function is deleted.
+fn enis_in_use(vpc: &str, subnet: &str, enis: &[String]) -> String {
+    let items: String = enis
+        .iter()
+        .enumerate()
+        .map(|(i, eni)| {
+            format!(
+                "<item><networkInterfaceId>{eni}</networkInterfaceId><subnetId>{subnet}</subnetId><vpcId>{vpc}</vpcId>\
+                 <availabilityZone>us-west-2a</availabilityZone><description>AWS Lambda VPC ENI-rotation-{i}</description>\
+                 <ownerId>123456789012</ownerId><requesterId>AROAEXAMPLE:rotation</requesterId><requesterManaged>true</requesterManaged>\
+                 <status>in-use</status><macAddress>02:00:00:00:00:0{i}</macAddress><privateIpAddress>10.0.0.{}</privateIpAddress>\
+                 <sourceDestCheck>true</sourceDestCheck><interfaceType>lambda</interfaceType>\
+                 <attachment><attachmentId>ela-attach-{i}</attachmentId><deviceIndex>1</deviceIndex><status>attached</status>\
+                 <instanceOwnerId>amazon-aws</instanceOwnerId><deleteOnTermination>false</deleteOnTermination></attachment>\
+                 <groupSet/><tagSet/><privateIpAddressesSet/><ipv6AddressesSet/></item>",
+                10 + i
+            )
+        })
+        .collect();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><DescribeNetworkInterfacesResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">\
+         <requestId>fault-injected</requestId><networkInterfaceSet>{items}</networkInterfaceSet></DescribeNetworkInterfacesResponse>"
+    )
+}
+
+/// The workshop plan with short deadlines, so that a wait past its deadline fails in seconds.
+fn plan_with_short_eni_timeout() -> Plan {
+    let text = std::fs::read_to_string(PLAN)
+        .unwrap()
+        .replace("after = [\"delete-rotation-stack\"]\ntimeout = \"60m\"", "after = [\"delete-rotation-stack\"]\ntimeout = \"4s\"");
+    assert!(text.contains("timeout = \"4s\""), "the plan changed: update this test");
+    plan::parse(Path::new(PLAN), &text, &[]).unwrap()
+}
+
+#[tokio::test]
+async fn lambda_enis_held_in_use_are_waited_for_and_deleted_on_release() {
+    let moto = support::moto().await;
+    moto.keep_tasks_running();
+    let provisioner = moto.aws(Mode::Apply);
+    let workshop = fixture::provision_workshop(&provisioner, &WorkshopNames::default()).await;
+    // The first six looks at the interfaces (finding them, then polling) say they are in use;
+    // the next sees the truth (available), and the step must delete them then.
+    let faults = Faults::new(vec![Rule::on(
+        "EC2",
+        "DescribeNetworkInterfaces",
+        6,
+        Answer::Body(enis_in_use(&workshop.vpc_id, &workshop.subnet_id, &workshop.lambda_enis)),
+    )]);
+    let plan = plan::load(Path::new(PLAN), &[]).unwrap();
+    let started = std::time::Instant::now();
+    let (summary, events) = run(&plan, with_faults(&moto, &faults)).await;
+    assert!(summary.all_succeeded(), "{:#?}", summary.steps);
+    assert_eq!(faults.injected(), 6);
+    // The wait said what it waited for.
+    let progress: Vec<String> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::StepProgress { step, message, .. } if step == "delete-lambda-enis" => Some(message.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(events.iter().any(|e| matches!(&e.kind,
+        EventKind::StepProgress { step, message, .. } if step == "delete-lambda-enis" && message.contains("in-use"))), "{progress:#?}");
+    fixture::assert_workshop_gone(&provisioner, &workshop).await;
+    // Noticed on the next poll after the release: polls start at a few seconds, so well under a minute.
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+#[tokio::test]
+async fn a_wait_past_its_deadline_fails_clearly_and_skips_its_dependents() {
+    let moto = support::moto().await;
+    moto.keep_tasks_running();
+    let provisioner = moto.aws(Mode::Apply);
+    let workshop = fixture::provision_workshop(&provisioner, &WorkshopNames::default()).await;
+    let faults = Faults::new(vec![Rule::on(
+        "EC2",
+        "DescribeNetworkInterfaces",
+        usize::MAX,
+        Answer::Body(enis_in_use(&workshop.vpc_id, &workshop.subnet_id, &workshop.lambda_enis)),
+    )]);
+    let plan = plan_with_short_eni_timeout();
+    let (summary, _) = run(&plan, with_faults(&moto, &faults)).await;
+    match &summary.step("delete-lambda-enis").unwrap().outcome {
+        StepOutcome::Failed { error, kind } => {
+            assert_eq!(*kind, FailureKind::TimedOut, "{error}");
+            assert!(error.contains("in-use"), "{error}");
+            assert!(error.contains(&workshop.lambda_enis[0]), "{error}");
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert_eq!(
+        summary.step("delete-main-stack").unwrap().outcome,
+        StepOutcome::Skipped {
+            reason: "blocked by delete-lambda-enis".into()
+        }
+    );
+    // The main stack is still there: nothing ran past the failed wait.
+    let stacks = provisioner
+        .cloudformation
+        .describe_stacks()
+        .stack_name(&workshop.main_stack)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stacks.stacks().len(), 1);
+}
