@@ -53,9 +53,18 @@ async fn main() {
 
 /// What the account holds now, one line per resource.
 async fn list(aws: &Aws) {
-    let stacks = aws.cloudformation.describe_stacks().send().await.expect("DescribeStacks");
+    let stacks = aws
+        .cloudformation
+        .describe_stacks()
+        .send()
+        .await
+        .expect("DescribeStacks");
     for s in stacks.stacks() {
-        println!("  stack       {} ({})", s.stack_name().unwrap_or("?"), s.stack_status().map(|s| s.as_str()).unwrap_or("?"));
+        println!(
+            "  stack       {} ({})",
+            s.stack_name().unwrap_or("?"),
+            s.stack_status().map(|s| s.as_str()).unwrap_or("?")
+        );
     }
     let clusters = aws.ecs.list_clusters().send().await.expect("ListClusters");
     if !clusters.cluster_arns().is_empty() {
@@ -67,10 +76,19 @@ async fn list(aws: &Aws) {
             .await
             .expect("DescribeClusters");
         for c in described.clusters() {
-            println!("  cluster     {} ({})", c.cluster_name().unwrap_or("?"), c.status().unwrap_or("?"));
+            println!(
+                "  cluster     {} ({})",
+                c.cluster_name().unwrap_or("?"),
+                c.status().unwrap_or("?")
+            );
         }
     }
-    let repos = aws.ecr.describe_repositories().send().await.expect("DescribeRepositories");
+    let repos = aws
+        .ecr
+        .describe_repositories()
+        .send()
+        .await
+        .expect("DescribeRepositories");
     for r in repos.repositories() {
         println!("  repository  {}", r.repository_name().unwrap_or("?"));
     }
@@ -83,12 +101,22 @@ async fn list(aws: &Aws) {
         .expect("ListSecrets");
     for s in secrets.secret_list() {
         let state = match s.deleted_date() {
-            Some(d) => format!("deletion scheduled for {}", teardown::aws::to_chrono(d).map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default()),
+            Some(d) => format!(
+                "deletion scheduled for {}",
+                teardown::aws::to_chrono(d)
+                    .map(|d| d.format("%Y-%m-%d").to_string())
+                    .unwrap_or_default()
+            ),
             None => "active".into(),
         };
         println!("  secret      {} ({state})", s.name().unwrap_or("?"));
     }
-    let enis = aws.ec2.describe_network_interfaces().send().await.expect("DescribeNetworkInterfaces");
+    let enis = aws
+        .ec2
+        .describe_network_interfaces()
+        .send()
+        .await
+        .expect("DescribeNetworkInterfaces");
     for e in enis.network_interfaces() {
         println!(
             "  interface   {} in {} ({})",

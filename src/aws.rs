@@ -120,7 +120,8 @@ impl Aws {
 
         macro_rules! client {
             ($krate:ident) => {{
-                let mut builder = $krate::config::Builder::from(sdk_config).retry_config(retry.clone());
+                let mut builder =
+                    $krate::config::Builder::from(sdk_config).retry_config(retry.clone());
                 for interceptor in &interceptors {
                     builder.push_interceptor(interceptor.clone());
                 }
@@ -298,7 +299,10 @@ impl AuditLog {
         let mut file = self.file.lock().expect("audit log poisoned");
         // An audit line that cannot be written is reported, not fatal: the run's own events still
         // say what was done.
-        if let Err(e) = file.write_all(line.as_bytes()).and_then(|_| file.sync_data()) {
+        if let Err(e) = file
+            .write_all(line.as_bytes())
+            .and_then(|_| file.sync_data())
+        {
             tracing::warn!("cannot write the audit log {}: {e}", self.path.display());
         }
     }
@@ -386,10 +390,7 @@ impl Intercept for CallLog {
                 audit.append(&record);
             }
         }
-        self.records
-            .lock()
-            .expect("call log poisoned")
-            .push(record);
+        self.records.lock().expect("call log poisoned").push(record);
         Ok(())
     }
 }
@@ -486,12 +487,18 @@ impl AwsError {
             }
             // Timeouts and connection failures were already retried by the SDK: one more try of the
             // whole step may still work.
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => (
+            SdkError::TimeoutError(_)
+            | SdkError::DispatchFailure(_)
+            | SdkError::ResponseError(_) => (
                 ErrorClass::Retryable,
                 None,
                 DisplayErrorContext(&err).to_string(),
             ),
-            _ => (ErrorClass::Fatal, None, DisplayErrorContext(&err).to_string()),
+            _ => (
+                ErrorClass::Fatal,
+                None,
+                DisplayErrorContext(&err).to_string(),
+            ),
         };
         let access_denied = code
             .as_deref()
@@ -526,7 +533,12 @@ mod tests {
 
     #[test]
     fn read_only_allow_list_refuses_anything_unknown() {
-        for op in ["DescribeStacks", "ListTasks", "GetCallerIdentity", "BatchGetImage"] {
+        for op in [
+            "DescribeStacks",
+            "ListTasks",
+            "GetCallerIdentity",
+            "BatchGetImage",
+        ] {
             assert!(is_read_only(op), "{op}");
         }
         for op in [
@@ -545,10 +557,22 @@ mod tests {
 
     #[test]
     fn codes_are_classified() {
-        assert_eq!(classify_code(Some("InvalidNetworkInterfaceID.NotFound")), ErrorClass::NotFound);
-        assert_eq!(classify_code(Some("DependencyViolation")), ErrorClass::Retryable);
-        assert_eq!(classify_code(Some("ThrottlingException")), ErrorClass::Retryable);
-        assert_eq!(classify_code(Some("AccessDeniedException")), ErrorClass::Fatal);
+        assert_eq!(
+            classify_code(Some("InvalidNetworkInterfaceID.NotFound")),
+            ErrorClass::NotFound
+        );
+        assert_eq!(
+            classify_code(Some("DependencyViolation")),
+            ErrorClass::Retryable
+        );
+        assert_eq!(
+            classify_code(Some("ThrottlingException")),
+            ErrorClass::Retryable
+        );
+        assert_eq!(
+            classify_code(Some("AccessDeniedException")),
+            ErrorClass::Fatal
+        );
         assert_eq!(classify_code(None), ErrorClass::Fatal);
     }
 }

@@ -295,7 +295,10 @@ async fn run(args: RunArgs, preview: bool) -> Outcome {
     let text = match std::fs::read_to_string(&args.plan.plan) {
         Ok(text) => text,
         Err(e) => {
-            eprintln!("error: cannot read the plan {}: {e}", args.plan.plan.display());
+            eprintln!(
+                "error: cannot read the plan {}: {e}",
+                args.plan.plan.display()
+            );
             return Outcome::BadInput;
         }
     };
@@ -376,11 +379,7 @@ async fn resume(args: ResumeArgs) -> Outcome {
 
 /// Validates, guards, confirms and runs a plan; `header` says which plan and how (its `run_id`
 /// is empty for a new run), `done` lists steps a resumed run must not redo.
-async fn execute_plan(
-    mut header: RunHeader,
-    args: &RunSettings,
-    execution: Execution,
-) -> Outcome {
+async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Execution) -> Outcome {
     let dry_run = execution.dry_run;
     let plan = match plan::parse(&header.plan_path, &header.plan_text, &header.vars) {
         Ok(plan) => plan,

@@ -153,7 +153,9 @@ fn find_cycle<T: DagNode>(graph: &DiGraph<T, ()>) -> Vec<String> {
     }
     path.push(start);
     path.reverse();
-    path.into_iter().map(|i| graph[i].id().to_string()).collect()
+    path.into_iter()
+        .map(|i| graph[i].id().to_string())
+        .collect()
 }
 
 impl<T> Dag<T> {
@@ -346,8 +348,13 @@ mod tests {
 
     #[test]
     fn a_cycle_is_named_in_order() {
-        let err = Dag::build(vec![n("a", &["c"]), n("b", &["a"]), n("c", &["b"]), n("d", &[])])
-            .unwrap_err();
+        let err = Dag::build(vec![
+            n("a", &["c"]),
+            n("b", &["a"]),
+            n("c", &["b"]),
+            n("d", &[]),
+        ])
+        .unwrap_err();
         assert_eq!(
             err,
             GraphError::Cycle(vec!["a".into(), "b".into(), "c".into(), "a".into()])
@@ -373,6 +380,9 @@ mod tests {
         let dag = Dag::build(vec![n("a", &[]), n("b-1", &["a"])]).unwrap();
         assert!(dag.to_dot().contains("\"a\" -> \"b-1\";"));
         assert!(dag.to_mermaid().contains("a --> b_1"));
-        assert_eq!(dag.to_text(), "level 0\n  a  [test]\nlevel 1\n  b-1  [test]  (after a)\n");
+        assert_eq!(
+            dag.to_text(),
+            "level 0\n  a  [test]\nlevel 1\n  b-1  [test]  (after a)\n"
+        );
     }
 }

@@ -191,7 +191,13 @@ impl RunLock {
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let safe: String = key
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let path = dir.join(format!("{safe}.lock"));
         match OpenOptions::new().write(true).create_new(true).open(&path) {
@@ -201,7 +207,11 @@ impl RunLock {
                     pid: std::process::id(),
                     started: chrono::Utc::now().to_rfc3339(),
                 };
-                let _ = file.write_all(serde_json::to_string(&holder).unwrap_or_default().as_bytes());
+                let _ = file.write_all(
+                    serde_json::to_string(&holder)
+                        .unwrap_or_default()
+                        .as_bytes(),
+                );
                 let _ = file.sync_all();
                 Ok(RunLock { path })
             }
@@ -213,9 +223,9 @@ impl RunLock {
                     Some(h) => format!("run {} (pid {}, started {})", h.run_id, h.pid, h.started),
                     None => "another run".to_string(),
                 };
-                let stale = holder
-                    .as_ref()
-                    .is_some_and(|h| cfg!(target_os = "linux") && !Path::new(&format!("/proc/{}", h.pid)).exists());
+                let stale = holder.as_ref().is_some_and(|h| {
+                    cfg!(target_os = "linux") && !Path::new(&format!("/proc/{}", h.pid)).exists()
+                });
                 let advice = if stale {
                     "that process is gone, so the lock is stale"
                 } else {
@@ -268,7 +278,12 @@ mod tests {
     fn a_journal_remembers_what_succeeded_and_survives_a_torn_line() {
         let dir = tempfile::tempdir().unwrap();
         let mut journal = Journal::open(dir.path(), &header()).unwrap();
-        let started = |s: &str| event(EventKind::StepStarted { step: s.into(), action: "x".into() });
+        let started = |s: &str| {
+            event(EventKind::StepStarted {
+                step: s.into(),
+                action: "x".into(),
+            })
+        };
         let succeeded = |s: &str| {
             event(EventKind::StepSucceeded {
                 step: s.into(),

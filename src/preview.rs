@@ -126,7 +126,12 @@ impl SavedPreview {
     pub fn allowed(&self) -> BTreeMap<String, BTreeSet<String>> {
         self.steps
             .iter()
-            .map(|(step, resources)| (step.clone(), resources.iter().map(|r| r.id.clone()).collect()))
+            .map(|(step, resources)| {
+                (
+                    step.clone(),
+                    resources.iter().map(|r| r.id.clone()).collect(),
+                )
+            })
             .collect()
     }
 
@@ -154,7 +159,12 @@ mod tests {
         };
         let steps = BTreeMap::from([(
             "delete-repo".to_string(),
-            vec![Resource::new("ECR repository", "arn:repo", "repo", "name is \"repo\"")],
+            vec![Resource::new(
+                "ECR repository",
+                "arn:repo",
+                "repo",
+                "name is \"repo\"",
+            )],
         )]);
         let digest = digest(&run, &steps);
         SavedPreview {

@@ -21,7 +21,6 @@ use teardown::resource::OutcomeKind;
 
 const PROTECT: &[(&str, &str)] = &[("teardown:protect", "true")];
 
-
 /// Runs one step of `spec` with a fresh client (so that its call log holds only this step's
 /// calls) and returns what it reported and the mutating calls it made.
 async fn run(

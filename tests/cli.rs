@@ -37,7 +37,11 @@ fn write_plan(dir: &Path, body: &str) -> String {
 fn validate_accepts_the_workshop_plan() {
     let out = teardown(&["validate", WORKSHOP], &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("is valid (9 steps)"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("is valid (9 steps)"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[test]
@@ -61,10 +65,16 @@ fn graph_draws_text_dot_and_mermaid() {
     let levels = text(&out.stdout);
     assert!(levels.starts_with("level 0\n"), "{levels}");
     let dot = text(&teardown(&["graph", WORKSHOP, "--format", "dot"], &[]).stdout);
-    assert!(dot.contains("\"delete-lambda-enis\" -> \"delete-main-stack\";"), "{dot}");
+    assert!(
+        dot.contains("\"delete-lambda-enis\" -> \"delete-main-stack\";"),
+        "{dot}"
+    );
     let mermaid = text(&teardown(&["graph", WORKSHOP, "--format", "mermaid"], &[]).stdout);
     assert!(mermaid.starts_with("flowchart LR"), "{mermaid}");
-    assert!(mermaid.contains("delete_secret --> delete_rotation_stack"), "{mermaid}");
+    assert!(
+        mermaid.contains("delete_secret --> delete_rotation_stack"),
+        "{mermaid}"
+    );
 }
 
 #[test]
@@ -72,7 +82,10 @@ fn a_left_out_dependency_is_reported_before_anything_runs() {
     let out = teardown(&["run", WORKSHOP, "--only", "general", "--yes"], &[]);
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
-    assert!(err.contains("step `delete-main-stack` waits for `stop-tasks`"), "{err}");
+    assert!(
+        err.contains("step `delete-main-stack` waits for `stop-tasks`"),
+        "{err}"
+    );
     assert!(err.contains("--assume-done"), "{err}");
 }
 
@@ -87,11 +100,18 @@ async fn without_a_terminal_or_yes_a_real_run_is_refused_and_nothing_changes() {
         .send()
         .await
         .unwrap();
-    let out = teardown(&["run", WORKSHOP, "--only", "fargate"], &moto.cli_env(home.path()));
+    let out = teardown(
+        &["run", WORKSHOP, "--only", "fargate"],
+        &moto.cli_env(home.path()),
+    );
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("--yes"), "{}", text(&out.stderr));
     let repos = aws.ecr.describe_repositories().send().await.unwrap();
-    assert_eq!(repos.repositories().len(), 1, "the repository must still be there");
+    assert_eq!(
+        repos.repositories().len(),
+        1,
+        "the repository must still be there"
+    );
 }
 
 #[tokio::test]
@@ -107,8 +127,15 @@ async fn a_plan_guarded_for_another_region_or_account_is_refused() {
     };
     let out = teardown(&["run", &plan("regions = [\"eu-west-1\"]"), "--yes"], &env);
     assert_eq!(out.status.code(), Some(3));
-    assert!(text(&out.stderr).contains("only in eu-west-1"), "{}", text(&out.stderr));
-    let out = teardown(&["run", &plan("accounts = [\"111111111111\"]"), "--yes"], &env);
+    assert!(
+        text(&out.stderr).contains("only in eu-west-1"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = teardown(
+        &["run", &plan("accounts = [\"111111111111\"]"), "--yes"],
+        &env,
+    );
     assert_eq!(out.status.code(), Some(3));
     let err = text(&out.stderr);
     assert!(err.contains("only in account 111111111111"), "{err}");
@@ -126,5 +153,9 @@ async fn missing_credentials_are_refused_with_what_to_do() {
         .collect();
     let out = teardown(&["preview", WORKSHOP], &env);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("check your credentials"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("check your credentials"),
+        "{}",
+        text(&out.stderr)
+    );
 }

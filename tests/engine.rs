@@ -240,7 +240,9 @@ async fn fatal_failures_are_not_retried_and_attempts_are_bounded() {
     assert_eq!(fatal.calls.load(Ordering::SeqCst), 1);
     assert_eq!(retryable.calls.load(Ordering::SeqCst), 3);
     match &summary.step("retryable").unwrap().outcome {
-        StepOutcome::Failed { error, .. } => assert!(error.contains("gave up after 3 attempts"), "{error}"),
+        StepOutcome::Failed { error, .. } => {
+            assert!(error.contains("gave up after 3 attempts"), "{error}")
+        }
         other => panic!("expected a failure, got {other:?}"),
     }
 }
@@ -320,9 +322,9 @@ async fn fail_fast_stops_scheduling_after_the_first_failure() {
             reason: "not started: fail-fast: step first failed".into()
         }
     );
-    assert!(events
-        .iter()
-        .any(|e| matches!(&e.kind, EventKind::RunCancelled { reason } if reason.contains("fail-fast"))));
+    assert!(events.iter().any(
+        |e| matches!(&e.kind, EventKind::RunCancelled { reason } if reason.contains("fail-fast"))
+    ));
 }
 
 #[tokio::test(start_paused = true)]

@@ -24,7 +24,13 @@ async fn run(plan: &Plan, aws: Aws) -> (RunSummary, Vec<Event>) {
     let selected = plan.select(&PhaseSelection::default()).unwrap();
     let dag = plan.bind(selected.dag, Arc::new(aws), None);
     let (sink, mut receiver) = EventSink::channel();
-    let summary = engine::run(&dag, &RunOptions::default(), &sink, &CancellationToken::new()).await;
+    let summary = engine::run(
+        &dag,
+        &RunOptions::default(),
+        &sink,
+        &CancellationToken::new(),
+    )
+    .await;
     drop(sink);
     let mut events = Vec::new();
     while let Some(e) = receiver.recv().await {
@@ -56,7 +62,11 @@ async fn throttling_on_a_third_of_the_reads_does_not_fail_the_teardown() {
     let plan = plan::load(Path::new(PLAN), &[]).unwrap();
     let (summary, _) = run(&plan, with_faults(&moto, &faults)).await;
     assert!(summary.all_succeeded(), "{:#?}", summary.steps);
-    assert!(faults.injected() >= 10, "only {} throttles injected", faults.injected());
+    assert!(
+        faults.injected() >= 10,
+        "only {} throttles injected",
+        faults.injected()
+    );
     fixture::assert_workshop_gone(&provisioner, &workshop).await;
 }
 
@@ -83,7 +93,10 @@ async fn access_denied_fails_the_step_at_once_and_names_the_permission() {
         StepOutcome::Failed { error, kind } => {
             assert_eq!(*kind, FailureKind::Fatal);
             assert!(error.contains("ecr:DescribeRepositories"), "{error}");
-            assert!(error.contains("lack the permission for ECR.DescribeRepositories"), "{error}");
+            assert!(
+                error.contains("lack the permission for ECR.DescribeRepositories"),
+                "{error}"
+            );
         }
         other => panic!("expected a failure, got {other:?}"),
     }
@@ -91,7 +104,10 @@ async fn access_denied_fails_the_step_at_once_and_names_the_permission() {
     assert_eq!(step.attempts, 1);
     assert_eq!(faults.injected(), 1);
     // The other branches went on.
-    assert_eq!(summary.step("delete-main-stack").unwrap().outcome, StepOutcome::Succeeded);
+    assert_eq!(
+        summary.step("delete-main-stack").unwrap().outcome,
+        StepOutcome::Succeeded
+    );
 }
 
 /// A DescribeNetworkInterfaces answer in which these interfaces are attached to a Lambda and in
@@ -122,10 +138,14 @@ fn enis_in_use(vpc: &str, subnet: &str, enis: &[String]) -> String {
 
 /// The workshop plan with short deadlines, so that a wait past its deadline fails in seconds.
 fn plan_with_short_eni_timeout() -> Plan {
-    let text = std::fs::read_to_string(PLAN)
-        .unwrap()
-        .replace("after = [\"delete-rotation-stack\"]\ntimeout = \"60m\"", "after = [\"delete-rotation-stack\"]\ntimeout = \"4s\"");
-    assert!(text.contains("timeout = \"4s\""), "the plan changed: update this test");
+    let text = std::fs::read_to_string(PLAN).unwrap().replace(
+        "after = [\"delete-rotation-stack\"]\ntimeout = \"60m\"",
+        "after = [\"delete-rotation-stack\"]\ntimeout = \"4s\"",
+    );
+    assert!(
+        text.contains("timeout = \"4s\""),
+        "the plan changed: update this test"
+    );
     plan::parse(Path::new(PLAN), &text, &[]).unwrap()
 }
 
@@ -141,7 +161,11 @@ async fn lambda_enis_held_in_use_are_waited_for_and_deleted_on_release() {
         "EC2",
         "DescribeNetworkInterfaces",
         6,
-        Answer::Body(enis_in_use(&workshop.vpc_id, &workshop.subnet_id, &workshop.lambda_enis)),
+        Answer::Body(enis_in_use(
+            &workshop.vpc_id,
+            &workshop.subnet_id,
+            &workshop.lambda_enis,
+        )),
     )]);
     let plan = plan::load(Path::new(PLAN), &[]).unwrap();
     let started = std::time::Instant::now();
@@ -152,7 +176,9 @@ async fn lambda_enis_held_in_use_are_waited_for_and_deleted_on_release() {
     let progress: Vec<String> = events
         .iter()
         .filter_map(|e| match &e.kind {
-            EventKind::StepProgress { step, message, .. } if step == "delete-lambda-enis" => Some(message.clone()),
+            EventKind::StepProgress { step, message, .. } if step == "delete-lambda-enis" => {
+                Some(message.clone())
+            }
             _ => None,
         })
         .collect();
@@ -173,7 +199,11 @@ async fn a_wait_past_its_deadline_fails_clearly_and_skips_its_dependents() {
         "EC2",
         "DescribeNetworkInterfaces",
         usize::MAX,
-        Answer::Body(enis_in_use(&workshop.vpc_id, &workshop.subnet_id, &workshop.lambda_enis)),
+        Answer::Body(enis_in_use(
+            &workshop.vpc_id,
+            &workshop.subnet_id,
+            &workshop.lambda_enis,
+        )),
     )]);
     let plan = plan_with_short_eni_timeout();
     let (summary, _) = run(&plan, with_faults(&moto, &faults)).await;

@@ -18,7 +18,11 @@ async fn moto_answers_and_reset_empties_it() {
     assert_eq!(listed.cluster_arns().len(), 1);
     moto.post("/moto-api/reset", "application/json", "");
     let listed = aws.ecs.list_clusters().send().await.unwrap();
-    assert!(listed.cluster_arns().is_empty(), "reset left {:?}", listed.cluster_arns());
+    assert!(
+        listed.cluster_arns().is_empty(),
+        "reset left {:?}",
+        listed.cluster_arns()
+    );
     assert_eq!(aws.calls.mutating_operations(), vec!["ECS.CreateCluster"]);
 }
 
@@ -32,7 +36,9 @@ async fn injected_throttling_is_retried_by_the_sdk_and_replaced_answers_reach_th
             "ECS",
             "DescribeClusters",
             1,
-            Answer::Body(r#"{"clusters":[{"clusterName":"c","status":"INACTIVE"}],"failures":[]}"#.into()),
+            Answer::Body(
+                r#"{"clusters":[{"clusterName":"c","status":"INACTIVE"}],"failures":[]}"#.into(),
+            ),
         ),
     ]);
     let aws = moto.aws_with(
@@ -42,15 +48,30 @@ async fn injected_throttling_is_retried_by_the_sdk_and_replaced_answers_reach_th
             ..Default::default()
         },
     );
-    aws.ecs.create_cluster().cluster_name("c").send().await.unwrap();
+    aws.ecs
+        .create_cluster()
+        .cluster_name("c")
+        .send()
+        .await
+        .unwrap();
     // Two throttled answers, then the SDK's third attempt goes through.
     let listed = aws.ecs.list_clusters().send().await.unwrap();
     assert_eq!(listed.cluster_arns().len(), 1);
-    let described = aws.ecs.describe_clusters().clusters("c").send().await.unwrap();
+    let described = aws
+        .ecs
+        .describe_clusters()
+        .clusters("c")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(described.clusters()[0].status(), Some("INACTIVE"));
     assert_eq!(faults.injected(), 3);
     assert_eq!(
         faults.log(),
-        vec!["ECS.ListClusters", "ECS.ListClusters", "ECS.DescribeClusters"]
+        vec![
+            "ECS.ListClusters",
+            "ECS.ListClusters",
+            "ECS.DescribeClusters"
+        ]
     );
 }

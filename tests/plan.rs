@@ -24,20 +24,36 @@ fn error(text: &str) -> (usize, usize, String, String) {
     assert_eq!(errors.0.len(), 1, "expected one error, got:\n{errors}");
     let d = &errors.0[0];
     assert_eq!(d.file, Path::new("plans/test.toml"));
-    (d.line, d.column, d.message.clone(), d.hint.clone().unwrap_or_default())
+    (
+        d.line,
+        d.column,
+        d.message.clone(),
+        d.hint.clone().unwrap_or_default(),
+    )
 }
 
 #[test]
 fn the_workshop_plan_is_valid_and_ordered() {
-    let plan = plan::load(Path::new("plans/secrets-manager-fargate-workshop.toml"), &[])
-        .unwrap_or_else(|e| panic!("{e}"));
+    let plan = plan::load(
+        Path::new("plans/secrets-manager-fargate-workshop.toml"),
+        &[],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(plan.name, "secrets-manager-fargate-workshop");
-    assert!(plan.dag.depends_on("delete-main-stack", "delete-lambda-enis"));
-    assert!(plan.dag.depends_on("delete-lambda-enis", "delete-rotation-stack"));
-    assert!(plan.dag.depends_on("delete-rotation-stack", "delete-secret"));
+    assert!(plan
+        .dag
+        .depends_on("delete-main-stack", "delete-lambda-enis"));
+    assert!(plan
+        .dag
+        .depends_on("delete-lambda-enis", "delete-rotation-stack"));
+    assert!(plan
+        .dag
+        .depends_on("delete-rotation-stack", "delete-secret"));
     assert!(plan.dag.depends_on("delete-cluster", "stop-tasks"));
     // The Fargate part does not wait for the stacks.
-    assert!(!plan.dag.depends_on("delete-cluster", "delete-rotation-stack"));
+    assert!(!plan
+        .dag
+        .depends_on("delete-cluster", "delete-rotation-stack"));
     assert_eq!(plan.phases(), vec!["fargate", "general"]);
 }
 
@@ -64,8 +80,13 @@ fn a_valid_plan_fills_in_variables_and_overrides() {
 
 #[test]
 fn toml_syntax_errors_are_located() {
-    let (line, column, message, _) = error("name = \"x\"\n[steps.a]\naction = \"ecr.delete-repository\n");
-    assert_eq!((line, column), (3, 32), "where the parser saw the string end without its quote");
+    let (line, column, message, _) =
+        error("name = \"x\"\n[steps.a]\naction = \"ecr.delete-repository\n");
+    assert_eq!(
+        (line, column),
+        (3, 32),
+        "where the parser saw the string end without its quote"
+    );
     assert!(message.starts_with("invalid TOML"), "{message}");
 }
 
@@ -101,11 +122,16 @@ fn unknown_step_keys_name_the_allowed_ones_and_suggest() {
 
 #[test]
 fn an_unknown_action_suggests_the_nearest() {
-    let text = format!("{HEADER}\n[steps.a]\naction = \"ecr.delete-repositry\"\nmatch = {{ name = \"x\" }}\n");
+    let text = format!(
+        "{HEADER}\n[steps.a]\naction = \"ecr.delete-repositry\"\nmatch = {{ name = \"x\" }}\n"
+    );
     let (line, column, message, hint) = error(&text);
     assert_eq!((line, column), (7, 10));
     assert_eq!(message, "unknown action `ecr.delete-repositry`");
-    assert!(hint.contains("did you mean `ecr.delete-repository`"), "{hint}");
+    assert!(
+        hint.contains("did you mean `ecr.delete-repository`"),
+        "{hint}"
+    );
 }
 
 #[test]
@@ -124,9 +150,17 @@ fn a_cycle_names_its_steps_in_order() {
     let step = |id: &str, after: &str| {
         format!("\n[steps.{id}]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"{id}\" }}\nafter = [\"{after}\"]\n")
     };
-    let text = format!("{HEADER}{}{}{}", step("a", "c"), step("b", "a"), step("c", "b"));
+    let text = format!(
+        "{HEADER}{}{}{}",
+        step("a", "c"),
+        step("b", "a"),
+        step("c", "b")
+    );
     let (line, column, message, _) = error(&text);
-    assert_eq!(message, "the steps wait for each other in a cycle: a -> b -> c -> a");
+    assert_eq!(
+        message,
+        "the steps wait for each other in a cycle: a -> b -> c -> a"
+    );
     // At b's `after = ["a"]`: the first edge of the cycle.
     assert_eq!((line, column), (14, 10));
 }
@@ -138,7 +172,10 @@ fn a_bad_duration_is_located() {
     );
     let (line, column, message, hint) = error(&text);
     assert_eq!((line, column), (9, 11));
-    assert!(message.contains("bad duration \"ten minutes\""), "{message}");
+    assert!(
+        message.contains("bad duration \"ten minutes\""),
+        "{message}"
+    );
     assert!(hint.contains("45m"), "{hint}");
 }
 
@@ -157,18 +194,27 @@ fn an_unknown_variable_is_located() {
     let text = format!("{HEADER}\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"{{repository}}\" }}\n");
     let (line, column, message, hint) = error(&text);
     assert_eq!((line, column), (8, 18));
-    assert!(message.contains("unknown variable `repository`"), "{message}");
+    assert!(
+        message.contains("unknown variable `repository`"),
+        "{message}"
+    );
     assert!(hint.contains("repo"), "{hint}");
 }
 
 #[test]
 fn an_override_of_an_undeclared_variable_is_refused() {
-    let text = format!("{HEADER}\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"x\" }}\n");
+    let text = format!(
+        "{HEADER}\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"x\" }}\n"
+    );
     let errors = plan::parse(Path::new("p.toml"), &text, &[("rpo".into(), "v".into())])
         .err()
         .expect("refused");
     assert!(errors.0[0].message.contains("--var rpo"), "{errors}");
-    assert!(errors.0[0].hint.as_deref().unwrap().contains("did you mean `repo`"));
+    assert!(errors.0[0]
+        .hint
+        .as_deref()
+        .unwrap()
+        .contains("did you mean `repo`"));
 }
 
 #[test]
@@ -198,7 +244,10 @@ fn several_problems_are_all_reported_in_file_order() {
     assert_eq!(lines, vec![7, 12]);
     let shown = errors.to_string();
     assert!(shown.contains("--> plans/test.toml:7:10"), "{shown}");
-    assert!(shown.contains("2 problems in the plan; nothing was run"), "{shown}");
+    assert!(
+        shown.contains("2 problems in the plan; nothing was run"),
+        "{shown}"
+    );
 }
 
 fn phased() -> Plan {
@@ -247,7 +296,10 @@ fn a_left_out_dependency_is_reported_unless_assumed_done() {
         })
         .unwrap();
     assert_eq!(selected.dag.len(), 1);
-    assert_eq!(selected.assumed_done, vec![("stack".to_string(), "stop".to_string())]);
+    assert_eq!(
+        selected.assumed_done,
+        vec![("stack".to_string(), "stop".to_string())]
+    );
     let err = plan
         .select(&PhaseSelection {
             skip: vec!["fargat".into()],

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use teardown::engine::{self, RetryPolicy, RunOptions, StepContext, StepError, StepNode, StepOutput, Task};
+use teardown::engine::{
+    self, RetryPolicy, RunOptions, StepContext, StepError, StepNode, StepOutput, Task,
+};
 use teardown::event::{Event, EventSink};
 use teardown::graph::Dag;
 use teardown::render::{JsonRenderer, PlainRenderer, Renderer};
@@ -23,7 +25,12 @@ impl Task for DeletesTwo {
         ctx.progress("delete web", 0, 2);
         ctx.sleep(Duration::from_millis(1500)).await?;
         let outcome = |name: &str, outcome, detail: &str| ResourceOutcome {
-            resource: Resource::new("ECR repository", format!("arn:aws:ecr:::{name}"), name, format!("name is \"{name}\"")),
+            resource: Resource::new(
+                "ECR repository",
+                format!("arn:aws:ecr:::{name}"),
+                name,
+                format!("name is \"{name}\""),
+            ),
             outcome,
             detail: detail.into(),
         };
@@ -31,7 +38,11 @@ impl Task for DeletesTwo {
             summary: "delete: 1 of 2 ECR repositories".into(),
             resources: vec![
                 outcome("web", OutcomeKind::Done, "deleted"),
-                outcome("keep-me", OutcomeKind::Protected, "protected: tagged teardown:protect"),
+                outcome(
+                    "keep-me",
+                    OutcomeKind::Protected,
+                    "protected: tagged teardown:protect",
+                ),
             ],
             notes: vec!["nothing to restore".into()],
         })
@@ -69,9 +80,24 @@ async fn events() -> Vec<Event> {
         jitter: false,
     };
     let dag = Dag::build(vec![
-        node("delete-repos", &[], Arc::new(DeletesTwo), RetryPolicy::none()),
-        node("delete-vpc", &["delete-repos"], Arc::new(AlwaysBusy(AtomicU32::new(0))), retry),
-        node("delete-stack", &["delete-vpc"], Arc::new(DeletesTwo), RetryPolicy::none()),
+        node(
+            "delete-repos",
+            &[],
+            Arc::new(DeletesTwo),
+            RetryPolicy::none(),
+        ),
+        node(
+            "delete-vpc",
+            &["delete-repos"],
+            Arc::new(AlwaysBusy(AtomicU32::new(0))),
+            retry,
+        ),
+        node(
+            "delete-stack",
+            &["delete-vpc"],
+            Arc::new(DeletesTwo),
+            RetryPolicy::none(),
+        ),
     ])
     .unwrap();
     let (sink, mut receiver) = EventSink::channel();
@@ -151,6 +177,9 @@ async fn json_lines_snapshot() {
     // Every line is a JSON object with an `event` and an `elapsed_ms`.
     for line in buffer.text().lines() {
         let value: serde_json::Value = serde_json::from_str(line).unwrap();
-        assert!(value["event"].is_string() && value["elapsed_ms"].is_u64(), "{line}");
+        assert!(
+            value["event"].is_string() && value["elapsed_ms"].is_u64(),
+            "{line}"
+        );
     }
 }

@@ -78,14 +78,20 @@ async fn a_killed_run_resumes_to_the_same_end_state_without_deleting_twice() {
                 break dir;
             }
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "the run never got going");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the run never got going"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     child.kill().unwrap(); // SIGKILL
     let status = child.wait().unwrap();
     assert!(!status.success());
     assert!(
-        !journal_has(&run_dir, "\"step\":\"delete-main-stack\",\"state\":\"succeeded\""),
+        !journal_has(
+            &run_dir,
+            "\"step\":\"delete-main-stack\",\"state\":\"succeeded\""
+        ),
         "the run finished before it was killed: the test proves nothing"
     );
 
@@ -94,7 +100,12 @@ async fn a_killed_run_resumes_to_the_same_end_state_without_deleting_twice() {
     assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("stale"), "{stderr}");
-    let lock = std::fs::read_dir(runs.join("locks")).unwrap().next().unwrap().unwrap().path();
+    let lock = std::fs::read_dir(runs.join("locks"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     std::fs::remove_file(lock).unwrap();
 
     let run_id = run_dir.file_name().unwrap().to_str().unwrap().to_string();

@@ -32,7 +32,14 @@ async fn a_dry_run_client_refuses_mutating_calls_before_sending_them() {
     let listed = dry.ecs.list_clusters().send().await.unwrap();
     assert!(listed.cluster_arns().is_empty());
     let apply = moto.aws(Mode::Apply);
-    assert!(apply.ecs.list_clusters().send().await.unwrap().cluster_arns().is_empty());
+    assert!(apply
+        .ecs
+        .list_clusters()
+        .send()
+        .await
+        .unwrap()
+        .cluster_arns()
+        .is_empty());
 }
 
 #[tokio::test]
@@ -54,12 +61,20 @@ async fn mutating_calls_are_appended_to_the_audit_log_with_step_and_resource() {
     };
     CALL_CONTEXT
         .scope(context, async {
-            aws.ecs.create_cluster().cluster_name("audit-demo").send().await.unwrap();
+            aws.ecs
+                .create_cluster()
+                .cluster_name("audit-demo")
+                .send()
+                .await
+                .unwrap();
             aws.ecs.list_clusters().send().await.unwrap();
         })
         .await;
     let text = std::fs::read_to_string(&path).unwrap();
-    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     // Only the mutating call: the list is not in the audit log.
     assert_eq!(lines.len(), 1, "{text}");
     let line = &lines[0];

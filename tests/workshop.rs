@@ -47,7 +47,11 @@ fn assert_all_succeeded(summary: &RunSummary) {
         .filter(|s| s.outcome != engine::StepOutcome::Succeeded)
         .map(|s| format!("{}: {:?}", s.id, s.outcome))
         .collect();
-    assert!(failures.is_empty(), "steps did not succeed:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "steps did not succeed:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[tokio::test]
@@ -57,7 +61,9 @@ async fn the_workshop_plan_tears_the_workshop_down_and_spares_the_bystanders() {
     let provisioner = moto.aws(Mode::Apply);
     let workshop = fixture::provision_workshop(&provisioner, &WorkshopNames::default()).await;
     let bystanders = fixture::provision_bystanders(&provisioner).await;
-    assert!(!fixture::workshop_leftovers(&provisioner, &workshop).await.is_empty());
+    assert!(!fixture::workshop_leftovers(&provisioner, &workshop)
+        .await
+        .is_empty());
 
     let (summary, events, aws) = run_plan(moto.aws(Mode::Apply)).await;
     assert_all_succeeded(&summary);
@@ -66,7 +72,12 @@ async fn the_workshop_plan_tears_the_workshop_down_and_spares_the_bystanders() {
 
     // The secret's deletion is scheduled with the plan's 7-day window, and the summary says when
     // and how to restore it.
-    let secret = summary.step("delete-secret").unwrap().output.as_ref().unwrap();
+    let secret = summary
+        .step("delete-secret")
+        .unwrap()
+        .output
+        .as_ref()
+        .unwrap();
     assert!(
         secret.notes.iter().any(|n| n.contains("restore-secret")),
         "{:?}",
@@ -81,21 +92,25 @@ async fn the_workshop_plan_tears_the_workshop_down_and_spares_the_bystanders() {
         .unwrap();
     let deletion = described.deleted_date().expect("deletion scheduled");
     let days = (deletion.secs() - chrono::Utc::now().timestamp()) as f64 / 86_400.0;
-    assert!((6.9..=7.1).contains(&days), "deletion in {days} days, expected 7");
+    assert!(
+        (6.9..=7.1).contains(&days),
+        "deletion in {days} days, expected 7"
+    );
 
     // Order: every mutating call of a step comes after every call of the steps it waits for.
     let records = aws.calls.records();
     let plan = plan::load(Path::new(PLAN), &[]).unwrap();
-    let span: BTreeMap<String, (usize, usize)> = records.iter().enumerate().fold(
-        BTreeMap::new(),
-        |mut spans, (i, r)| {
-            if let Some(step) = &r.step {
-                let e = spans.entry(step.clone()).or_insert((i, i));
-                e.1 = i;
-            }
-            spans
-        },
-    );
+    let span: BTreeMap<String, (usize, usize)> =
+        records
+            .iter()
+            .enumerate()
+            .fold(BTreeMap::new(), |mut spans, (i, r)| {
+                if let Some(step) = &r.step {
+                    let e = spans.entry(step.clone()).or_insert((i, i));
+                    e.1 = i;
+                }
+                spans
+            });
     for step in plan.dag.in_order() {
         for dependency in &step.after {
             if let (Some(before), Some(after)) = (span.get(dependency), span.get(&step.id)) {
@@ -110,7 +125,14 @@ async fn the_workshop_plan_tears_the_workshop_down_and_spares_the_bystanders() {
     let mutating: Vec<String> = records
         .iter()
         .filter(|r| r.mutating)
-        .map(|r| format!("{} {}.{}", r.step.as_deref().unwrap_or("-"), r.service, r.operation))
+        .map(|r| {
+            format!(
+                "{} {}.{}",
+                r.step.as_deref().unwrap_or("-"),
+                r.service,
+                r.operation
+            )
+        })
         .collect();
     let position = |needle: &str| {
         mutating
@@ -119,8 +141,14 @@ async fn the_workshop_plan_tears_the_workshop_down_and_spares_the_bystanders() {
             .unwrap_or_else(|| panic!("no {needle} in {mutating:#?}"))
     };
     assert!(position("CancelRotateSecret") < position("DeleteSecret"));
-    assert!(position("delete-rotation-stack CloudFormation.DeleteStack") < position("DeleteNetworkInterface"));
-    assert!(position("DeleteNetworkInterface") < position("delete-main-stack CloudFormation.DeleteStack"));
+    assert!(
+        position("delete-rotation-stack CloudFormation.DeleteStack")
+            < position("DeleteNetworkInterface")
+    );
+    assert!(
+        position("DeleteNetworkInterface")
+            < position("delete-main-stack CloudFormation.DeleteStack")
+    );
     assert!(position("StopTask") < position("DeleteCluster"));
 
     // Independent steps overlapped: the four steps that wait for nothing all started before any
@@ -129,12 +157,20 @@ async fn the_workshop_plan_tears_the_workshop_down_and_spares_the_bystanders() {
         .iter()
         .position(|e| matches!(e.kind, EventKind::StepSucceeded { .. }))
         .unwrap();
-    for step in ["stop-tasks", "deregister-task-definitions", "delete-repository", "delete-secret"] {
+    for step in [
+        "stop-tasks",
+        "deregister-task-definitions",
+        "delete-repository",
+        "delete-secret",
+    ] {
         let started = events
             .iter()
             .position(|e| matches!(&e.kind, EventKind::StepStarted { step: s, .. } if s == step))
             .unwrap();
-        assert!(started < first_finish, "{step} did not start with the others");
+        assert!(
+            started < first_finish,
+            "{step} did not start with the others"
+        );
     }
 
     // A second run on the emptied account succeeds and changes nothing.
@@ -157,8 +193,14 @@ async fn a_dry_run_of_the_workshop_plan_changes_nothing_and_lists_every_target()
     assert_all_succeeded(&summary);
     // By construction (the read-only guard) and in fact: no mutating call, nothing changed.
     assert_eq!(aws.calls.mutating_operations(), Vec::<String>::new());
-    assert!(aws.calls.len() > 10, "the dry run resolved the selectors with read calls");
-    assert_eq!(fixture::workshop_leftovers(&provisioner, &workshop).await, before);
+    assert!(
+        aws.calls.len() > 10,
+        "the dry run resolved the selectors with read calls"
+    );
+    assert_eq!(
+        fixture::workshop_leftovers(&provisioner, &workshop).await,
+        before
+    );
     fixture::assert_bystanders_untouched(&provisioner, &bystanders).await;
 
     let planned: Vec<(String, String)> = summary
@@ -170,16 +212,28 @@ async fn a_dry_run_of_the_workshop_plan_changes_nothing_and_lists_every_target()
         .map(|r| (r.resource.kind.clone(), r.resource.name.clone()))
         .collect();
     let has = |kind: &str, name: &str| planned.iter().any(|(k, n)| k == kind && n.contains(name));
-    assert!(has("CloudFormation stack", &workshop.main_stack), "{planned:#?}");
-    assert!(has("CloudFormation stack", &workshop.rotation_stack), "{planned:#?}");
+    assert!(
+        has("CloudFormation stack", &workshop.main_stack),
+        "{planned:#?}"
+    );
+    assert!(
+        has("CloudFormation stack", &workshop.rotation_stack),
+        "{planned:#?}"
+    );
     assert!(has("ECR repository", &workshop.repository), "{planned:#?}");
     assert!(has("secret", &workshop.secret), "{planned:#?}");
     for eni in &workshop.lambda_enis {
-        assert!(has("network interface", eni), "{eni} missing from {planned:#?}");
+        assert!(
+            has("network interface", eni),
+            "{eni} missing from {planned:#?}"
+        );
     }
     // No bystander is in the preview.
     for stack in &bystanders.stacks {
-        assert!(!planned.iter().any(|(_, n)| n == stack), "bystander {stack} in the preview");
+        assert!(
+            !planned.iter().any(|(_, n)| n == stack),
+            "bystander {stack} in the preview"
+        );
     }
     assert!(!planned.iter().any(|(_, n)| n == &bystanders.repository));
     assert!(!planned.iter().any(|(_, n)| n == &bystanders.secret));

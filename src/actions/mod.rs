@@ -23,7 +23,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use self::selector::{
-    check_fields, nearest, FieldKind, FieldSpec, InputError, Pattern, ResourceFilter, StepInput, COMMON_FILTER_FIELDS,
+    check_fields, nearest, FieldKind, FieldSpec, InputError, Pattern, ResourceFilter, StepInput,
+    COMMON_FILTER_FIELDS,
 };
 use crate::aws::{Aws, AwsError, CallContext, ErrorClass, CALL_CONTEXT};
 use crate::engine::{StepContext, StepError, StepOutput, Task};
@@ -83,7 +84,11 @@ pub trait Action: Send + Sync + 'static {
     async fn act(&self, aws: &Aws, resource: &Resource) -> Result<Acted, AwsError>;
 
     /// Read-only: which of `acted` have not finished changing yet. The default waits for nothing.
-    async fn still_pending(&self, _aws: &Aws, _acted: &[Resource]) -> Result<Vec<Pending>, AwsError> {
+    async fn still_pending(
+        &self,
+        _aws: &Aws,
+        _acted: &[Resource],
+    ) -> Result<Vec<Pending>, AwsError> {
         Ok(Vec::new())
     }
 
@@ -317,7 +322,11 @@ fn summarize_statuses(pending: &[Pending]) -> String {
         *counts.entry(p.status.as_str()).or_default() += 1;
     }
     if counts.len() == 1 {
-        return counts.keys().next().map(|s| s.to_string()).unwrap_or_default();
+        return counts
+            .keys()
+            .next()
+            .map(|s| s.to_string())
+            .unwrap_or_default();
     }
     counts
         .iter()
@@ -351,11 +360,19 @@ impl ActionStep {
     async fn find_act_wait(&self, ctx: &StepContext) -> Result<StepOutput, StepError> {
         let kind = self.action.resource_kind();
         ctx.progress(format!("finding {}", crate::util::plural(kind)), 0, 0);
-        let found = self.action.find(&self.aws).await.map_err(|e| step_error(&e))?;
+        let found = self
+            .action
+            .find(&self.aws)
+            .await
+            .map_err(|e| step_error(&e))?;
         let mut outcomes = Vec::with_capacity(found.len());
         let mut to_change = Vec::new();
         for resource in found {
-            if self.only.as_ref().is_some_and(|ids| !ids.contains(&resource.id)) {
+            if self
+                .only
+                .as_ref()
+                .is_some_and(|ids| !ids.contains(&resource.id))
+            {
                 outcomes.push(ResourceOutcome {
                     resource,
                     outcome: OutcomeKind::NotPreviewed,

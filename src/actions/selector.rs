@@ -381,7 +381,10 @@ fn check_value(value: &toml::Value, kind: FieldKind) -> Option<String> {
                 .map(|e| format!("bad duration \"{s}\": {e}")),
             None => wrong(),
         },
-        FieldKind::Bool => value.as_bool().is_none().then(|| "expected true or false".into()),
+        FieldKind::Bool => value
+            .as_bool()
+            .is_none()
+            .then(|| "expected true or false".into()),
         FieldKind::Integer { min, max } => match value.as_integer() {
             Some(n) if (min..=max).contains(&n) => None,
             Some(n) => Some(format!("{n} is out of range {min}..={max}")),
@@ -429,7 +432,9 @@ mod tests {
         assert!(filter.matches("lab-1", &tags, old, now).is_some());
         assert!(filter.matches("lab-1", &tags, Some(now), now).is_none());
         assert!(filter.matches("lab-1", &tags, None, now).is_none());
-        assert!(filter.matches("lab-1", &BTreeMap::new(), old, now).is_none());
+        assert!(filter
+            .matches("lab-1", &BTreeMap::new(), old, now)
+            .is_none());
         assert!(filter.matches("other", &tags, old, now).is_none());
     }
 

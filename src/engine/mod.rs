@@ -450,11 +450,7 @@ fn skip_dependents(
 
 /// One step: attempts under the deadline, backoff between retryable failures, the failure
 /// handler between failures.
-async fn run_step(
-    step: StepNode,
-    events: EventSink,
-    cancel: CancellationToken,
-) -> StepResult {
+async fn run_step(step: StepNode, events: EventSink, cancel: CancellationToken) -> StepResult {
     let started = Instant::now();
     let deadline = started + step.timeout;
     events.emit(EventKind::StepStarted {

@@ -177,7 +177,11 @@ pub fn parse(path: &Path, text: &str, overrides: &[(String, String)]) -> Result<
         } else {
             None
         };
-        PlanErrors(vec![source.at_span(e.span().unwrap_or(0..0), message, hint)])
+        PlanErrors(vec![source.at_span(
+            e.span().unwrap_or(0..0),
+            message,
+            hint,
+        )])
     })?;
     Validator {
         source: &source,
@@ -192,7 +196,13 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
-    fn error(&mut self, path: Vec<PathSegment>, target: Target, message: String, hint: Option<String>) {
+    fn error(
+        &mut self,
+        path: Vec<PathSegment>,
+        target: Target,
+        message: String,
+        hint: Option<String>,
+    ) {
         self.errors
             .push(self.source.at_path(&path, target, message, hint));
     }
@@ -210,7 +220,10 @@ impl Validator<'_> {
             } else {
                 let declared: Vec<&str> = file.vars.keys().map(String::as_str).collect();
                 let hint = match nearest(key, &declared) {
-                    Some(near) => format!("did you mean `{near}`? the plan declares: {}", declared.join(", ")),
+                    Some(near) => format!(
+                        "did you mean `{near}`? the plan declares: {}",
+                        declared.join(", ")
+                    ),
                     None => format!("the plan declares: {}", declared.join(", ")),
                 };
                 self.error(
@@ -229,7 +242,11 @@ impl Validator<'_> {
         };
         let default_retry = match &file.defaults.retry {
             Some(value) => self
-                .retry(value, key_path!["defaults", "retry"], RetryPolicy::default())
+                .retry(
+                    value,
+                    key_path!["defaults", "retry"],
+                    RetryPolicy::default(),
+                )
                 .unwrap_or_default(),
             None => RetryPolicy::default(),
         };
@@ -316,7 +333,12 @@ impl Validator<'_> {
         match humantime::parse_duration(text) {
             Ok(d) if !d.is_zero() => Some(d),
             Ok(_) => {
-                self.error(path, Target::Value, "a duration of zero".into(), Some("give a positive duration such as \"90s\", \"45m\" or \"2h\"".into()));
+                self.error(
+                    path,
+                    Target::Value,
+                    "a duration of zero".into(),
+                    Some("give a positive duration such as \"90s\", \"45m\" or \"2h\"".into()),
+                );
                 None
             }
             Err(e) => {
@@ -351,19 +373,42 @@ impl Validator<'_> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
-            self.error(here(&[]), Target::Key, format!("step id `{id}` has characters other than letters, digits, - and _"), Some("rename the step".into()));
+            self.error(
+                here(&[]),
+                Target::Key,
+                format!("step id `{id}` has characters other than letters, digits, - and _"),
+                Some("rename the step".into()),
+            );
         }
         let Some(table) = value.as_table() else {
-            self.error(here(&[]), Target::Value, format!("step `{id}` must be a table"), Some(format!("write it as [steps.{id}] with an `action` key")));
+            self.error(
+                here(&[]),
+                Target::Value,
+                format!("step `{id}` must be a table"),
+                Some(format!("write it as [steps.{id}] with an `action` key")),
+            );
             return None;
         };
         let spec: Option<&'static ActionSpec> = match table.get("action").map(|a| a.as_str()) {
             None => {
-                self.error(here(&[]), Target::Key, format!("step `{id}` has no `action`"), Some(format!("add `action = \"...\"`; the actions are: {}", action_names().join(", "))));
+                self.error(
+                    here(&[]),
+                    Target::Key,
+                    format!("step `{id}` has no `action`"),
+                    Some(format!(
+                        "add `action = \"...\"`; the actions are: {}",
+                        action_names().join(", ")
+                    )),
+                );
                 None
             }
             Some(None) => {
-                self.error(here(&["action"]), Target::Value, "`action` must be a string".into(), None);
+                self.error(
+                    here(&["action"]),
+                    Target::Value,
+                    "`action` must be a string".into(),
+                    None,
+                );
                 None
             }
             Some(Some(name)) => match actions::lookup(name) {
@@ -371,10 +416,17 @@ impl Validator<'_> {
                 None => {
                     let names = action_names();
                     let hint = match nearest(name, &names) {
-                        Some(near) => format!("did you mean `{near}`? (`teardown actions` lists them all)"),
+                        Some(near) => {
+                            format!("did you mean `{near}`? (`teardown actions` lists them all)")
+                        }
                         None => format!("the actions are: {}", names.join(", ")),
                     };
-                    self.error(here(&["action"]), Target::Value, format!("unknown action `{name}`"), Some(hint));
+                    self.error(
+                        here(&["action"]),
+                        Target::Value,
+                        format!("unknown action `{name}`"),
+                        Some(hint),
+                    );
                     None
                 }
             },
@@ -392,7 +444,12 @@ impl Validator<'_> {
                 "action" => {}
                 "match" => match value.as_table() {
                     Some(t) => selector = self.interpolate_table(t, vars, here(&["match"])),
-                    None => self.error(here(&["match"]), Target::Value, "`match` must be a table".into(), Some("write it as match = { name = \"...\" }".into())),
+                    None => self.error(
+                        here(&["match"]),
+                        Target::Value,
+                        "`match` must be a table".into(),
+                        Some("write it as match = { name = \"...\" }".into()),
+                    ),
                 },
                 "after" => match value.as_array() {
                     Some(list) => {
@@ -408,15 +465,30 @@ impl Validator<'_> {
                                     };
                                     self.error(at, Target::Value, format!("step `{id}` waits for `{dep}`, which is not a step of this plan"), Some(hint));
                                 }
-                                None => self.error(at, Target::Value, "`after` lists step ids (strings)".into(), None),
+                                None => self.error(
+                                    at,
+                                    Target::Value,
+                                    "`after` lists step ids (strings)".into(),
+                                    None,
+                                ),
                             }
                         }
                     }
-                    None => self.error(here(&["after"]), Target::Value, "`after` must be a list of step ids".into(), Some("write it as after = [\"other-step\"]".into())),
+                    None => self.error(
+                        here(&["after"]),
+                        Target::Value,
+                        "`after` must be a list of step ids".into(),
+                        Some("write it as after = [\"other-step\"]".into()),
+                    ),
                 },
                 "phase" => match value.as_str() {
                     Some(p) => phase = Some(p.to_string()),
-                    None => self.error(here(&["phase"]), Target::Value, "`phase` must be a string".into(), None),
+                    None => self.error(
+                        here(&["phase"]),
+                        Target::Value,
+                        "`phase` must be a string".into(),
+                        None,
+                    ),
                 },
                 "description" => description = value.as_str().map(str::to_string),
                 "timeout" => match value.as_str() {
@@ -425,7 +497,12 @@ impl Validator<'_> {
                             timeout = d;
                         }
                     }
-                    None => self.error(here(&["timeout"]), Target::Value, "`timeout` must be a duration string".into(), Some("write it like timeout = \"45m\"".into())),
+                    None => self.error(
+                        here(&["timeout"]),
+                        Target::Value,
+                        "`timeout` must be a duration string".into(),
+                        Some("write it like timeout = \"45m\"".into()),
+                    ),
                 },
                 "retry" => {
                     if let Some(r) = self.retry(value, here(&["retry"]), default_retry) {
@@ -435,16 +512,27 @@ impl Validator<'_> {
                 "on_failure" => on_failure = self.on_failure(id, value, ids, here(&["on_failure"])),
                 other => match spec {
                     Some(spec) if spec.options.iter().any(|o| o.name == other) => {
-                        options.insert(other.to_string(), self.interpolate_value(value, vars, here(&[other])));
+                        options.insert(
+                            other.to_string(),
+                            self.interpolate_value(value, vars, here(&[other])),
+                        );
                     }
                     Some(spec) => {
                         let mut allowed: Vec<&str> = STEP_KEYS.to_vec();
                         allowed.extend(spec.options.iter().map(|o| o.name));
                         let hint = match nearest(other, &allowed) {
-                            Some(near) => format!("did you mean `{near}`? allowed here: {}", allowed.join(", ")),
+                            Some(near) => format!(
+                                "did you mean `{near}`? allowed here: {}",
+                                allowed.join(", ")
+                            ),
                             None => format!("allowed here: {}", allowed.join(", ")),
                         };
-                        self.error(here(&[other]), Target::Key, format!("unknown key `{other}` in step `{id}` ({})", spec.name), Some(hint));
+                        self.error(
+                            here(&[other]),
+                            Target::Key,
+                            format!("unknown key `{other}` in step `{id}` ({})", spec.name),
+                            Some(hint),
+                        );
                     }
                     // The action is unknown: its options cannot be checked yet.
                     None => {}
@@ -452,13 +540,26 @@ impl Validator<'_> {
             }
         }
         let spec = spec?;
-        for e in check_fields(&selector, spec.selector, &["match"], &format!("the `match` of {}", spec.name))
-            .into_iter()
-            .chain(check_fields(&options, spec.options, &[], &format!("step `{id}`")))
-        {
+        for e in check_fields(
+            &selector,
+            spec.selector,
+            &["match"],
+            &format!("the `match` of {}", spec.name),
+        )
+        .into_iter()
+        .chain(check_fields(
+            &options,
+            spec.options,
+            &[],
+            &format!("step `{id}`"),
+        )) {
             let mut path = key_path!["steps", id];
             path.extend(e.path.iter().map(|s| PathSegment::from(s.as_str())));
-            let target = if e.message.starts_with("unknown key") { Target::Key } else { Target::Value };
+            let target = if e.message.starts_with("unknown key") {
+                Target::Key
+            } else {
+                Target::Value
+            };
             self.error(path, target, e.message, e.hint);
         }
         if self.errors.len() > errors_before {
@@ -494,10 +595,17 @@ impl Validator<'_> {
         })
     }
 
-    fn retry(&mut self, value: &toml::Value, path: Vec<PathSegment>, base: RetryPolicy) -> Option<RetryPolicy> {
+    fn retry(
+        &mut self,
+        value: &toml::Value,
+        path: Vec<PathSegment>,
+        base: RetryPolicy,
+    ) -> Option<RetryPolicy> {
         const KEYS: [&str; 5] = ["attempts", "backoff", "delay", "max-delay", "jitter"];
         if let Some(n) = value.as_integer() {
-            return self.attempts(n, path).map(|attempts| RetryPolicy { attempts, ..base });
+            return self
+                .attempts(n, path)
+                .map(|attempts| RetryPolicy { attempts, ..base });
         }
         let Some(table) = value.as_table() else {
             self.error(path, Target::Value, "`retry` takes a number of attempts or a table".into(), Some("write retry = 3, or retry = { attempts = 3, backoff = \"exponential\", delay = \"10s\", max-delay = \"2m\" }".into()));
@@ -510,12 +618,22 @@ impl Validator<'_> {
             match key.as_str() {
                 "attempts" => match v.as_integer() {
                     Some(n) => policy.attempts = self.attempts(n, at)?,
-                    None => self.error(at, Target::Value, "`attempts` must be a whole number".into(), None),
+                    None => self.error(
+                        at,
+                        Target::Value,
+                        "`attempts` must be a whole number".into(),
+                        None,
+                    ),
                 },
                 "backoff" => match v.as_str() {
                     Some("exponential") => policy.exponential = true,
                     Some("constant") => policy.exponential = false,
-                    _ => self.error(at, Target::Value, "unknown backoff".into(), Some("use \"exponential\" or \"constant\"".into())),
+                    _ => self.error(
+                        at,
+                        Target::Value,
+                        "unknown backoff".into(),
+                        Some("use \"exponential\" or \"constant\"".into()),
+                    ),
                 },
                 "delay" | "max-delay" | "max_delay" => match v.as_str() {
                     Some(text) => {
@@ -526,18 +644,35 @@ impl Validator<'_> {
                             policy.max_delay = d;
                         }
                     }
-                    None => self.error(at, Target::Value, format!("`{key}` must be a duration string"), Some("write it like \"10s\"".into())),
+                    None => self.error(
+                        at,
+                        Target::Value,
+                        format!("`{key}` must be a duration string"),
+                        Some("write it like \"10s\"".into()),
+                    ),
                 },
                 "jitter" => match v.as_bool() {
                     Some(b) => policy.jitter = b,
-                    None => self.error(at, Target::Value, "`jitter` must be true or false".into(), None),
+                    None => self.error(
+                        at,
+                        Target::Value,
+                        "`jitter` must be true or false".into(),
+                        None,
+                    ),
                 },
                 other => {
                     let hint = match nearest(other, &KEYS) {
-                        Some(near) => format!("did you mean `{near}`? allowed: {}", KEYS.join(", ")),
+                        Some(near) => {
+                            format!("did you mean `{near}`? allowed: {}", KEYS.join(", "))
+                        }
                         None => format!("allowed: {}", KEYS.join(", ")),
                     };
-                    self.error(at, Target::Key, format!("unknown key `{other}` in `retry`"), Some(hint));
+                    self.error(
+                        at,
+                        Target::Key,
+                        format!("unknown key `{other}` in `retry`"),
+                        Some(hint),
+                    );
                 }
             }
         }
@@ -551,15 +686,31 @@ impl Validator<'_> {
         if (1..=100).contains(&n) {
             Some(n as u32)
         } else {
-            self.error(path, Target::Value, format!("{n} attempts"), Some("attempts count the first try too: give 1 (no retry) to 100".into()));
+            self.error(
+                path,
+                Target::Value,
+                format!("{n} attempts"),
+                Some("attempts count the first try too: give 1 (no retry) to 100".into()),
+            );
             None
         }
     }
 
-    fn on_failure(&mut self, id: &str, value: &toml::Value, ids: &[&str], path: Vec<PathSegment>) -> Option<FailureHandler> {
+    fn on_failure(
+        &mut self,
+        id: &str,
+        value: &toml::Value,
+        ids: &[&str],
+        path: Vec<PathSegment>,
+    ) -> Option<FailureHandler> {
         const KEYS: [&str; 3] = ["run", "then", "times"];
         let Some(table) = value.as_table() else {
-            self.error(path, Target::Value, "`on_failure` must be a table".into(), Some("write on_failure = { run = \"other-step\", then = \"retry\" }".into()));
+            self.error(
+                path,
+                Target::Value,
+                "`on_failure` must be a table".into(),
+                Some("write on_failure = { run = \"other-step\", then = \"retry\" }".into()),
+            );
             return None;
         };
         let mut run = None;
@@ -569,28 +720,67 @@ impl Validator<'_> {
             at.push(PathSegment::from(key.as_str()));
             match (key.as_str(), v) {
                 ("run", toml::Value::String(step)) if step == id => {
-                    self.error(at, Target::Value, format!("step `{id}` cannot be its own failure handler"), Some("name another step, e.g. one that removes what blocks this one".into()));
+                    self.error(
+                        at,
+                        Target::Value,
+                        format!("step `{id}` cannot be its own failure handler"),
+                        Some(
+                            "name another step, e.g. one that removes what blocks this one".into(),
+                        ),
+                    );
                 }
-                ("run", toml::Value::String(step)) if ids.contains(&step.as_str()) => run = Some(step.clone()),
+                ("run", toml::Value::String(step)) if ids.contains(&step.as_str()) => {
+                    run = Some(step.clone())
+                }
                 ("run", toml::Value::String(step)) => {
                     let hint = nearest(step, ids).map(|n| format!("did you mean `{n}`?"));
-                    self.error(at, Target::Value, format!("failure handler `{step}` is not a step of this plan"), hint);
+                    self.error(
+                        at,
+                        Target::Value,
+                        format!("failure handler `{step}` is not a step of this plan"),
+                        hint,
+                    );
                 }
                 ("then", toml::Value::String(then)) if then == "retry" => {}
-                ("then", _) => self.error(at, Target::Value, "`then` can only be \"retry\"".into(), Some("after the handler runs, the step is tried again".into())),
+                ("then", _) => self.error(
+                    at,
+                    Target::Value,
+                    "`then` can only be \"retry\"".into(),
+                    Some("after the handler runs, the step is tried again".into()),
+                ),
                 ("times", toml::Value::Integer(n)) if (1..=20).contains(n) => times = *n as u32,
-                ("times", _) => self.error(at, Target::Value, "`times` must be a whole number from 1 to 20".into(), None),
-                (other, _) if !KEYS.contains(&other) => self.error(at, Target::Key, format!("unknown key `{other}` in `on_failure`"), Some(format!("allowed: {}", KEYS.join(", ")))),
+                ("times", _) => self.error(
+                    at,
+                    Target::Value,
+                    "`times` must be a whole number from 1 to 20".into(),
+                    None,
+                ),
+                (other, _) if !KEYS.contains(&other) => self.error(
+                    at,
+                    Target::Key,
+                    format!("unknown key `{other}` in `on_failure`"),
+                    Some(format!("allowed: {}", KEYS.join(", "))),
+                ),
                 _ => self.error(at, Target::Value, format!("`{key}` must be a string"), None),
             }
         }
         if run.is_none() && !table.contains_key("run") {
-            self.error(path, Target::Value, "`on_failure` needs `run`".into(), Some("name the step to run when this one fails".into()));
+            self.error(
+                path,
+                Target::Value,
+                "`on_failure` needs `run`".into(),
+                Some("name the step to run when this one fails".into()),
+            );
         }
         run.map(|run| FailureHandler { run, times })
     }
 
-    fn interpolate_table(&mut self, table: &toml::Table, vars: &BTreeMap<String, String>, path: Vec<PathSegment>) -> toml::Table {
+    fn interpolate_table(
+        &mut self,
+        table: &toml::Table,
+        vars: &BTreeMap<String, String>,
+        path: Vec<PathSegment>,
+    ) -> toml::Table {
         table
             .iter()
             .map(|(k, v)| {
@@ -601,13 +791,26 @@ impl Validator<'_> {
             .collect()
     }
 
-    fn interpolate_value(&mut self, value: &toml::Value, vars: &BTreeMap<String, String>, path: Vec<PathSegment>) -> toml::Value {
+    fn interpolate_value(
+        &mut self,
+        value: &toml::Value,
+        vars: &BTreeMap<String, String>,
+        path: Vec<PathSegment>,
+    ) -> toml::Value {
         match value {
             toml::Value::String(s) => match interpolate(s, vars) {
                 Ok(filled) => toml::Value::String(filled),
                 Err(message) => {
                     let declared: Vec<&str> = vars.keys().map(String::as_str).collect();
-                    self.error(path, Target::Value, message, Some(format!("declare it under [vars] or pass --var; declared: {}", declared.join(", "))));
+                    self.error(
+                        path,
+                        Target::Value,
+                        message,
+                        Some(format!(
+                            "declare it under [vars] or pass --var; declared: {}",
+                            declared.join(", ")
+                        )),
+                    );
                     value.clone()
                 }
             },
@@ -643,10 +846,14 @@ pub fn interpolate(text: &str, vars: &BTreeMap<String, String>) -> Result<String
             out.push_str(&tail[..1]);
             rest = &tail[2..];
         } else if tail.starts_with('}') {
-            return Err(format!("unmatched `}}` in \"{text}\" (write `}}}}` for a literal brace)"));
+            return Err(format!(
+                "unmatched `}}` in \"{text}\" (write `}}}}` for a literal brace)"
+            ));
         } else {
             let Some(end) = tail.find('}') else {
-                return Err(format!("unclosed `{{` in \"{text}\" (write `{{{{` for a literal brace)"));
+                return Err(format!(
+                    "unclosed `{{` in \"{text}\" (write `{{{{` for a literal brace)"
+                ));
             };
             let name = &tail[1..end];
             match vars.get(name) {
@@ -715,7 +922,8 @@ impl Plan {
         }
         let chosen = |s: &PlannedStep| {
             let phase = s.phase.as_deref();
-            (selection.only.is_empty() || phase.is_some_and(|p| selection.only.iter().any(|o| o == p)))
+            (selection.only.is_empty()
+                || phase.is_some_and(|p| selection.only.iter().any(|o| o == p)))
                 && !phase.is_some_and(|p| selection.skip.iter().any(|o| o == p))
                 && !selection.done.contains(&s.id)
         };
@@ -732,7 +940,11 @@ impl Plan {
                 .cloned()
                 .collect();
             if let Some(handler) = &step.on_failure {
-                if !self.dag.get(&handler.run).is_some_and(|h| chosen(h) || selection.done.contains(&h.id)) {
+                if !self
+                    .dag
+                    .get(&handler.run)
+                    .is_some_and(|h| chosen(h) || selection.done.contains(&h.id))
+                {
                     // A handler that is left out cannot run: say so like a dependency.
                     left_out.push((step.id.clone(), handler.run.clone()));
                     step.on_failure = None;
@@ -748,7 +960,10 @@ impl Plan {
             return Err(SelectionError::LeftOut(left_out));
         }
         let dag = Dag::build(steps).expect("a subset of a valid DAG is valid");
-        Ok(Selected { dag, assumed_done: left_out })
+        Ok(Selected {
+            dag,
+            assumed_done: left_out,
+        })
     }
 }
 
@@ -771,9 +986,16 @@ impl Plan {
         allowed: Option<&BTreeMap<String, BTreeSet<String>>>,
     ) -> Dag<StepNode> {
         let task = |step: &PlannedStep| -> Arc<dyn crate::engine::Task> {
-            let action = ActionStep::new(step.built.clone(), aws.clone(), &self.protect_tag, self.keep.clone());
+            let action = ActionStep::new(
+                step.built.clone(),
+                aws.clone(),
+                &self.protect_tag,
+                self.keep.clone(),
+            );
             Arc::new(match allowed {
-                Some(allowed) => action.only_these(allowed.get(&step.id).cloned().unwrap_or_default()),
+                Some(allowed) => {
+                    action.only_these(allowed.get(&step.id).cloned().unwrap_or_default())
+                }
                 None => action,
             })
         };

@@ -42,9 +42,11 @@ impl HumanRenderer {
         let bars = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
         let overall = bars.add(ProgressBar::new(0));
         overall.set_style(
-            ProgressStyle::with_template("{prefix:<32.bold} [{bar:30.green/white}] {pos}/{len} steps  {msg}")
-                .expect("valid template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{prefix:<32.bold} [{bar:30.green/white}] {pos}/{len} steps  {msg}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
         );
         overall.set_prefix("overall");
         HumanRenderer {
@@ -69,7 +71,11 @@ impl HumanRenderer {
 impl Renderer for HumanRenderer {
     fn event(&mut self, event: &Event) {
         match &event.kind {
-            EventKind::RunStarted { plan, steps, dry_run } => {
+            EventKind::RunStarted {
+                plan,
+                steps,
+                dry_run,
+            } => {
                 self.overall.set_length(*steps as u64);
                 self.overall.set_message(if *dry_run {
                     format!("{plan} (dry run)")
@@ -85,7 +91,12 @@ impl Renderer for HumanRenderer {
                 bar.enable_steady_tick(Duration::from_millis(120));
                 self.steps.insert(step.clone(), bar);
             }
-            EventKind::StepProgress { step, message, done, total } => {
+            EventKind::StepProgress {
+                step,
+                message,
+                done,
+                total,
+            } => {
                 if let Some(bar) = self.steps.get(step) {
                     if *total > 0 {
                         bar.set_style(step_style(true));
@@ -95,7 +106,12 @@ impl Renderer for HumanRenderer {
                     bar.set_message(message.clone());
                 }
             }
-            EventKind::AttemptFailed { step, attempt, error, retry_in } => {
+            EventKind::AttemptFailed {
+                step,
+                attempt,
+                error,
+                retry_in,
+            } => {
                 if let Some(bar) = self.steps.get(step) {
                     bar.set_message(format!(
                         "attempt {attempt} failed ({error}); retrying in {}",
@@ -108,8 +124,17 @@ impl Renderer for HumanRenderer {
                     bar.set_message(format!("failed; running {handler}, then trying again"));
                 }
             }
-            EventKind::StepSucceeded { step, duration, summary, .. } => {
-                self.finish_step(step, "✔", format!("{summary} ({})", short_duration(*duration)));
+            EventKind::StepSucceeded {
+                step,
+                duration,
+                summary,
+                ..
+            } => {
+                self.finish_step(
+                    step,
+                    "✔",
+                    format!("{summary} ({})", short_duration(*duration)),
+                );
             }
             EventKind::StepFailed { step, error, .. } => {
                 self.finish_step(step, "✘", format!("FAILED: {error}"));

@@ -21,7 +21,10 @@ impl Renderer for JsonRenderer {
     fn event(&mut self, event: &Event) {
         match serde_json::to_string(event) {
             Ok(line) => write_line(&mut self.out, &line),
-            Err(e) => write_line(&mut self.out, &format!("{{\"event\":\"render_error\",\"error\":\"{e}\"}}")),
+            Err(e) => write_line(
+                &mut self.out,
+                &format!("{{\"event\":\"render_error\",\"error\":\"{e}\"}}"),
+            ),
         }
     }
 }

@@ -24,26 +24,54 @@ pub fn lines(event: &Event) -> Vec<String> {
     let stamp = format!("[{:>7.1}s]", event.elapsed.as_secs_f64());
     let mut lines = Vec::new();
     let line = match &event.kind {
-        EventKind::RunStarted { plan, steps, dry_run } => format!(
+        EventKind::RunStarted {
+            plan,
+            steps,
+            dry_run,
+        } => format!(
             "run started: plan {plan}, {steps} steps{}",
-            if *dry_run { " (dry run: nothing will be changed)" } else { "" }
+            if *dry_run {
+                " (dry run: nothing will be changed)"
+            } else {
+                ""
+            }
         ),
         EventKind::StepStarted { step, action } => format!("{step}: started ({action})"),
-        EventKind::StepProgress { step, message, done, total } => {
+        EventKind::StepProgress {
+            step,
+            message,
+            done,
+            total,
+        } => {
             if *total > 0 {
                 format!("{step}: [{done}/{total}] {message}")
             } else {
                 format!("{step}: {message}")
             }
         }
-        EventKind::AttemptFailed { step, attempt, error, retry_in } => format!(
+        EventKind::AttemptFailed {
+            step,
+            attempt,
+            error,
+            retry_in,
+        } => format!(
             "{step}: attempt {attempt} failed: {error}; retrying in {}",
             short_duration(*retry_in)
         ),
-        EventKind::HandlerStarted { step, handler, error } => {
+        EventKind::HandlerStarted {
+            step,
+            handler,
+            error,
+        } => {
             format!("{step}: failed ({error}); running its failure handler {handler}, then trying again")
         }
-        EventKind::StepSucceeded { step, duration, summary, resources, notes } => {
+        EventKind::StepSucceeded {
+            step,
+            duration,
+            summary,
+            resources,
+            notes,
+        } => {
             for r in resources {
                 let mark = match r.outcome {
                     OutcomeKind::Planned => "plan",
@@ -59,14 +87,31 @@ pub fn lines(event: &Event) -> Vec<String> {
             for note in notes {
                 lines.push(format!("{:11}  note: {note}", ""));
             }
-            format!("{step}: succeeded in {}: {summary}", short_duration(*duration))
+            format!(
+                "{step}: succeeded in {}: {summary}",
+                short_duration(*duration)
+            )
         }
-        EventKind::StepFailed { step, duration, error } => {
-            format!("{step}: FAILED after {}: {error}", short_duration(*duration))
+        EventKind::StepFailed {
+            step,
+            duration,
+            error,
+        } => {
+            format!(
+                "{step}: FAILED after {}: {error}",
+                short_duration(*duration)
+            )
         }
         EventKind::StepSkipped { step, reason } => format!("{step}: skipped: {reason}"),
-        EventKind::RunCancelled { reason } => format!("run cancelled: {reason}; no new steps will start"),
-        EventKind::RunFinished { succeeded, failed, skipped, duration } => format!(
+        EventKind::RunCancelled { reason } => {
+            format!("run cancelled: {reason}; no new steps will start")
+        }
+        EventKind::RunFinished {
+            succeeded,
+            failed,
+            skipped,
+            duration,
+        } => format!(
             "run finished in {}: {succeeded} succeeded, {failed} failed, {skipped} skipped",
             short_duration(*duration)
         ),

@@ -31,7 +31,11 @@ pub fn write_summary(
     } else {
         "Summary"
     };
-    writeln!(out, "{title}: account {}, region {}", place.account, place.region)?;
+    writeln!(
+        out,
+        "{title}: account {}, region {}",
+        place.account, place.region
+    )?;
     let now = chrono::Utc::now();
     let mut totals: BTreeMap<(OutcomeKind, String), usize> = BTreeMap::new();
     for step in &summary.steps {
@@ -53,7 +57,11 @@ pub fn write_summary(
         } else {
             String::new()
         };
-        writeln!(out, "  {mark:8} {:<28} [{}] {text}{took}", step.id, step.action)?;
+        writeln!(
+            out,
+            "  {mark:8} {:<28} [{}] {text}{took}",
+            step.id, step.action
+        )?;
         let Some(output) = &step.output else { continue };
         for r in &output.resources {
             *totals
@@ -76,7 +84,10 @@ pub fn write_summary(
         (OutcomeKind::Done, "deleted or changed"),
         (OutcomeKind::AlreadyGone, "already gone"),
         (OutcomeKind::Protected, "protected, left alone"),
-        (OutcomeKind::NotPreviewed, "not in the saved preview, left alone"),
+        (
+            OutcomeKind::NotPreviewed,
+            "not in the saved preview, left alone",
+        ),
     ] {
         let kinds: Vec<String> = totals
             .iter()
@@ -112,10 +123,23 @@ fn write_resource(
         OutcomeKind::AlreadyGone => "already gone".to_string(),
         _ => r.detail.clone(),
     };
-    writeln!(out, "             {} {}: {what}", r.resource.kind, r.resource.name)?;
-    if dry_run || matches!(r.outcome, OutcomeKind::Protected | OutcomeKind::NotPreviewed) {
+    writeln!(
+        out,
+        "             {} {}: {what}",
+        r.resource.kind, r.resource.name
+    )?;
+    if dry_run
+        || matches!(
+            r.outcome,
+            OutcomeKind::Protected | OutcomeKind::NotPreviewed
+        )
+    {
         writeln!(out, "               id: {}", r.resource.id)?;
-        writeln!(out, "               matched: {}", r.resource.matched_because)?;
+        writeln!(
+            out,
+            "               matched: {}",
+            r.resource.matched_because
+        )?;
         if let Some(created) = r.resource.created {
             let age = (now - created).to_std().unwrap_or_default();
             writeln!(
