@@ -52,6 +52,10 @@ pub enum Command {
     /// Delete exactly what a saved preview (`preview --save FILE`) listed, in the plan's order;
     /// anything that appeared since is left alone and reported.
     Apply(ApplyArgs),
+    /// Apply a plan to every lab its `[sweep]` section finds (dry run unless --apply).
+    Sweep(crate::sweep::SweepArgs),
+    /// Print the least-privilege IAM policy a plan needs (JSON).
+    Permissions(PlanArgs),
     /// List the actions a plan can use, with the keys each accepts.
     Actions,
 }
@@ -273,6 +277,14 @@ pub async fn execute(command: Command) -> Outcome {
         Command::Run(args) => run(args, false).await,
         Command::Resume(args) => resume(args).await,
         Command::Apply(args) => apply(args).await,
+        Command::Sweep(args) => crate::sweep::run(args).await,
+        Command::Permissions(args) => match load(&args) {
+            Some(plan) => {
+                println!("{}", plan.iam_policy());
+                Outcome::Success
+            }
+            None => Outcome::BadInput,
+        },
         Command::Preview(args) => run(args, true).await,
     }
 }

@@ -17,4 +17,5 @@ pub mod plan;
 pub mod preview;
 pub mod render;
 pub mod resource;
+pub mod sweep;
 pub mod util;

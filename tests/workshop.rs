@@ -173,6 +173,23 @@ async fn the_workshop_plan_tears_the_workshop_down_and_spares_the_bystanders() {
         );
     }
 
+    // `teardown permissions` covers every call the run made: the policy it prints is enough.
+    let policy: serde_json::Value = serde_json::from_str(&plan.iam_policy()).unwrap();
+    let allowed: Vec<&str> = policy["Statement"][0]["Action"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    for record in &records {
+        let prefix = match record.service.as_str() {
+            "Secrets Manager" => "secretsmanager".to_string(),
+            other => other.to_lowercase(),
+        };
+        let action = format!("{prefix}:{}", record.operation);
+        assert!(allowed.contains(&action.as_str()), "{action} is missing from the policy");
+    }
+
     // A second run on the emptied account succeeds and changes nothing.
     let (again, _, aws) = run_plan(moto.aws(Mode::Apply)).await;
     assert_all_succeeded(&again);

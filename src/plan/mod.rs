@@ -897,6 +897,27 @@ pub enum SelectionError {
 }
 
 impl Plan {
+    /// The least-privilege IAM policy for this plan: the calls of its actions, plus the account
+    /// check. As pretty JSON, ready for `aws iam create-policy --policy-document`.
+    pub fn iam_policy(&self) -> String {
+        let mut actions: BTreeSet<&str> = BTreeSet::from(["sts:GetCallerIdentity"]);
+        for step in self.dag.in_order() {
+            if let Some(spec) = actions::lookup(&step.action) {
+                actions.extend(spec.permissions.iter().copied());
+            }
+        }
+        let policy = serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Sid": "TeardownPlan",
+                "Effect": "Allow",
+                "Action": actions.into_iter().collect::<Vec<_>>(),
+                "Resource": "*"
+            }]
+        });
+        serde_json::to_string_pretty(&policy).expect("a policy serializes")
+    }
+
     /// The phases its steps name, in plan order.
     pub fn phases(&self) -> Vec<String> {
         let mut seen = BTreeSet::new();
