@@ -231,3 +231,53 @@ async fn a_wait_past_its_deadline_fails_clearly_and_skips_its_dependents() {
         .unwrap();
     assert_eq!(stacks.stacks().len(), 1);
 }
+
+#[tokio::test]
+async fn a_main_stack_that_fails_to_delete_runs_its_handler_and_is_deleted_on_retry() {
+    let moto = support::moto().await;
+    moto.keep_tasks_running();
+    let provisioner = moto.aws(Mode::Apply);
+    let workshop = fixture::provision_workshop(&provisioner, &WorkshopNames::default()).await;
+    // The first look at the main stack after its DeleteStack says DELETE_FAILED because a subnet
+    // still has a network interface, as AWS says while Lambda holds one (moto deletes the stack
+    // regardless). The lookup by ARN is the one after the deletion was asked for.
+    let failed = format!(
+        "<DescribeStacksResponse xmlns=\"http://cloudformation.amazonaws.com/doc/2010-05-15/\"><DescribeStacksResult><Stacks><member>\
+         <StackId>{id}</StackId><StackName>{name}</StackName><CreationTime>2026-11-22T00:00:00Z</CreationTime>\
+         <StackStatus>DELETE_FAILED</StackStatus><StackStatusReason>The following resource(s) failed to delete: [PrivateSubnet].</StackStatusReason>\
+         </member></Stacks></DescribeStacksResult><ResponseMetadata><RequestId>fault-injected</RequestId></ResponseMetadata></DescribeStacksResponse>",
+        id = workshop.main_stack_id,
+        name = workshop.main_stack
+    );
+    let faults = Faults::new(vec![Rule::on(
+        "CloudFormation",
+        "DescribeStacks",
+        1,
+        Answer::Body(failed),
+    )
+    .when_request_contains(&format!("stack%2F{}%2F", workshop.main_stack))]);
+    let plan = plan::load(Path::new(PLAN), &[]).unwrap();
+    let (summary, events) = run(&plan, with_faults(&moto, &faults)).await;
+    assert_eq!(
+        faults.injected(),
+        1,
+        "the DELETE_FAILED answer was not used"
+    );
+    assert!(summary.all_succeeded(), "{:#?}", summary.steps);
+    let handled: Vec<&Event> = events
+        .iter()
+        .filter(|e| {
+            matches!(&e.kind, EventKind::HandlerStarted { step, handler, .. }
+            if step == "delete-main-stack" && handler == "delete-lambda-enis")
+        })
+        .collect();
+    assert_eq!(
+        handled.len(),
+        1,
+        "the ENI step ran once as the main stack's handler"
+    );
+    if let EventKind::HandlerStarted { error, .. } = &handled[0].kind {
+        assert!(error.contains("DELETE_FAILED"), "{error}");
+    }
+    fixture::assert_workshop_gone(&provisioner, &workshop).await;
+}

@@ -11,13 +11,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextMut;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::interceptors::{Intercept, SharedInterceptor};
 use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, Metadata};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
-use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 
 /// What to answer instead of the emulator.
 #[derive(Clone, Debug)]
@@ -65,6 +67,9 @@ pub struct Rule {
     pub operation: String,
     /// Let this many matching calls through before injecting.
     pub skip: usize,
+    /// Only calls whose request body contains this text (as sent: URL-encoded for the query
+    /// protocols of EC2 and CloudFormation).
+    pub request_contains: Option<String>,
     /// Inject on every `every`-th matching call (1: all of them).
     pub every: usize,
     /// At most this many injections (then the calls go through untouched).
@@ -77,6 +82,12 @@ impl Rule {
     /// Injects on every `every`-th matching call instead of each one.
     pub fn every(mut self, every: usize) -> Rule {
         self.every = every.max(1);
+        self
+    }
+
+    /// Only calls whose request body contains `text`.
+    pub fn when_request_contains(mut self, text: &str) -> Rule {
+        self.request_contains = Some(text.to_string());
         self
     }
 
@@ -100,6 +111,7 @@ impl Rule {
             service: service.into(),
             operation: operation.into(),
             skip: 0,
+            request_contains: None,
             every: 1,
             times,
             answer,
@@ -173,9 +185,34 @@ fn error_body(service: &str, code: &str, message: &str) -> (String, &'static str
     }
 }
 
+/// The request body as sent, kept for the hook that sees the answer (by then the request has
+/// been handed to the connector).
+#[derive(Clone, Debug)]
+struct RequestText(String);
+
+impl Storable for RequestText {
+    type Storer = StoreReplace<Self>;
+}
+
 impl Intercept for Faults {
     fn name(&self) -> &'static str {
         "tests::Faults"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let text = context
+            .request()
+            .body()
+            .bytes()
+            .map(|b| String::from_utf8_lossy(b).to_string())
+            .unwrap_or_default();
+        cfg.interceptor_state().store_put(RequestText(text));
+        Ok(())
     }
 
     fn modify_before_deserialization(
@@ -188,11 +225,19 @@ impl Intercept for Faults {
             return Ok(());
         };
         let (service, operation) = (meta.service().to_string(), meta.name().to_string());
+        let body = cfg
+            .load::<RequestText>()
+            .map(|t| t.0.clone())
+            .unwrap_or_default();
         let mut rules = self.rules.lock().unwrap();
-        let Some(state) = rules
-            .iter_mut()
-            .find(|s| s.rule.matches(&service, &operation) && s.injected < s.rule.times)
-        else {
+        let Some(state) = rules.iter_mut().find(|s| {
+            s.rule.matches(&service, &operation)
+                && s.injected < s.rule.times
+                && s.rule
+                    .request_contains
+                    .as_ref()
+                    .is_none_or(|text| body.contains(text.as_str()))
+        }) else {
             return Ok(());
         };
         state.seen += 1;
