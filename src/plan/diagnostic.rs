@@ -124,6 +124,11 @@ impl<'a> Source<'a> {
         }
     }
 
+    /// The parsed document, if the text is valid TOML.
+    pub fn document(&self) -> Option<&ImDocument<&'a str>> {
+        self.document.as_ref()
+    }
+
     /// A diagnostic at a byte range.
     pub fn at_span(&self, span: Range<usize>, message: String, hint: Option<String>) -> Diagnostic {
         let start = span.start.min(self.text.len());

@@ -4,7 +4,7 @@
 
 mod diagnostic;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,6 +61,9 @@ struct PlanFile {
     safety: SafetyFile,
     #[serde(default)]
     steps: toml::Table,
+    /// Read and checked by `teardown sweep` (src/sweep.rs); other commands ignore it.
+    #[serde(default)]
+    sweep: Option<toml::Table>,
 }
 
 #[derive(Default, Deserialize)]
@@ -133,6 +136,9 @@ pub struct Plan {
     pub keep: Vec<String>,
     /// The steps.
     pub dag: Dag<PlannedStep>,
+    /// The `[sweep]` section as written, for `teardown sweep` to check and use (see
+    /// [`crate::sweep`]); every other command ignores it.
+    pub sweep: Option<toml::Table>,
 }
 
 /// Why a plan could not be loaded.
@@ -162,27 +168,31 @@ pub fn load(path: &Path, overrides: &[(String, String)]) -> Result<Plan, LoadErr
 
 /// Validates a plan's text (`path` is used in messages only).
 pub fn parse(path: &Path, text: &str, overrides: &[(String, String)]) -> Result<Plan, PlanErrors> {
+    // Parsed once: the same document gives the spans of every later error and the values.
     let source = Source::new(path, text);
-    if let Err(e) = toml_edit::ImDocument::parse(text) {
+    let Some(document) = source.document() else {
+        let e = toml_edit::ImDocument::parse(text).expect_err("the document did not parse");
         return Err(PlanErrors(vec![source.at_span(
             e.span().unwrap_or(0..0),
             format!("invalid TOML: {}", e.message().trim()),
             Some("fix the syntax at this place (see https://toml.io)".into()),
         )]));
-    }
-    let file: PlanFile = toml::from_str(text).map_err(|e| {
-        let message = e.message().trim().to_string();
-        let hint = if message.starts_with("unknown field") {
-            Some("remove the key or fix its spelling".to_string())
-        } else {
-            None
-        };
-        PlanErrors(vec![source.at_span(
-            e.span().unwrap_or(0..0),
-            message,
-            hint,
-        )])
-    })?;
+    };
+    let file = PlanFile::deserialize(toml_edit::de::Deserializer::from(document.clone())).map_err(
+        |e| {
+            let message = e.message().trim().to_string();
+            let hint = if message.starts_with("unknown field") {
+                Some("remove the key or fix its spelling".to_string())
+            } else {
+                None
+            };
+            PlanErrors(vec![source.at_span(
+                e.span().unwrap_or(0..0),
+                message,
+                hint,
+            )])
+        },
+    )?;
     Validator {
         source: &source,
         errors: Vec::new(),
@@ -251,9 +261,20 @@ impl Validator<'_> {
             None => RetryPolicy::default(),
         };
         let ids: Vec<&str> = file.steps.keys().map(String::as_str).collect();
+        // Looked up once per `after` entry: a set, so that a plan of thousands of steps validates
+        // in linear time (measured by benches/critical_path.rs).
+        let known: HashSet<&str> = ids.iter().copied().collect();
         let mut steps = Vec::new();
         for (id, value) in &file.steps {
-            if let Some(step) = self.step(id, value, &ids, &vars, default_timeout, default_retry) {
+            if let Some(step) = self.step(
+                id,
+                value,
+                &ids,
+                &known,
+                &vars,
+                default_timeout,
+                default_retry,
+            ) {
                 steps.push(step);
             }
         }
@@ -320,6 +341,7 @@ impl Validator<'_> {
                 .unwrap_or_else(|| actions::DEFAULT_PROTECT_TAG.to_string()),
             keep: file.safety.keep,
             dag,
+            sweep: file.sweep,
         })
     }
 
@@ -359,6 +381,7 @@ impl Validator<'_> {
         id: &str,
         value: &toml::Value,
         ids: &[&str],
+        known: &HashSet<&str>,
         vars: &BTreeMap<String, String>,
         default_timeout: Duration,
         default_retry: RetryPolicy,
@@ -457,7 +480,7 @@ impl Validator<'_> {
                             let mut at = here(&["after"]);
                             at.push(PathSegment::Index(i));
                             match entry.as_str() {
-                                Some(dep) if ids.contains(&dep) => after.push(dep.to_string()),
+                                Some(dep) if known.contains(dep) => after.push(dep.to_string()),
                                 Some(dep) => {
                                     let hint = match nearest(dep, ids) {
                                         Some(near) => format!("did you mean `{near}`?"),
@@ -509,7 +532,9 @@ impl Validator<'_> {
                         retry = r;
                     }
                 }
-                "on_failure" => on_failure = self.on_failure(id, value, ids, here(&["on_failure"])),
+                "on_failure" => {
+                    on_failure = self.on_failure(id, value, ids, known, here(&["on_failure"]))
+                }
                 other => match spec {
                     Some(spec) if spec.options.iter().any(|o| o.name == other) => {
                         options.insert(
@@ -701,6 +726,7 @@ impl Validator<'_> {
         id: &str,
         value: &toml::Value,
         ids: &[&str],
+        known: &HashSet<&str>,
         path: Vec<PathSegment>,
     ) -> Option<FailureHandler> {
         const KEYS: [&str; 3] = ["run", "then", "times"];
@@ -729,7 +755,7 @@ impl Validator<'_> {
                         ),
                     );
                 }
-                ("run", toml::Value::String(step)) if ids.contains(&step.as_str()) => {
+                ("run", toml::Value::String(step)) if known.contains(step.as_str()) => {
                     run = Some(step.clone())
                 }
                 ("run", toml::Value::String(step)) => {
