@@ -491,7 +491,7 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
             }
         }
     };
-    if !dry_run && !args.yes && !confirm(&plan, &account, &aws.region, selected.dag.len()) {
+    if !dry_run && !args.yes && !confirm(&plan, &account, &aws.region, &selected.dag).await {
         return Outcome::Refused;
     }
     let mut journal = if dry_run {
@@ -596,7 +596,7 @@ fn outcome_of(summary: &RunSummary, detailed: bool) -> Outcome {
 
 /// Checks the plan's guard before any other call: the region (no call needed), then the account
 /// (STS GetCallerIdentity, read-only). Returns the account id.
-async fn check_guard(plan: &Plan, aws: &Aws) -> Result<String, String> {
+pub(crate) async fn check_guard(plan: &Plan, aws: &Aws) -> Result<String, String> {
     if !plan.guard.regions.is_empty() && !plan.guard.regions.contains(&aws.region) {
         return Err(format!(
             "the plan may run only in {} (its [guard] regions), and this is {}: nothing was done; pass --region or fix the guard",
@@ -625,15 +625,31 @@ async fn check_guard(plan: &Plan, aws: &Aws) -> Result<String, String> {
 
 /// Asks the person at the terminal to type the account id. Without a terminal, refuses: an
 /// unattended run must say --yes.
-fn confirm(plan: &Plan, account: &str, region: &str, steps: usize) -> bool {
+pub(crate) async fn confirm(
+    plan: &Plan,
+    account: &str,
+    region: &str,
+    steps: &crate::graph::Dag<plan::PlannedStep>,
+) -> bool {
     if !std::io::stdin().is_terminal() {
         eprintln!("error: refusing to delete without confirmation: no terminal to ask on. Pass --yes for unattended runs, or preview first with `teardown preview {}`", plan.file.display());
         return false;
     }
     eprintln!(
-        "About to run plan `{}` ({steps} steps) in account {account}, region {region}.\nThis DELETES what the plan matches (preview it with `teardown preview`).",
-        plan.name
+        "About to run plan `{}` ({} steps) in account {account}, region {region}.",
+        plan.name,
+        steps.len()
     );
+    // What would go, resolved now with read-only clients (the same guard as a preview).
+    match what_would_change(plan, region, steps).await {
+        Some(kinds) if kinds.is_empty() => {
+            eprintln!("Nothing matches now: the run would change nothing.")
+        }
+        Some(kinds) => eprintln!("This DELETES or changes: {}.", kinds.join(", ")),
+        None => eprintln!(
+            "This DELETES what the plan matches (the preview failed: see `teardown preview`)."
+        ),
+    }
     eprint!("Type the account id ({account}) to go on: ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
@@ -644,9 +660,55 @@ fn confirm(plan: &Plan, account: &str, region: &str, steps: usize) -> bool {
     true
 }
 
+/// Resolves the steps with read-only clients and counts what they would change, per kind
+/// (`2 CloudFormation stacks`). `None` when a step failed to resolve.
+async fn what_would_change(
+    plan: &Plan,
+    region: &str,
+    steps: &crate::graph::Dag<plan::PlannedStep>,
+) -> Option<Vec<String>> {
+    let aws = Aws::from_env(
+        Mode::DryRun,
+        AwsOptions {
+            region: Some(region.to_string()),
+            ..AwsOptions::default()
+        },
+    )
+    .await
+    .ok()?;
+    let dag = plan.bind(steps.clone(), Arc::new(aws), None);
+    let (events, _ignored) = EventSink::channel();
+    let summary = engine::run(
+        &dag,
+        &RunOptions::default(),
+        &events,
+        &CancellationToken::new(),
+    )
+    .await;
+    if !summary.all_succeeded() {
+        return None;
+    }
+    let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
+    for resource in summary
+        .steps
+        .iter()
+        .filter_map(|s| s.output.as_ref())
+        .flat_map(|o| &o.resources)
+        .filter(|r| r.outcome == crate::resource::OutcomeKind::Planned)
+    {
+        *kinds.entry(resource.resource.kind.clone()).or_default() += 1;
+    }
+    Some(
+        kinds
+            .into_iter()
+            .map(|(kind, n)| crate::util::count_of(n, &kind))
+            .collect(),
+    )
+}
+
 /// First Ctrl-C or SIGTERM: cancel (stop scheduling, cancel running steps at their next safe
 /// point). Second: exit at once.
-async fn watch_signals(cancel: CancellationToken) {
+pub(crate) async fn watch_signals(cancel: CancellationToken) {
     let mut interrupts = 0;
     loop {
         wait_for_signal().await;

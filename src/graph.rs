@@ -41,7 +41,7 @@ pub enum GraphError {
 
 /// A dependency graph with no cycles and no dangling edges. Edges point from a dependency to the
 /// step that waits for it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Dag<T> {
     graph: DiGraph<T, ()>,
     by_id: HashMap<String, NodeIndex>,

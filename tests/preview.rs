@@ -270,6 +270,13 @@ async fn a_real_run_on_a_terminal_goes_on_only_when_the_account_id_is_typed() {
         text(&out)
     );
     assert!(text(&out).contains("not confirmed"), "{}", text(&out));
+    // Before asking, it says what would go, resolved with read-only calls.
+    assert!(
+        text(&out).contains("This DELETES or changes: "),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("1 ECR repository"), "{}", text(&out));
     assert_eq!(repositories(&aws).await, vec![workshop.repository.clone()]);
 
     let out = on_terminal(support::ACCOUNT);
