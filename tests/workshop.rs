@@ -187,7 +187,10 @@ async fn the_workshop_plan_tears_the_workshop_down_and_spares_the_bystanders() {
             other => other.to_lowercase(),
         };
         let action = format!("{prefix}:{}", record.operation);
-        assert!(allowed.contains(&action.as_str()), "{action} is missing from the policy");
+        assert!(
+            allowed.contains(&action.as_str()),
+            "{action} is missing from the policy"
+        );
     }
 
     // A second run on the emptied account succeeds and changes nothing.
