@@ -43,9 +43,7 @@ use async_trait::async_trait;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use teardown::actions::{Acted, Action, ActionStep, Pending, PollPolicy};
 use teardown::aws::{Aws, AwsError, Mode};
-use teardown::engine::{
-    self, Handler, RunOptions, StepContext, StepError, StepNode, StepOutput, Task,
-};
+use teardown::engine::{self, RunOptions, StepContext, StepError, StepNode, StepOutput, Task};
 use teardown::event::{EventKind, EventSink};
 use teardown::graph::Dag;
 use teardown::plan::{self, Plan, PlannedStep};
@@ -595,23 +593,9 @@ fn step_node(
             vec![],
         ))
     };
-    StepNode {
-        task: task(&step),
-        on_failure: step.on_failure.as_ref().and_then(|h| {
-            let handler = plan.dag.get(&h.run)?;
-            Some(Handler {
-                id: handler.id.clone(),
-                times: h.times,
-                timeout: handler.timeout,
-                task: task(handler),
-            })
-        }),
-        id: step.id,
-        action: step.action,
-        after,
-        timeout: step.timeout,
-        retry: step.retry,
-    }
+    let mut node = plan.step_node(step, &task);
+    node.after = after;
+    node
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

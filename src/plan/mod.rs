@@ -1046,7 +1046,18 @@ impl Plan {
                 None => action,
             })
         };
-        selected.map(|step| StepNode {
+        selected.map(|step| self.step_node(step, &task))
+    }
+
+    /// One step as the engine runs it, with `task` making the work of a step (the step's own,
+    /// and its failure handler's, looked up in the whole plan). `bind` uses it with the real
+    /// actions; the benchmarks with simulated ones.
+    pub fn step_node(
+        &self,
+        step: PlannedStep,
+        task: &dyn Fn(&PlannedStep) -> Arc<dyn crate::engine::Task>,
+    ) -> StepNode {
+        StepNode {
             task: task(&step),
             on_failure: step.on_failure.as_ref().and_then(|h| {
                 let handler = self.dag.get(&h.run)?;
@@ -1062,6 +1073,6 @@ impl Plan {
             after: step.after,
             timeout: step.timeout,
             retry: step.retry,
-        })
+        }
     }
 }
