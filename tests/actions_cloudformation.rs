@@ -21,10 +21,9 @@ use aws_smithy_runtime_api::client::interceptors::{Intercept, SharedInterceptor}
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
-use teardown::actions::{ActionStep, StepInput, DEFAULT_PROTECT_TAG};
+use teardown::actions::{StepInput, DEFAULT_PROTECT_TAG};
 use teardown::aws::{Aws, AwsOptions, Mode};
-use teardown::engine::{FailureKind, StepContext, StepError, StepOutput, Task};
-use teardown::event::EventKind;
+use teardown::engine::{FailureKind, StepError, StepOutput};
 use teardown::resource::OutcomeKind;
 
 const VPC_TEMPLATE: &str =
@@ -79,24 +78,13 @@ async fn run_with_progress(
     selector: &str,
     options: &str,
 ) -> (Result<StepOutput, StepError>, Vec<String>) {
-    let input = StepInput {
-        step: "t".into(),
-        selector: toml::from_str(selector).unwrap(),
-        options: toml::from_str(options).unwrap(),
-    };
-    let action = (teardown::actions::cloudformation::DELETE_STACK.build)(&input).unwrap();
-    let step = ActionStep::new(action, Arc::new(aws), DEFAULT_PROTECT_TAG, vec![]);
-    let (sink, mut rx) = teardown::event::EventSink::channel();
-    let result = step
-        .run(&StepContext::detached("t", Duration::from_secs(120), sink))
-        .await;
-    let mut progress = Vec::new();
-    while let Ok(event) = rx.try_recv() {
-        if let EventKind::StepProgress { message, .. } = event.kind {
-            progress.push(message);
-        }
-    }
-    (result, progress)
+    support::run_action(
+        Arc::new(aws),
+        &teardown::actions::cloudformation::DELETE_STACK,
+        selector,
+        options,
+    )
+    .await
 }
 
 fn outcome_of<'a>(output: &'a StepOutput, name: &str) -> (&'a OutcomeKind, &'a str) {

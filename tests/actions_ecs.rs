@@ -5,7 +5,6 @@
 mod support;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use aws_sdk_ecs::types::{
     AwsVpcConfiguration, Compatibility, ContainerDefinition, LaunchType, NetworkConfiguration,
@@ -14,9 +13,9 @@ use aws_sdk_ecs::types::{
 use teardown::actions::ecs::{
     DELETE_CLUSTER, DELETE_SERVICES, DEREGISTER_TASK_DEFINITIONS, STOP_TASKS,
 };
-use teardown::actions::{ActionSpec, ActionStep, StepInput};
+use teardown::actions::ActionSpec;
 use teardown::aws::{Aws, Mode};
-use teardown::engine::{FailureKind, StepContext, StepError, StepOutput, Task};
+use teardown::engine::{FailureKind, StepError, StepOutput};
 use teardown::resource::OutcomeKind;
 
 const PROTECT: &[(&str, &str)] = &[("teardown:protect", "true")];
@@ -30,20 +29,8 @@ async fn run(
     selector: &str,
     options: &str,
 ) -> (Result<StepOutput, StepError>, Vec<String>) {
-    let input = StepInput {
-        step: "t".into(),
-        selector: toml::from_str(selector).unwrap(),
-        options: toml::from_str(options).unwrap(),
-    };
-    let action = (spec.build)(&input).unwrap();
     let aws = Arc::new(moto.aws(mode));
-    let step = ActionStep::new(action, aws.clone(), "teardown:protect", vec![]);
-    let (sink, _rx) = teardown::event::EventSink::channel();
-    let result = Task::run(
-        &step,
-        &StepContext::detached("t", Duration::from_secs(120), sink),
-    )
-    .await;
+    let (result, _) = support::run_action(aws.clone(), spec, selector, options).await;
     (result, aws.calls.mutating_operations())
 }
 

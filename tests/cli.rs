@@ -4,23 +4,14 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-const BIN: &str = env!("CARGO_BIN_EXE_teardown");
 const WORKSHOP: &str = "plans/secrets-manager-fargate-workshop.toml";
 
 fn teardown(args: &[&str], env: &[(String, String)]) -> Output {
-    let mut command = Command::new(BIN);
-    command
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .stdin(std::process::Stdio::null());
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    command.output().expect("run teardown")
+    support::teardown_command(env, args)
+        .output()
+        .expect("run teardown")
 }
 
 fn text(bytes: &[u8]) -> String {

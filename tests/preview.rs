@@ -13,17 +13,9 @@ const BIN: &str = env!("CARGO_BIN_EXE_teardown");
 const PLAN: &str = "plans/secrets-manager-fargate-workshop.toml";
 
 fn teardown(env: &[(String, String)], args: &[&str]) -> Output {
-    let mut command = Command::new(BIN);
-    command
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .stdin(Stdio::null());
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    command.output().expect("run teardown")
+    support::teardown_command(env, args)
+        .output()
+        .expect("run teardown")
 }
 
 fn text(out: &Output) -> String {

@@ -12,21 +12,10 @@ use std::time::{Duration, Instant};
 use support::fixture::{self, WorkshopNames};
 use teardown::aws::Mode;
 
-const BIN: &str = env!("CARGO_BIN_EXE_teardown");
 const PLAN: &str = "plans/secrets-manager-fargate-workshop.toml";
 
 fn command(env: &[(String, String)], args: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
-    command
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .stdin(Stdio::null());
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    command
+    support::teardown_command(env, args)
 }
 
 fn run_dirs(runs: &Path) -> Vec<PathBuf> {

@@ -167,3 +167,57 @@ impl Moto {
             .unwrap_or_default()
     }
 }
+
+/// Runs one step of `spec` with this `match` and these options (TOML text), through the real
+/// adapter, the way the plan runner does; returns what it reported and its progress messages.
+pub async fn run_action(
+    aws: std::sync::Arc<Aws>,
+    spec: &teardown::actions::ActionSpec,
+    selector: &str,
+    options: &str,
+) -> (
+    Result<teardown::engine::StepOutput, teardown::engine::StepError>,
+    Vec<String>,
+) {
+    use teardown::engine::Task;
+    let input = teardown::actions::StepInput {
+        step: "t".into(),
+        selector: toml::from_str(selector).expect("selector TOML"),
+        options: toml::from_str(options).expect("options TOML"),
+    };
+    let action = (spec.build)(&input).unwrap_or_else(|e| panic!("{}: {e:?}", spec.name));
+    let step = teardown::actions::ActionStep::new(
+        action,
+        aws,
+        teardown::actions::DEFAULT_PROTECT_TAG,
+        vec![],
+    );
+    let (sink, mut events) = teardown::event::EventSink::channel();
+    let context =
+        teardown::engine::StepContext::detached("t", std::time::Duration::from_secs(120), sink);
+    let result = step.run(&context).await;
+    drop(context);
+    let mut progress = Vec::new();
+    while let Some(event) = events.recv().await {
+        if let teardown::event::EventKind::StepProgress { message, .. } = event.kind {
+            progress.push(message);
+        }
+    }
+    (result, progress)
+}
+
+/// The `teardown` binary, run from the repository with only `env` (and PATH) in its
+/// environment and no standard input.
+pub fn teardown_command(env: &[(String, String)], args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_teardown"));
+    command
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command
+}
