@@ -237,6 +237,13 @@ pub async fn execute(command: Command) -> Outcome {
     match command {
         Command::Validate(args) => match load(&args) {
             Some(plan) => {
+                // A plan with a [sweep] section is checked as a sweep too.
+                if plan.sweep.is_some() {
+                    if let Err(e) = crate::sweep::SweepPlan::load(&args.plan, &args.vars) {
+                        eprintln!("{e}");
+                        return Outcome::BadInput;
+                    }
+                }
                 println!(
                     "{}: plan `{}` is valid ({} steps)",
                     plan.file.display(),

@@ -9,7 +9,7 @@ pub fn short_duration(d: Duration) -> String {
         format!("{}ms", d.as_millis())
     } else if secs < 60 {
         let tenths = d.as_millis() / 100;
-        if secs < 10 && tenths % 10 != 0 {
+        if secs < 10 && !tenths.is_multiple_of(10) {
             format!("{}.{}s", tenths / 10, tenths % 10)
         } else {
             format!("{secs}s")
