@@ -91,7 +91,7 @@ pub struct SweepArgs {
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
     /// Override a plan variable that `[sweep] bind` does not set: --var key=value (repeatable).
-    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
+    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = crate::cli::parse_var)]
     pub vars: Vec<(String, String)>,
     /// Steps running at once, at most, across all labs.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -105,13 +105,6 @@ pub struct SweepArgs {
     /// Where the audit log of a sweep that deletes is kept (default: as for `teardown run`).
     #[arg(long, env = "TEARDOWN_RUNS_DIR")]
     pub runs_dir: Option<PathBuf>,
-}
-
-fn parse_var(text: &str) -> Result<(String, String), String> {
-    match text.split_once('=') {
-        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
-        _ => Err(format!("expected KEY=VALUE, got `{text}`")),
-    }
 }
 
 /// One shard of a sweep split over several runs: `K/N`, K from 1.
