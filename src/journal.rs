@@ -146,13 +146,12 @@ impl Journal {
         let header: RunHeader =
             serde_json::from_str(&first).map_err(|e| corrupt(1, e.to_string()))?;
         let mut succeeded = BTreeSet::new();
-        for (i, line) in lines.enumerate() {
+        for line in lines {
             let Ok(line) = line else { break };
             // A run killed in the middle of a write leaves at most one torn last line: ignore it.
             let Ok(entry) = serde_json::from_str::<StepLine>(&line) else {
                 continue;
             };
-            let _ = i;
             match entry.state.as_str() {
                 "succeeded" => {
                     succeeded.insert(entry.step);
