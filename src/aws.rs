@@ -65,8 +65,12 @@ pub struct Aws {
     pub ecs: aws_sdk_ecs::Client,
     /// ECR.
     pub ecr: aws_sdk_ecr::Client,
+    /// EventBridge (CloudWatch Events) rules and their targets.
+    pub eventbridge: aws_sdk_eventbridge::Client,
     /// Secrets Manager.
     pub secretsmanager: aws_sdk_secretsmanager::Client,
+    /// SNS topics.
+    pub sns: aws_sdk_sns::Client,
     /// STS, for the account guard.
     pub sts: aws_sdk_sts::Client,
 }
@@ -136,7 +140,9 @@ impl Aws {
             ec2: client!(aws_sdk_ec2),
             ecs: client!(aws_sdk_ecs),
             ecr: client!(aws_sdk_ecr),
+            eventbridge: client!(aws_sdk_eventbridge),
             secretsmanager: client!(aws_sdk_secretsmanager),
+            sns: client!(aws_sdk_sns),
             sts: client!(aws_sdk_sts),
         })
     }
