@@ -1,0 +1,148 @@
+//! Sweeps: one plan applied to every lab found in an account (`teardown sweep PLAN`).
+//!
+//! A plan's `[sweep]` section says how to find labs and how to fill the plan's variables from each:
+//!
+//! ```toml
+//! [sweep]
+//! find = { stack = "Lab-*", tags = { Workshop = "secrets" }, older_than = "24h", not_updated_for = "6h" }
+//! bind = { main_stack = "{stack.name}", cluster = "{stack.tag.Cluster}" }
+//! ```
+//!
+//! A lab is a CloudFormation stack that `find` matches (name glob and tags; age from its creation
+//! time, `not_updated_for` from its last update, else its creation). `bind` gives plan variables a
+//! template filled from the lab's stack: `{stack.name}`, `{stack.id}`, `{stack.tag.KEY}`,
+//! `{stack.output.KEY}`, `{stack.parameter.KEY}`, `{region}`, `{account}`.
+//!
+//! A sweep goes in three stages, all read-only but the last:
+//! 1. [`Sweep::discover`]: list the stacks, match them, and keep (with the reason) the labs that are
+//!    protected, nested, busy, too young, recently updated, in use (an ECS task of the lab's
+//!    cluster started within `not_updated_for`), or whose variables cannot be bound;
+//! 2. [`Sweep::preview`]: every other lab becomes its own copy of the plan's DAG, its step ids
+//!    prefixed with the lab (`Lab-a/stop-tasks`); all copies are merged into one DAG that the
+//!    engine runs once, in a dry run, under the global parallelism. Labs whose copies would change
+//!    the same resource are kept (a lab's teardown must never reach into another lab), and so are
+//!    labs whose preview failed;
+//! 3. [`Sweep::apply`] (with `--apply`): the same merged DAG with clients that may delete, each
+//!    step restricted to exactly the resources its preview listed (as `teardown apply` does).
+//!
+//! The discovery and the preview use clients that cannot mutate, whatever the mode.
+//!
+//! What keeps each lab's teardown inside that lab: every step's `match` must use a variable that
+//! `bind` sets (checked when the plan is read); a value bound from a stack may be neither empty nor
+//! a glob; labs whose previews would change the same resource are both kept; and the real run
+//! changes nothing its preview did not list.
+//!
+//! The command is a dry run unless `--apply`; `--apply` takes the plan's guard, the run lock and
+//! the confirmation of `teardown run` (`--yes` for unattended sweeps), and writes the audit log.
+//! Exit codes: 0 all went well (kept labs included), 1 something failed (a step, a preview, a
+//! check, a region), 2 bad input, 3 refused, 130 interrupted. A sweep is not resumed: run it
+//! again, every step is idempotent.
+//!
+//! One file per concern: `plan.rs` reads the `[sweep]` section, `discover.rs` finds and judges
+//! the labs, `run.rs` previews and applies them, `report.rs` tells what happened, `shard.rs`
+//! splits labs over runs, and `command.rs` is `teardown sweep` itself.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::aws::Aws;
+use crate::cli::Outcome;
+
+mod command;
+mod discover;
+mod plan;
+mod report;
+mod run;
+mod shard;
+#[cfg(test)]
+mod tests;
+
+pub use command::{run, SweepArgs};
+pub use discover::{Lab, LabStatus, StackFacts};
+pub use plan::{Find, LoadError, SweepPlan};
+pub use report::{LabReport, StepReport, SweepReport};
+pub use shard::Shard;
+
+// ---- the sweep --------------------------------------------------------------------------------
+
+/// One region's clients: `read` cannot mutate (discovery and previews use it whatever the mode);
+/// `write` deletes, and is absent from a dry run.
+#[derive(Clone)]
+pub struct RegionClients {
+    /// Read-only clients ([`Mode::DryRun`](crate::aws::Mode::DryRun)).
+    pub read: Arc<Aws>,
+    /// Clients that may delete ([`Mode::Apply`](crate::aws::Mode::Apply)); `None` in a dry run.
+    pub write: Option<Arc<Aws>>,
+}
+
+/// How to sweep.
+#[derive(Clone, Debug)]
+pub struct SweepOptions {
+    /// Only this shard's labs.
+    pub shard: Option<Shard>,
+    /// Steps running at once, at most, across all labs.
+    pub parallelism: usize,
+    /// Stop starting new steps at the first failure.
+    pub fail_fast: bool,
+    /// The time ages are measured against (now, except in tests).
+    pub now: DateTime<Utc>,
+}
+
+impl Default for SweepOptions {
+    fn default() -> Self {
+        SweepOptions {
+            shard: None,
+            parallelism: 8,
+            fail_fast: false,
+            now: Utc::now(),
+        }
+    }
+}
+
+/// A sweep in progress: the labs found and where each stands.
+pub struct Sweep {
+    /// The account swept.
+    pub account: String,
+    /// The regions swept, in order.
+    pub regions: Vec<String>,
+    /// Every lab found (in this shard), in region then stack order.
+    pub labs: Vec<Lab>,
+    /// Labs found that belong to other shards.
+    pub in_other_shards: usize,
+    /// Problems that are not one lab's (a region whose stacks could not be listed).
+    pub errors: Vec<String>,
+    /// True once a run was cancelled (Ctrl-C, SIGTERM, the caller's token).
+    pub interrupted: bool,
+    /// True once [`Sweep::apply`] ran.
+    pub applied: bool,
+    plan_name: String,
+}
+
+/// Which steps of the merged DAG belong to which lab: prefixed id to (lab index, plain id).
+impl Sweep {
+    /// Labs found stale and not run yet.
+    pub fn stale(&self) -> impl Iterator<Item = &Lab> {
+        self.labs.iter().filter(|l| l.status == LabStatus::NotRun)
+    }
+
+    /// How the sweep ended, as the documented exit code: 1 when anything failed (a scheduler
+    /// alerts on it), 130 when interrupted.
+    pub fn outcome(&self) -> Outcome {
+        if self.interrupted {
+            Outcome::Interrupted
+        } else if !self.errors.is_empty() || self.labs.iter().any(|l| l.status == LabStatus::Failed)
+        {
+            Outcome::StepsFailed
+        } else {
+            Outcome::Success
+        }
+    }
+}
+
+fn client_for<'a>(regions: &'a [RegionClients], region: &str) -> &'a RegionClients {
+    regions
+        .iter()
+        .find(|c| c.read.region == region)
+        .expect("every lab comes from one of the regions swept")
+}

@@ -1,0 +1,233 @@
+//! Running the labs: every stale lab's copy of the plan merged into one DAG, previewed with
+//! read-only clients, then applied restricted to what each preview listed.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::aws::Aws;
+use crate::engine::{self, Handler, RunOptions, RunSummary, StepNode, StepOutcome, StepResult};
+use crate::event::EventSink;
+use crate::graph::Dag;
+use crate::plan::PhaseSelection;
+use crate::resource::OutcomeKind;
+use crate::util::count_of;
+
+use super::discover::LabStatus;
+use super::{client_for, RegionClients, Sweep, SweepOptions};
+
+type Owners = HashMap<String, (usize, String)>;
+
+impl Sweep {
+    /// Runs every stale lab's copy of the plan in one dry run (read-only clients), then keeps the
+    /// labs whose copies would change the same resource, and marks those whose preview failed.
+    /// Returns the run's summary (`None` when no lab was stale).
+    pub async fn preview(
+        &mut self,
+        regions: &[RegionClients],
+        options: &SweepOptions,
+        events: &EventSink,
+        cancel: &CancellationToken,
+    ) -> Option<RunSummary> {
+        let (dag, owners) =
+            self.merged_dag(LabStatus::NotRun, |c| Some(c.read.clone()), false, regions)?;
+        let summary = self.run(&dag, &owners, options, true, events, cancel).await;
+        for lab in self.labs.iter_mut() {
+            if lab.status != LabStatus::NotRun || lab.steps.is_empty() {
+                continue;
+            }
+            let problems = step_problems(&lab.steps);
+            let failed = lab
+                .steps
+                .iter()
+                .any(|s| matches!(s.outcome, StepOutcome::Failed { .. }));
+            if summary.cancelled.is_some() && !failed && !problems.is_empty() {
+                lab.reasons
+                    .push("the sweep stopped before its preview finished".into());
+                continue;
+            }
+            if !problems.is_empty() {
+                lab.fail(format!("its preview failed: {}", problems.join("; ")));
+                continue;
+            }
+            lab.allowed = lab
+                .steps
+                .iter()
+                .map(|s| {
+                    let planned = s
+                        .output
+                        .iter()
+                        .flat_map(|o| &o.resources)
+                        .filter(|r| r.outcome == OutcomeKind::Planned)
+                        .map(|r| r.resource.id.clone())
+                        .collect();
+                    (s.id.clone(), planned)
+                })
+                .collect();
+            lab.status = LabStatus::WouldDelete;
+        }
+        self.keep_overlaps();
+        Some(summary)
+    }
+
+    /// Keeps every lab whose preview would change a resource that another lab's would too: a
+    /// lab's teardown must never reach into another lab, and which one owns it is not known.
+    fn keep_overlaps(&mut self) {
+        let mut claims: BTreeMap<&str, (BTreeSet<usize>, String)> = BTreeMap::new();
+        for (index, lab) in self.labs.iter().enumerate() {
+            if lab.status != LabStatus::WouldDelete {
+                continue;
+            }
+            for r in lab.outcomes().filter(|r| r.outcome == OutcomeKind::Planned) {
+                let entry = claims
+                    .entry(&r.resource.id)
+                    .or_insert_with(|| (BTreeSet::new(), String::new()));
+                entry.0.insert(index);
+                entry.1 = format!("{} {}", r.resource.kind, r.resource.name);
+            }
+        }
+        let mut reasons: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+        for (labs, what) in claims.values().filter(|(labs, _)| labs.len() > 1) {
+            for &index in labs {
+                let others: Vec<&str> = labs
+                    .iter()
+                    .filter(|&&o| o != index)
+                    .map(|&o| self.labs[o].id.as_str())
+                    .collect();
+                reasons.entry(index).or_default().push(format!(
+                    "shares {what} with lab {}: swept by neither",
+                    others.join(", ")
+                ));
+            }
+        }
+        for (index, mut why) in reasons {
+            why.dedup();
+            let lab = &mut self.labs[index];
+            lab.status = LabStatus::Kept;
+            lab.reasons.extend(why);
+        }
+    }
+
+    /// Deletes what each previewed lab's preview listed, in one run of the merged DAG with the
+    /// clients that may delete; every step changes only the resources its preview listed.
+    /// Returns the run's summary (`None` when no lab was to be deleted). Panics if a region of
+    /// such a lab has no `write` clients.
+    pub async fn apply(
+        &mut self,
+        regions: &[RegionClients],
+        options: &SweepOptions,
+        events: &EventSink,
+        cancel: &CancellationToken,
+    ) -> Option<RunSummary> {
+        self.applied = true;
+        let (dag, owners) =
+            self.merged_dag(LabStatus::WouldDelete, |c| c.write.clone(), true, regions)?;
+        let summary = self
+            .run(&dag, &owners, options, false, events, cancel)
+            .await;
+        for lab in self.labs.iter_mut() {
+            if lab.status != LabStatus::WouldDelete {
+                continue;
+            }
+            let problems = step_problems(&lab.steps);
+            if problems.is_empty() {
+                lab.status = LabStatus::Deleted;
+            } else {
+                lab.fail(problems.join("; "));
+            }
+        }
+        Some(summary)
+    }
+
+    /// Every lab in `status` as its own copy of the plan, step ids prefixed with the lab id, in
+    /// one DAG. With `restrict`, each step may change only what the lab's preview listed.
+    fn merged_dag(
+        &self,
+        status: LabStatus,
+        clients: impl Fn(&RegionClients) -> Option<Arc<Aws>>,
+        restrict: bool,
+        regions: &[RegionClients],
+    ) -> Option<(Dag<StepNode>, Owners)> {
+        let mut nodes = Vec::new();
+        let mut owners = Owners::new();
+        for (index, lab) in self.labs.iter().enumerate() {
+            let Some(lab_plan) = lab.plan.as_ref().filter(|_| lab.status == status) else {
+                continue;
+            };
+            let aws = clients(client_for(regions, &lab.region))
+                .expect("the clients of a sweep that deletes are given for every region");
+            let selected = lab_plan
+                .select(&PhaseSelection::default())
+                .expect("selecting every step of a valid plan cannot fail");
+            let dag = lab_plan.bind(selected.dag, aws, restrict.then_some(&lab.allowed));
+            let prefix = |id: &str| format!("{}/{id}", lab.id);
+            // `map` is how a Dag gives up its nodes; the Dag<()> it returns is dropped.
+            let _ = dag.map(|node| {
+                owners.insert(prefix(&node.id), (index, node.id.clone()));
+                nodes.push(StepNode {
+                    id: prefix(&node.id),
+                    after: node.after.iter().map(|a| prefix(a)).collect(),
+                    on_failure: node.on_failure.map(|h| Handler {
+                        id: prefix(&h.id),
+                        ..h
+                    }),
+                    ..node
+                });
+            });
+        }
+        if nodes.is_empty() {
+            return None;
+        }
+        let dag = Dag::build(nodes)
+            .expect("copies of a valid DAG under distinct prefixes make a valid DAG");
+        Some((dag, owners))
+    }
+
+    /// Runs a merged DAG and files each step's result under its lab.
+    async fn run(
+        &mut self,
+        dag: &Dag<StepNode>,
+        owners: &Owners,
+        options: &SweepOptions,
+        dry_run: bool,
+        events: &EventSink,
+        cancel: &CancellationToken,
+    ) -> RunSummary {
+        let labs: BTreeSet<usize> = owners.values().map(|(index, _)| *index).collect();
+        let run_options = RunOptions {
+            parallelism: options.parallelism,
+            fail_fast: options.fail_fast,
+            plan_name: format!("{} ({})", self.plan_name, count_of(labs.len(), "lab")),
+            dry_run,
+        };
+        let summary = engine::run(dag, &run_options, events, cancel).await;
+        if summary.cancelled == Some(engine::CancelReason::Interrupted) {
+            self.interrupted = true;
+        }
+        let mut results: BTreeMap<usize, Vec<StepResult>> = BTreeMap::new();
+        for step in &summary.steps {
+            if let Some((index, plain)) = owners.get(&step.id) {
+                let mut step = step.clone();
+                step.id = plain.clone();
+                results.entry(*index).or_default().push(step);
+            }
+        }
+        for (index, steps) in results {
+            self.labs[index].steps = steps;
+        }
+        summary
+    }
+}
+
+/// `step: error` for each step of a lab that did not succeed.
+fn step_problems(steps: &[StepResult]) -> Vec<String> {
+    steps
+        .iter()
+        .filter_map(|s| match &s.outcome {
+            StepOutcome::Succeeded => None,
+            StepOutcome::Failed { error, .. } => Some(format!("step {} failed: {error}", s.id)),
+            StepOutcome::Skipped { reason } => Some(format!("step {} skipped: {reason}", s.id)),
+        })
+        .collect()
+}
