@@ -29,6 +29,10 @@
 //! Part 2, the engine alone (real time): a generated 10,000-step plan is validated with
 //! `plan::parse`, and `engine::run` runs its 10,000 steps as no-op tasks.
 //!
+//! Part 3, a sweep at scale (virtual time, `critical_path/scale.rs`): the merged DAG of 1 and of
+//! 100 labs of `plans/stale-labs-sweep.toml`, over part 1's simulation, with the account's API
+//! rate limits as token buckets and the SDK's retries when a call is throttled.
+//!
 //! Nothing here asserts a duration: the numbers are printed, and compared with the targets in
 //! BENCHMARKS.md. The only checks are of the simulation's own consistency (every step succeeded,
 //! nothing acted out of order); all of part 1 is deterministic.
@@ -50,6 +54,9 @@ use teardown::plan::{self, Plan, PlannedStep};
 use teardown::resource::Resource;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+#[path = "critical_path/scale.rs"]
+mod scale;
 
 const WORKSHOP_PLAN: &str = "plans/secrets-manager-fargate-workshop.toml";
 
@@ -1081,6 +1088,12 @@ fn main() {
     } else {
         (1_000, 1, 5)
     };
+    // Part 3: labs in the big sweep, and the parallelisms tried (8 is the CLI's default).
+    let (labs, parallelisms): (usize, &[u16]) = if full {
+        (100, &[8, 64, 256])
+    } else {
+        (5, &[8])
+    };
     // The engine part runs first, so that the peak RSS is its own.
     let rss_before = proc_status_kib("VmRSS:");
     let text = generated_plan(steps, steps / 10);
@@ -1237,7 +1250,15 @@ fn main() {
         }
     }
 
-    println!("\n## 2. The engine alone (real time, dev profile: unoptimised)\n");
+    // The profile decides what part 2 measures: say which one this binary was built with.
+    println!(
+        "\n## 2. The engine alone (real time, {})\n",
+        if cfg!(debug_assertions) {
+            "dev profile: unoptimised"
+        } else {
+            "optimised build"
+        }
+    );
     let first = &engine[0];
     println!(
         "A generated plan of {} `ecr.delete-repository` steps in 10 layers of {}, each step after two of the layer before ({} edges, {} KiB of TOML); the tasks do nothing. Median and fastest of {repeats} runs.\n",
@@ -1279,6 +1300,8 @@ fn main() {
         ),
         _ => println!("\nPeak RSS: /proc/self/status is not readable here."),
     }
+
+    scale::report(&aws, labs, parallelisms);
 }
 
 /// The simulation's own consistency: not a measurement.
