@@ -14,8 +14,10 @@ pub mod cloudformation;
 pub mod ec2;
 pub mod ecr;
 pub mod ecs;
+pub mod events;
 pub mod secretsmanager;
 mod selector;
+pub mod sns;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,6 +102,13 @@ pub trait Action: Send + Sync + 'static {
         }
     }
 
+    /// What a dry run says it would do to one resource it found. Where the change cannot be read
+    /// off the verb, an action says more (a rotation names the version that is current now, a rule
+    /// the targets that would be removed with it).
+    fn planned(&self, _resource: &Resource) -> String {
+        format!("would {} it", self.verb())
+    }
+
     /// What the reader must know after the step (e.g. how to restore a scheduled secret).
     fn notes(&self, _outcomes: &[ResourceOutcome]) -> Vec<String> {
         Vec::new()
@@ -137,6 +146,10 @@ pub fn registry() -> Vec<&'static ActionSpec> {
         &secretsmanager::DELETE_SECRET,
         &cloudformation::DELETE_STACK,
         &ec2::DELETE_NETWORK_INTERFACES,
+        &secretsmanager::ROTATE_SECRET,
+        &ecs::FORCE_NEW_DEPLOYMENT,
+        &events::DELETE_RULE,
+        &sns::DELETE_TOPIC,
     ]
 }
 
@@ -395,9 +408,9 @@ impl ActionStep {
         if self.aws.is_dry_run() {
             let summary = format!("would {verb} {}", count_of(to_change.len(), kind));
             outcomes.extend(to_change.into_iter().map(|resource| ResourceOutcome {
+                detail: self.action.planned(&resource),
                 resource,
                 outcome: OutcomeKind::Planned,
-                detail: format!("would {verb} it"),
             }));
             return Ok(StepOutput {
                 summary,
