@@ -1,24 +1,35 @@
 //! SDK configuration, one client per service, the read-only guard of a dry run, the call recorder,
-//! and the one place where SDK errors are classified.
+//! the limit on calls in flight per service, and the one place where SDK errors are classified.
 //!
 //! Configuration is loaded once (`aws_config::defaults`), so the default chain finds credentials,
 //! region and `AWS_ENDPOINT_URL` exactly as the AWS CLI would, and every client is built from it
 //! with the same interceptors: nothing can reach AWS without passing the guard and the recorder.
+//! Every client's HTTP client is wrapped so that at most [`CallLimits`] calls to its service are
+//! in flight at once, whatever the parallelism of the steps.
 
+use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
 use aws_smithy_runtime_api::client::interceptors::context::{
     BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
 };
 use aws_smithy_runtime_api::client::interceptors::{Intercept, SharedInterceptor};
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, Metadata};
 use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::client::runtime_components::{
+    RuntimeComponents, RuntimeComponentsBuilder,
+};
 use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde::Serialize;
@@ -46,6 +57,8 @@ pub struct AwsOptions {
     pub interceptors: Vec<SharedInterceptor>,
     /// Where to append the audit log of mutating calls (JSON Lines); none when `None`.
     pub audit: Option<AuditLog>,
+    /// Calls in flight at once to each service, at most (`Default`: [`CallLimits::default`]).
+    pub call_limits: CallLimits,
 }
 
 /// The clients a teardown uses, built from one configuration.
@@ -57,6 +70,8 @@ pub struct Aws {
     pub mode: Mode,
     /// Every call the clients made, in order.
     pub calls: CallLog,
+    /// Calls in flight per service: the limits, and the most there ever were at once.
+    pub concurrency: CallConcurrency,
     /// CloudFormation.
     pub cloudformation: aws_sdk_cloudformation::Client,
     /// EC2 (network interfaces, VPCs).
@@ -118,32 +133,47 @@ impl Aws {
         interceptors.extend(options.interceptors.iter().cloned());
         // Standard retry: throttling and transient 5xx are retried with exponential backoff and
         // jitter, 5 attempts. Adaptive mode was measured to stall: after two throttled answers its
-        // client-side rate limiter held the next call for about 40 s. Concurrency per service is
-        // bounded by the steps' parallelism instead.
+        // client-side rate limiter held the next call for about 40 s. Bursts are bounded instead
+        // by the limit on calls in flight per service (below), which every attempt, retries
+        // included, passes through.
         let retry = RetryConfig::standard().with_max_attempts(options.max_attempts.unwrap_or(5));
+        let http = base_http_client(sdk_config);
+        let concurrency = CallConcurrency::default();
 
         macro_rules! client {
-            ($krate:ident) => {{
+            ($krate:ident, $service:literal, $limit:expr) => {{
                 let mut builder =
                     $krate::config::Builder::from(sdk_config).retry_config(retry.clone());
                 for interceptor in &interceptors {
                     builder.push_interceptor(interceptor.clone());
                 }
+                if let Some(http) = &http {
+                    builder.set_http_client(Some(SharedHttpClient::new(LimitedHttpClient {
+                        inner: http.clone(),
+                        gate: concurrency.add($service, $limit),
+                    })));
+                }
                 $krate::Client::from_conf(builder.build())
             }};
         }
+        let limits = options.call_limits;
         Ok(Aws {
             region,
             mode,
             calls,
-            cloudformation: client!(aws_sdk_cloudformation),
-            ec2: client!(aws_sdk_ec2),
-            ecs: client!(aws_sdk_ecs),
-            ecr: client!(aws_sdk_ecr),
-            eventbridge: client!(aws_sdk_eventbridge),
-            secretsmanager: client!(aws_sdk_secretsmanager),
-            sns: client!(aws_sdk_sns),
-            sts: client!(aws_sdk_sts),
+            cloudformation: client!(
+                aws_sdk_cloudformation,
+                "CloudFormation",
+                limits.cloudformation
+            ),
+            ec2: client!(aws_sdk_ec2, "EC2", limits.other),
+            ecs: client!(aws_sdk_ecs, "ECS", limits.other),
+            ecr: client!(aws_sdk_ecr, "ECR", limits.other),
+            eventbridge: client!(aws_sdk_eventbridge, "EventBridge", limits.other),
+            secretsmanager: client!(aws_sdk_secretsmanager, "Secrets Manager", limits.other),
+            sns: client!(aws_sdk_sns, "SNS", limits.other),
+            sts: client!(aws_sdk_sts, "STS", limits.other),
+            concurrency,
         })
     }
 
@@ -151,6 +181,264 @@ impl Aws {
     pub fn is_dry_run(&self) -> bool {
         self.mode == Mode::DryRun
     }
+}
+
+/// How many calls to one AWS service may be in flight at once, per set of clients ([`Aws`]).
+///
+/// AWS throttles each API per account and region with a token bucket: a burst, then a refill
+/// rate. EC2 documents a bucket of 100 tokens refilled at 20 a second for a non-mutating action
+/// such as DescribeHosts (<https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html>);
+/// ECS one of 50 for cluster reads such as DescribeClusters
+/// (<https://docs.aws.amazon.com/AmazonECS/latest/developerguide/request-throttling.html>).
+/// CloudFormation publishes no per-API rates, and AWS's advice for its "Rate exceeded" errors is
+/// to back off and to work on one stack at a time
+/// (<https://repost.aws/knowledge-center/cloudformation-rate-exceeded-error>). A teardown's
+/// steps poll with backoff, so its rate is set by how many calls are under way at once: at
+/// about 100 ms a call, [`CallLimits::DEFAULT_OTHER`] calls in flight is some 80 calls a second
+/// at most, within those bursts, and [`CallLimits::DEFAULT_CLOUDFORMATION`] keeps CloudFormation
+/// to a few stacks' polls at a time. What still gets throttled is retried by the SDK.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallLimits {
+    /// CloudFormation, whose limits are the lowest of the services a teardown calls.
+    pub cloudformation: usize,
+    /// Every other service (EC2, ECS, ECR, Secrets Manager, EventBridge, SNS, STS), each on its
+    /// own.
+    pub other: usize,
+}
+
+impl CallLimits {
+    /// The default for CloudFormation.
+    pub const DEFAULT_CLOUDFORMATION: usize = 4;
+    /// The default for every other service: the default parallelism, so that a plain run is
+    /// never held back and only a wider run (a sweep of many labs) is.
+    pub const DEFAULT_OTHER: usize = 8;
+}
+
+impl Default for CallLimits {
+    fn default() -> CallLimits {
+        CallLimits {
+            cloudformation: CallLimits::DEFAULT_CLOUDFORMATION,
+            other: CallLimits::DEFAULT_OTHER,
+        }
+    }
+}
+
+/// The calls in flight to one service: a semaphore of its limit, and counts for reporting.
+#[derive(Debug)]
+struct ServiceGate {
+    service: &'static str,
+    limit: usize,
+    permits: Arc<tokio::sync::Semaphore>,
+    in_flight: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+/// One call in flight: holds its permit, and gives it back when the call finishes or is dropped
+/// (a cancelled step drops its call's future, and with it this).
+struct InFlight {
+    gate: Arc<ServiceGate>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl ServiceGate {
+    fn new(service: &'static str, limit: usize) -> ServiceGate {
+        let limit = limit.max(1);
+        ServiceGate {
+            service,
+            limit,
+            permits: Arc::new(tokio::sync::Semaphore::new(limit)),
+            in_flight: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
+        }
+    }
+
+    async fn enter(self: Arc<ServiceGate>) -> InFlight {
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .expect("the semaphore of a service is never closed");
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        InFlight {
+            gate: self,
+            _permit: permit,
+        }
+    }
+}
+
+impl Drop for InFlight {
+    // Runs before the permit (a field) is released, so the count never exceeds the limit.
+    fn drop(&mut self) {
+        self.gate.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The limit and the calls in flight of each service of one set of clients. Cheap to clone
+/// (shared).
+#[derive(Clone, Debug, Default)]
+pub struct CallConcurrency {
+    gates: Arc<Mutex<Vec<Arc<ServiceGate>>>>,
+}
+
+impl CallConcurrency {
+    fn add(&self, service: &'static str, limit: usize) -> Arc<ServiceGate> {
+        let gate = Arc::new(ServiceGate::new(service, limit));
+        self.gates
+            .lock()
+            .expect("call concurrency poisoned")
+            .push(Arc::clone(&gate));
+        gate
+    }
+
+    fn gate(&self, service: &str) -> Option<Arc<ServiceGate>> {
+        self.gates
+            .lock()
+            .expect("call concurrency poisoned")
+            .iter()
+            .find(|g| g.service == service)
+            .cloned()
+    }
+
+    /// The limit of `service` (as the SDK names it: `CloudFormation`, `ECS`, `Secrets Manager`),
+    /// or `None` when its calls are not limited.
+    pub fn limit(&self, service: &str) -> Option<usize> {
+        self.gate(service).map(|g| g.limit)
+    }
+
+    /// Calls to `service` in flight now.
+    pub fn in_flight(&self, service: &str) -> usize {
+        self.gate(service)
+            .map_or(0, |g| g.in_flight.load(Ordering::SeqCst))
+    }
+
+    /// The most calls to `service` that were ever in flight at once.
+    pub fn peak(&self, service: &str) -> usize {
+        self.gate(service)
+            .map_or(0, |g| g.peak.load(Ordering::SeqCst))
+    }
+
+    /// The most calls in flight at once, for each service called at least once.
+    pub fn peaks(&self) -> BTreeMap<String, usize> {
+        self.gates
+            .lock()
+            .expect("call concurrency poisoned")
+            .iter()
+            .map(|g| (g.service.to_string(), g.peak.load(Ordering::SeqCst)))
+            .filter(|(_, peak)| *peak > 0)
+            .collect()
+    }
+}
+
+/// The HTTP client of one service's client: the SDK's own, behind that service's gate.
+#[derive(Debug)]
+struct LimitedHttpClient {
+    inner: SharedHttpClient,
+    gate: Arc<ServiceGate>,
+}
+
+impl HttpClient for LimitedHttpClient {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(LimitedConnector {
+            inner: self.inner.http_connector(settings, components),
+            gate: Arc::clone(&self.gate),
+        })
+    }
+
+    fn validate_base_client_config(
+        &self,
+        runtime_components: &RuntimeComponentsBuilder,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.inner
+            .validate_base_client_config(runtime_components, cfg)
+    }
+
+    fn validate_final_config(
+        &self,
+        runtime_components: &RuntimeComponents,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.inner.validate_final_config(runtime_components, cfg)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.inner.connector_metadata()
+    }
+}
+
+/// Sends one attempt once its service has a free permit, and holds the permit until the answer
+/// (its status and headers) is back. The SDK calls this once per attempt, so a retry waits for a
+/// permit again, and the backoff before it holds none.
+#[derive(Debug)]
+struct LimitedConnector {
+    inner: SharedHttpConnector,
+    gate: Arc<ServiceGate>,
+}
+
+impl HttpConnector for LimitedConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let inner = self.inner.clone();
+        let gate = Arc::clone(&self.gate);
+        HttpConnectorFuture::new(async move {
+            let _in_flight = gate.enter().await;
+            inner.call(request).await
+        })
+    }
+}
+
+/// The HTTP client the SDK would give a client built from `sdk_config`: the configuration's own,
+/// or else the SDK's default (hyper with rustls).
+///
+/// The SDK installs its default client in a runtime plugin that is out of reach (the functions
+/// that build it are private to aws-smithy-runtime), so it is read where it is visible: in the
+/// runtime components an interceptor is given. A throw-away STS client with one interceptor
+/// that takes the client and then stops the call before it is serialized is polled once;
+/// nothing is signed or sent. `None` (and a warning) if that ever stops working, in which case the clients
+/// keep the SDK's default and run without the limit; a unit test pins it.
+fn base_http_client(sdk_config: &SdkConfig) -> Option<SharedHttpClient> {
+    if let Some(client) = sdk_config.http_client() {
+        return Some(client);
+    }
+
+    #[derive(Debug, Default)]
+    struct TakeHttpClient(Arc<Mutex<Option<SharedHttpClient>>>);
+
+    impl Intercept for TakeHttpClient {
+        fn name(&self) -> &'static str {
+            "teardown::TakeHttpClient"
+        }
+
+        fn read_before_serialization(
+            &self,
+            _context: &BeforeSerializationInterceptorContextRef<'_>,
+            runtime_components: &RuntimeComponents,
+            _cfg: &mut ConfigBag,
+        ) -> Result<(), BoxError> {
+            *self.0.lock().expect("poisoned") = runtime_components.http_client();
+            Err("only looking for the default HTTP client".into())
+        }
+    }
+
+    let taken = Arc::new(Mutex::new(None));
+    let config = aws_sdk_sts::config::Builder::from(sdk_config)
+        .interceptor(TakeHttpClient(Arc::clone(&taken)))
+        .build();
+    let client = aws_sdk_sts::Client::from_conf(config);
+    let mut probe = std::pin::pin!(client.get_caller_identity().send());
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    // The first poll runs the hook and returns the error it raised.
+    let _ = std::future::Future::poll(probe.as_mut(), &mut context);
+    let client = taken.lock().expect("poisoned").take();
+    if client.is_none() {
+        tracing::warn!(
+            "cannot find the AWS SDK's default HTTP client: calls are not limited per service"
+        );
+    }
+    client
 }
 
 /// True for operations that only read: the allow-list of a dry run.
@@ -580,5 +868,116 @@ mod tests {
             ErrorClass::Fatal
         );
         assert_eq!(classify_code(None), ErrorClass::Fatal);
+    }
+
+    /// An inner connector that answers `/ok` at once and never answers anything else.
+    #[derive(Debug)]
+    struct OkOrHang;
+
+    impl HttpConnector for OkOrHang {
+        fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+            let ok = request.uri().ends_with("/ok");
+            HttpConnectorFuture::new(async move {
+                if !ok {
+                    std::future::pending::<()>().await;
+                }
+                Ok(
+                    aws_smithy_runtime_api::client::orchestrator::HttpResponse::new(
+                        200.try_into().unwrap(),
+                        aws_smithy_types::body::SdkBody::empty(),
+                    ),
+                )
+            })
+        }
+    }
+
+    fn request(path: &str) -> HttpRequest {
+        let mut request = HttpRequest::empty();
+        request.set_uri(format!("http://127.0.0.1{path}")).unwrap();
+        request
+    }
+
+    fn limited(concurrency: &CallConcurrency, limit: usize) -> LimitedConnector {
+        LimitedConnector {
+            inner: SharedHttpConnector::new(OkOrHang),
+            gate: concurrency.add("ECS", limit),
+        }
+    }
+
+    #[tokio::test]
+    async fn calls_beyond_the_limit_wait_for_a_permit() {
+        let concurrency = CallConcurrency::default();
+        let connector = Arc::new(limited(&concurrency, 2));
+        let hanging: Vec<_> = (0..5)
+            .map(|_| tokio::spawn(connector.call(request("/hang"))))
+            .collect();
+        while concurrency.in_flight("ECS") < 2 {
+            tokio::task::yield_now().await;
+        }
+        // Let the other three run as far as they can: they wait for a permit.
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(concurrency.in_flight("ECS"), 2);
+        assert_eq!(concurrency.peak("ECS"), 2);
+        assert_eq!(concurrency.limit("ECS"), Some(2));
+        for call in hanging {
+            call.abort();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_dropped_call_gives_its_permit_back() {
+        let concurrency = CallConcurrency::default();
+        let connector = Arc::new(limited(&concurrency, 1));
+        let hanging = tokio::spawn(connector.call(request("/hang")));
+        while concurrency.in_flight("ECS") < 1 {
+            tokio::task::yield_now().await;
+        }
+        // Cancelled in flight, as a step is when the run is interrupted.
+        hanging.abort();
+        assert!(hanging.await.unwrap_err().is_cancelled());
+        assert_eq!(concurrency.in_flight("ECS"), 0);
+        // The only permit is free again: the next call goes through.
+        let response = connector.call(request("/ok")).await.unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        assert_eq!(concurrency.peak("ECS"), 1);
+        assert_eq!(concurrency.in_flight("ECS"), 0);
+    }
+
+    #[tokio::test]
+    async fn every_client_gets_the_sdk_default_http_client_behind_its_limit() {
+        let sdk_config = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-west-2"))
+            .build();
+        // No client in the configuration: the SDK's default is found, not sent anything.
+        assert!(sdk_config.http_client().is_none());
+        assert!(base_http_client(&sdk_config).is_some());
+        let aws = Aws::from_sdk_config(
+            &sdk_config,
+            Mode::DryRun,
+            AwsOptions {
+                call_limits: CallLimits {
+                    cloudformation: 2,
+                    other: 5,
+                },
+                ..AwsOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(aws.concurrency.limit("CloudFormation"), Some(2));
+        for service in [
+            "EC2",
+            "ECS",
+            "ECR",
+            "EventBridge",
+            "Secrets Manager",
+            "SNS",
+            "STS",
+        ] {
+            assert_eq!(aws.concurrency.limit(service), Some(5), "{service}");
+        }
+        assert!(aws.concurrency.peaks().is_empty());
     }
 }

@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use crate::actions;
-use crate::aws::{AuditLog, Aws, AwsOptions, Mode};
+use crate::aws::{AuditLog, Aws, AwsOptions, CallLimits, Mode};
 use crate::engine::{self, RunOptions, RunSummary};
 use crate::event::EventSink;
 use crate::journal::{Journal, RunHeader, RunLock};
@@ -154,6 +154,33 @@ pub struct RunSettings {
     /// or ~/.local/state/teardown/runs).
     #[arg(long, env = "TEARDOWN_RUNS_DIR")]
     pub runs_dir: Option<PathBuf>,
+    /// Calls in flight at once to each AWS service, at most.
+    #[command(flatten)]
+    pub call_limits: CallLimitArgs,
+}
+
+/// Calls in flight at once per AWS service: AWS throttles each service's API per account and
+/// region, CloudFormation's hardest (see "When things go wrong" in the README).
+#[derive(Debug, Args)]
+pub struct CallLimitArgs {
+    /// Calls in flight at once to each AWS service other than CloudFormation, at most.
+    #[arg(long, value_name = "N", default_value_t = CallLimits::DEFAULT_OTHER as u16,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub max_concurrent_calls: u16,
+    /// Calls in flight at once to CloudFormation, at most (its API limits are lower).
+    #[arg(long, value_name = "N", default_value_t = CallLimits::DEFAULT_CLOUDFORMATION as u16,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub max_concurrent_cloudformation_calls: u16,
+}
+
+impl CallLimitArgs {
+    /// The limits, for `AwsOptions::call_limits`.
+    pub fn limits(&self) -> CallLimits {
+        CallLimits {
+            cloudformation: self.max_concurrent_cloudformation_calls.into(),
+            other: self.max_concurrent_calls.into(),
+        }
+    }
 }
 
 /// The directory runs are kept in.
@@ -451,6 +478,7 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
         AwsOptions {
             region,
             audit,
+            call_limits: args.call_limits.limits(),
             ..AwsOptions::default()
         },
     )
