@@ -5,14 +5,17 @@
 //!
 //! Caveat (sdk-notes.md): the request has already reached the emulator when its answer is
 //! replaced, so a replaced mutating call did happen there. Tests either inject on read-only calls
-//! or rely on the actions being idempotent, and say which.
+//! or rely on the actions being idempotent, and say which; or they use a rule that holds the
+//! request back ([`Rule::instead_of_sending`]), as AWS refuses a throttled call before acting on
+//! it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{
-    BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextRef,
+    BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextMut,
+    BeforeTransmitInterceptorContextRef,
 };
 use aws_smithy_runtime_api::client::interceptors::{Intercept, SharedInterceptor};
 use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, Metadata};
@@ -76,6 +79,9 @@ pub struct Rule {
     pub times: usize,
     /// The answer.
     pub answer: Answer,
+    /// The emulator never sees the call: it is sent as a harmless `GET /moto-api/config`
+    /// instead (so it still reaches the endpoint, with its headers), and answered with `answer`.
+    pub unsent: bool,
 }
 
 impl Rule {
@@ -97,6 +103,14 @@ impl Rule {
         self
     }
 
+    /// Holds the calls it injects on back from the emulator, so that they have no effect there
+    /// (as a throttled call has none in AWS): decided before the request is sent, which is then
+    /// turned into a read of moto's configuration, and answered with the rule's answer.
+    pub fn instead_of_sending(mut self) -> Rule {
+        self.unsent = true;
+        self
+    }
+
     fn matches(&self, service: &str, operation: &str) -> bool {
         let op = match self.operation.strip_suffix('*') {
             Some(prefix) => operation.starts_with(prefix),
@@ -115,6 +129,7 @@ impl Rule {
             every: 1,
             times,
             answer,
+            unsent: false,
         }
     }
 }
@@ -194,9 +209,76 @@ impl Storable for RequestText {
     type Storer = StoreReplace<Self>;
 }
 
+/// The answer chosen, before sending, for an attempt held back from the emulator.
+#[derive(Clone, Debug)]
+struct HeldBack(Option<Answer>);
+
+impl Storable for HeldBack {
+    type Storer = StoreReplace<Self>;
+}
+
+impl Faults {
+    /// The answer of the first rule (of those that hold calls back, or of the others) that
+    /// applies to this call, counting the call against it.
+    fn pick(&self, service: &str, operation: &str, body: &str, unsent: bool) -> Option<Answer> {
+        let mut rules = self.rules.lock().unwrap();
+        let state = rules.iter_mut().find(|s| {
+            s.rule.unsent == unsent
+                && s.rule.matches(service, operation)
+                && s.injected < s.rule.times
+                && s.rule
+                    .request_contains
+                    .as_ref()
+                    .is_none_or(|text| body.contains(text.as_str()))
+        })?;
+        state.seen += 1;
+        if state.seen <= state.rule.skip || (state.seen - state.rule.skip) % state.rule.every != 0 {
+            return None;
+        }
+        state.injected += 1;
+        Some(state.rule.answer.clone())
+    }
+}
+
 impl Intercept for Faults {
     fn name(&self) -> &'static str {
         "tests::Faults"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        // Decided again at every attempt: a retry is a new call to AWS.
+        cfg.interceptor_state().store_put(HeldBack(None));
+        let Some(meta) = cfg.load::<Metadata>() else {
+            return Ok(());
+        };
+        let (service, operation) = (meta.service().to_string(), meta.name().to_string());
+        let request = context.request_mut();
+        let text = request
+            .body()
+            .bytes()
+            .map(|b| String::from_utf8_lossy(b).to_string())
+            .unwrap_or_default();
+        let Some(answer) = self.pick(&service, &operation, &text, true) else {
+            return Ok(());
+        };
+        let base = request.uri().to_string();
+        let authority_end = base
+            .find("://")
+            .and_then(|scheme| base[scheme + 3..].find('/').map(|p| scheme + 3 + p))
+            .unwrap_or(base.len());
+        request.set_uri(format!("{}/moto-api/config", &base[..authority_end]))?;
+        request.set_method("GET")?;
+        *request.body_mut() = SdkBody::empty();
+        request.headers_mut().remove("content-length");
+        request.headers_mut().remove("content-type");
+        cfg.interceptor_state().store_put(RequestText(text));
+        cfg.interceptor_state().store_put(HeldBack(Some(answer)));
+        Ok(())
     }
 
     fn read_before_transmit(
@@ -205,6 +287,10 @@ impl Intercept for Faults {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        if cfg.load::<HeldBack>().is_some_and(|h| h.0.is_some()) {
+            // The request as the service would have seen it is kept already.
+            return Ok(());
+        }
         let text = context
             .request()
             .body()
@@ -229,24 +315,14 @@ impl Intercept for Faults {
             .load::<RequestText>()
             .map(|t| t.0.clone())
             .unwrap_or_default();
-        let mut rules = self.rules.lock().unwrap();
-        let Some(state) = rules.iter_mut().find(|s| {
-            s.rule.matches(&service, &operation)
-                && s.injected < s.rule.times
-                && s.rule
-                    .request_contains
-                    .as_ref()
-                    .is_none_or(|text| body.contains(text.as_str()))
-        }) else {
-            return Ok(());
+        let decided = cfg.load::<HeldBack>().and_then(|h| h.0.clone());
+        let answer = match decided {
+            Some(answer) => answer,
+            None => match self.pick(&service, &operation, &body, false) {
+                Some(answer) => answer,
+                None => return Ok(()),
+            },
         };
-        state.seen += 1;
-        if state.seen <= state.rule.skip || (state.seen - state.rule.skip) % state.rule.every != 0 {
-            return Ok(());
-        }
-        state.injected += 1;
-        let answer = state.rule.answer.clone();
-        drop(rules);
         let response = context.response_mut();
         let replacement = match answer {
             Answer::Error {

@@ -6,6 +6,7 @@
 
 pub mod faults;
 pub mod fixture;
+pub mod scale;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

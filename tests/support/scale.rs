@@ -1,0 +1,358 @@
+//! Scale for the throttling tests: a counting proxy in front of moto, which sees from outside
+//! the clients how many calls to each service are in flight at once, and helpers that grow the
+//! workshop to hundreds of resources.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_sdk_ecs::types::{
+    AssignPublicIp, AwsVpcConfiguration, Compatibility, ContainerDefinition, LaunchType,
+    NetworkConfiguration, NetworkMode,
+};
+use serde_json::json;
+use teardown::aws::{Aws, AwsOptions, Mode};
+
+use super::fixture::Workshop;
+use super::Moto;
+
+/// What the proxy saw of one service.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Seen {
+    /// Requests being answered now.
+    pub in_flight: usize,
+    /// The most requests that were ever being answered at once.
+    pub peak: usize,
+    /// Requests in all.
+    pub requests: usize,
+}
+
+/// An HTTP proxy on loopback in front of moto, one thread per connection. A request counts as
+/// in flight from when the proxy has read it whole until just before its answer is written
+/// back, so the count is never higher than what the client had under way. Each request is held
+/// `latency` before it is forwarded, as the round trip to AWS would, so that concurrent calls
+/// overlap as they do against AWS (moto answers in about 5 ms).
+#[derive(Clone)]
+pub struct CountingProxy {
+    /// `http://127.0.0.1:PORT`, for the clients.
+    pub endpoint: String,
+    seen: Arc<Mutex<BTreeMap<String, Seen>>>,
+}
+
+impl CountingProxy {
+    /// Starts a proxy to moto's endpoint (`http://127.0.0.1:PORT`).
+    pub fn start(upstream: &str, latency: Duration) -> CountingProxy {
+        let upstream = upstream.trim_start_matches("http://").to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let seen: Arc<Mutex<BTreeMap<String, Seen>>> = Arc::default();
+        let counts = Arc::clone(&seen);
+        // Left to run until the test process ends, blocked in accept.
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let upstream = upstream.clone();
+                let counts = Arc::clone(&counts);
+                std::thread::spawn(move || {
+                    let _ = serve(client, &upstream, latency, &counts);
+                });
+            }
+        });
+        CountingProxy { endpoint, seen }
+    }
+
+    /// What it saw, per service, by the SDK's names for them (`CloudFormation`, `ECS`,
+    /// `Secrets Manager`...).
+    pub fn seen(&self) -> BTreeMap<String, Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// The configuration of `moto`, pointed at this proxy.
+    pub fn sdk_config(&self, moto: &Moto) -> SdkConfig {
+        moto.sdk_config()
+            .into_builder()
+            .endpoint_url(&self.endpoint)
+            .build()
+    }
+
+    /// teardown's clients, talking to moto through this proxy.
+    pub fn aws(&self, moto: &Moto, mode: Mode, options: AwsOptions) -> Aws {
+        Aws::from_sdk_config(&self.sdk_config(moto), mode, options).expect("clients")
+    }
+}
+
+/// The service of a signed request, from its SigV4 credential scope, by the SDK's name for it.
+fn service_of(authorization: &str) -> String {
+    let scope = authorization
+        .split("Credential=")
+        .nth(1)
+        .and_then(|c| c.split(['/', ',']).nth(3))
+        .unwrap_or("unsigned");
+    match scope {
+        "cloudformation" => "CloudFormation",
+        "ec2" => "EC2",
+        "ecs" => "ECS",
+        "ecr" => "ECR",
+        "secretsmanager" => "Secrets Manager",
+        "events" => "EventBridge",
+        "sns" => "SNS",
+        "sts" => "STS",
+        other => other,
+    }
+    .to_string()
+}
+
+/// Reads an HTTP head (up to the empty line): its lines without line ends, or `None` at the end
+/// of the stream.
+fn read_head(reader: &mut impl BufRead) -> std::io::Result<Option<Vec<String>>> {
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(None);
+        }
+        let line = line.trim_end_matches(['\r', '\n']).to_string();
+        if line.is_empty() {
+            return Ok(Some(lines));
+        }
+        lines.push(line);
+    }
+}
+
+fn header<'a>(head: &'a [String], name: &str) -> Option<&'a str> {
+    head.iter().skip(1).find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.trim()
+            .eq_ignore_ascii_case(name)
+            .then_some(value.trim())
+    })
+}
+
+/// The head again, with `Connection: close` (one request per connection keeps the counting
+/// simple: the client opens a new connection for its next call).
+fn closing(head: &[String]) -> Vec<u8> {
+    let mut text = String::new();
+    for (i, line) in head.iter().enumerate() {
+        let name = line.split(':').next().unwrap_or("").trim();
+        if i > 0
+            && (name.eq_ignore_ascii_case("connection") || name.eq_ignore_ascii_case("keep-alive"))
+        {
+            continue;
+        }
+        text.push_str(line);
+        text.push_str("\r\n");
+    }
+    text.push_str("Connection: close\r\n\r\n");
+    text.into_bytes()
+}
+
+fn serve(
+    client: TcpStream,
+    upstream: &str,
+    latency: Duration,
+    seen: &Mutex<BTreeMap<String, Seen>>,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(client.try_clone()?);
+    let Some(head) = read_head(&mut reader)? else {
+        return Ok(());
+    };
+    let length: usize = header(&head, "content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    let service = service_of(header(&head, "authorization").unwrap_or(""));
+    {
+        let mut seen = seen.lock().unwrap();
+        let counts = seen.entry(service.clone()).or_default();
+        counts.in_flight += 1;
+        counts.requests += 1;
+        counts.peak = counts.peak.max(counts.in_flight);
+    }
+    let answer = forward(&head, &body, upstream, latency);
+    seen.lock().unwrap().get_mut(&service).unwrap().in_flight -= 1;
+    let mut client = client;
+    client.write_all(&answer?)?;
+    client.flush()
+}
+
+fn forward(
+    head: &[String],
+    body: &[u8],
+    upstream: &str,
+    latency: Duration,
+) -> std::io::Result<Vec<u8>> {
+    std::thread::sleep(latency);
+    let mut moto = TcpStream::connect(upstream)?;
+    moto.write_all(&closing(head))?;
+    moto.write_all(body)?;
+    let mut reader = BufReader::new(moto);
+    let Some(response_head) = read_head(&mut reader)? else {
+        return Err(std::io::Error::other("moto closed the connection"));
+    };
+    let mut rest = Vec::new();
+    reader.read_to_end(&mut rest)?;
+    let mut answer = closing(&response_head);
+    answer.extend_from_slice(&rest);
+    Ok(answer)
+}
+
+/// How much to add to the workshop.
+#[derive(Clone, Copy, Debug)]
+pub struct Growth {
+    /// Task definition revisions in the workshop's family.
+    pub task_definitions: usize,
+    /// Images in the workshop's repository.
+    pub images: usize,
+    /// Lambda network interfaces in the workshop's subnet.
+    pub lambda_enis: usize,
+    /// Running tasks in the workshop's cluster.
+    pub tasks: usize,
+}
+
+/// Adds resources of the kinds the workshop has to it, and their ids to `workshop`, so that
+/// `fixture::assert_workshop_gone` checks every one. Use clients straight to moto.
+pub async fn grow_workshop(aws: &Aws, workshop: &mut Workshop, growth: Growth) {
+    for revision in 0..growth.task_definitions {
+        let container = ContainerDefinition::builder()
+            .name("app")
+            .image(format!("{}:latest", workshop.repository))
+            .essential(true)
+            // moto's RunTask needs memory on the container, not only on the task.
+            .memory(512)
+            .environment(
+                aws_sdk_ecs::types::KeyValuePair::builder()
+                    .name("SCALE_REVISION")
+                    .value(revision.to_string())
+                    .build(),
+            )
+            .build();
+        let registered = aws
+            .ecs
+            .register_task_definition()
+            .family(&workshop.task_family)
+            .network_mode(NetworkMode::Awsvpc)
+            .requires_compatibilities(Compatibility::Fargate)
+            .cpu("256")
+            .memory("512")
+            .container_definitions(container)
+            .send()
+            .await
+            .expect("register a task definition revision");
+        workshop.task_definitions.push(
+            registered
+                .task_definition()
+                .and_then(|t| t.task_definition_arn())
+                .expect("RegisterTaskDefinition returns the ARN")
+                .to_string(),
+        );
+    }
+
+    for i in 0..growth.images {
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "size": 2000 + i,
+                "digest": digest("config", i)
+            },
+            "layers": [{
+                "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                "size": 40_000_000 + i,
+                "digest": digest("layer", i)
+            }]
+        });
+        let pushed = aws
+            .ecr
+            .put_image()
+            .repository_name(&workshop.repository)
+            .image_manifest(manifest.to_string())
+            .image_tag(format!("build-{i}"))
+            .send()
+            .await
+            .expect("push an image");
+        workshop.image_digests.push(
+            pushed
+                .image()
+                .and_then(|i| i.image_id())
+                .and_then(|id| id.image_digest())
+                .expect("PutImage returns the digest")
+                .to_string(),
+        );
+    }
+
+    for i in 0..growth.lambda_enis {
+        let created = aws
+            .ec2
+            .create_network_interface()
+            .subnet_id(&workshop.subnet_id)
+            .groups(&workshop.security_group_id)
+            .description(format!(
+                "AWS Lambda VPC ENI-scale-{i:08x}-4f1c-4b7e-9d3a-5c2e8f0a{i:04x}"
+            ))
+            .send()
+            .await
+            .expect("create a Lambda network interface");
+        workshop.lambda_enis.push(
+            created
+                .network_interface()
+                .and_then(|n| n.network_interface_id())
+                .expect("CreateNetworkInterface returns the id")
+                .to_string(),
+        );
+    }
+
+    let task_definition = workshop.task_definitions[0].clone();
+    let mut started = 0;
+    while started < growth.tasks {
+        // RunTask starts at most 10 tasks a call.
+        let count = (growth.tasks - started).min(10);
+        let ran = aws
+            .ecs
+            .run_task()
+            .cluster(&workshop.cluster)
+            .task_definition(&task_definition)
+            .launch_type(LaunchType::Fargate)
+            .count(count as i32)
+            .network_configuration(
+                NetworkConfiguration::builder()
+                    .awsvpc_configuration(
+                        AwsVpcConfiguration::builder()
+                            .subnets(&workshop.subnet_id)
+                            // moto's RunTask fails without security groups here.
+                            .security_groups(&workshop.security_group_id)
+                            .assign_public_ip(AssignPublicIp::Enabled)
+                            .build()
+                            .expect("subnets are set"),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("run tasks");
+        assert!(ran.failures().is_empty(), "RunTask: {:?}", ran.failures());
+        let tasks: Vec<String> = ran
+            .tasks()
+            .iter()
+            .filter_map(|t| t.task_arn().map(str::to_string))
+            .collect();
+        assert_eq!(tasks.len(), count, "RunTask started {tasks:?}");
+        started += count;
+        workshop.tasks.extend(tasks);
+    }
+}
+
+/// A well-formed sha256 digest, different for every (part, index), unlike the fixture's.
+fn digest(part: &str, index: usize) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hex = String::new();
+    for round in 0..4u8 {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        ("scale", part, index, round).hash(&mut hasher);
+        hex.push_str(&format!("{:016x}", hasher.finish()));
+    }
+    format!("sha256:{hex}")
+}
