@@ -1,26 +1,26 @@
-//! `teardown sweep`: its flags, connecting to each region with the guard checked first, the run
-//! lock, the confirmation, and the order of the stages.
+//! `teardown sweep`: its flags, the run locks, the confirmation, and the order of the stages
+//! (connecting to each account behind its guard is `connect.rs`).
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use chrono::Utc;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use crate::aws::{AuditLog, Aws, AwsOptions, Mode};
 use crate::cli::Outcome;
 use crate::event::EventSink;
 use crate::journal::RunLock;
 use crate::render::{self, OutputFormat};
 use crate::util::count_of;
 
+use super::accounts::{AccountList, RoleTemplate};
+use super::connect::{connect, Accounts, Regions, RunsDirs};
 use super::discover::LabStatus;
 use super::plan::{LoadError, SweepPlan};
 use super::report::{write_found, write_labs};
 use super::shard::Shard;
-use super::{RegionClients, Sweep, SweepOptions};
+use super::{Sweep, SweepOptions};
 
 /// `teardown sweep` arguments.
 #[derive(Debug, Args)]
@@ -37,6 +37,20 @@ pub struct SweepArgs {
     /// of the environment or profile, like the AWS CLI.
     #[arg(long = "region", value_name = "REGION")]
     pub regions: Vec<String>,
+    /// Sweep every region enabled for the account (EC2 DescribeRegions), each region's labs in
+    /// the same run; with a [guard] regions list, only the enabled regions it allows.
+    #[arg(long, conflicts_with = "regions")]
+    pub all_regions: bool,
+    /// Sweep each account of --accounts through this role, assumed in it (session name
+    /// `teardown-sweep`): an IAM role ARN with {account} where the account id goes, e.g.
+    /// 'arn:aws:iam::{account}:role/teardown-sweep'.
+    #[arg(long, value_name = "ROLE_ARN", value_parser = RoleTemplate::parse)]
+    pub assume_role: Option<RoleTemplate>,
+    /// The accounts to sweep (with --assume-role): 111111111111,222222222222, or @FILE with one
+    /// account id a line (`#` starts a comment). Each account's guard is checked once, and its
+    /// runs and audit log are kept under RUNS_DIR/ACCOUNT.
+    #[arg(long, value_name = "IDS|@FILE", value_parser = AccountList::parse)]
+    pub accounts: Option<AccountList>,
     /// Sweep only shard K of N: the labs whose stable hash of account/region/stack, modulo N, is
     /// K-1. Runs of shards 1/N to N/N together sweep every lab exactly once.
     #[arg(long, value_name = "K/N", value_parser = Shard::parse)]
@@ -56,13 +70,29 @@ pub struct SweepArgs {
     /// Output format (default: human on a terminal, plain otherwise or when NO_COLOR is set).
     #[arg(long, value_enum)]
     pub output: Option<OutputFormat>,
-    /// Where the audit log of a sweep that deletes is kept (default: as for `teardown run`).
+    /// Where the audit log of a sweep that deletes is kept (default: as for `teardown run`); with
+    /// --accounts, each account's under a directory of its own, named by its id.
     #[arg(long, env = "TEARDOWN_RUNS_DIR")]
     pub runs_dir: Option<PathBuf>,
 }
 
 /// Runs `teardown sweep`.
 pub async fn run(args: SweepArgs) -> Outcome {
+    let accounts = match (&args.assume_role, &args.accounts) {
+        (None, None) => Accounts::Environment,
+        (Some(role), Some(accounts)) => Accounts::AssumeRole {
+            role: role.clone(),
+            accounts: accounts.0.clone(),
+        },
+        (None, Some(_)) => {
+            eprintln!("error: --accounts needs --assume-role: the role to assume in each account, e.g. --assume-role 'arn:aws:iam::{{account}}:role/teardown-sweep' (without --accounts, the sweep stays in the account of your credentials)");
+            return Outcome::BadInput;
+        }
+        (Some(_), None) => {
+            eprintln!("error: --assume-role needs --accounts: the accounts to assume it in, e.g. --accounts 111111111111,222222222222 or --accounts @accounts.txt (one id a line)");
+            return Outcome::BadInput;
+        }
+    };
     let plan = match SweepPlan::load(&args.plan, &args.vars) {
         Ok(plan) => plan,
         Err(LoadError::Io { path, source }) => {
@@ -75,53 +105,61 @@ pub async fn run(args: SweepArgs) -> Outcome {
         }
     };
     let apply = args.apply;
-    let mut regions: Vec<Option<String>> = Vec::new();
-    for region in &args.regions {
-        if !regions.contains(&Some(region.clone())) {
-            regions.push(Some(region.clone()));
+    let regions = if args.all_regions {
+        Regions::AllEnabled
+    } else if args.regions.is_empty() {
+        Regions::Environment
+    } else {
+        let mut regions: Vec<String> = Vec::new();
+        for region in &args.regions {
+            if !regions.contains(region) {
+                regions.push(region.clone());
+            }
         }
-    }
-    if regions.is_empty() {
-        regions.push(None);
-    }
+        Regions::Listed(regions)
+    };
     let run_id = format!(
         "{}-sweep-{}",
         Utc::now().format("%Y%m%dT%H%M%SZ"),
         plan.plan.name
     );
-    let runs_dir = crate::cli::runs_dir(args.runs_dir.as_ref());
-    let audit = if apply {
-        let path = runs_dir.join(&run_id).join("audit.jsonl");
-        match AuditLog::open(&path, &run_id) {
-            Ok(audit) => Some(audit),
-            Err(e) => {
-                eprintln!("error: cannot create the audit log {}: {e}; pass --runs-dir to put it elsewhere", path.display());
-                return Outcome::Refused;
-            }
-        }
-    } else {
-        None
+    let runs = RunsDirs {
+        root: crate::cli::runs_dir(args.runs_dir.as_ref()),
+        per_account: matches!(accounts, Accounts::AssumeRole { .. }),
     };
-    let (clients, account) = match connect(&plan, regions, audit.as_ref()).await {
+    if plan.plan.guard.accounts.is_empty() {
+        eprintln!("warning: the plan has no account guard ([guard] accounts); it would run in any account");
+    }
+    let audit = apply.then_some((&runs, run_id.as_str()));
+    let connected = match connect(&plan.plan, &accounts, &regions, audit).await {
         Ok(connected) => connected,
         Err(message) => {
             eprintln!("error: {message}");
             return Outcome::Refused;
         }
     };
+    for refused in &connected.refused {
+        eprintln!(
+            "error: account {} refused: {}",
+            refused.account, refused.reason
+        );
+    }
+    let clients = connected.accounts;
     // Two sweeps of one plan in one account and region would race each other's deletions.
     let mut locks = Vec::new();
     if apply {
-        for c in &clients {
-            let mut key = format!("{account}-{}-{}", c.read.region, plan.plan.name);
-            if let Some(shard) = &args.shard {
-                key.push_str(&format!("-shard-{}-of-{}", shard.index, shard.count));
-            }
-            match RunLock::acquire(&runs_dir, &key, &run_id) {
-                Ok(lock) => locks.push(lock),
-                Err(message) => {
-                    eprintln!("error: {message}");
-                    return Outcome::Refused;
+        for account in &clients {
+            for c in &account.regions {
+                let mut key = format!("{}-{}-{}", account.account, c.read.region, plan.plan.name);
+                if let Some(shard) = &args.shard {
+                    key.push_str(&format!("-shard-{}-of-{}", shard.index, shard.count));
+                }
+                match RunLock::acquire(&runs.of(&account.account), &key, &run_id) {
+                    Ok(lock) => locks.push(lock),
+                    Err(message) => {
+                        eprintln!("error: {message}");
+                        return Outcome::Refused;
+                    }
                 }
             }
         }
@@ -148,14 +186,16 @@ pub async fn run(args: SweepArgs) -> Outcome {
     let cancel = CancellationToken::new();
     let signals = tokio::spawn(crate::cli::watch_signals(cancel.clone()));
 
-    let mut sweep = Sweep::discover(&plan, &clients, &account, &options).await;
+    let mut sweep = Sweep::discover_accounts(&plan, &clients, connected.refused, &options).await;
     let _ = write_found(&mut out, &plan, &sweep, &options);
     let (events, listening) = listen(format);
-    let preview = sweep.preview(&clients, &options, &events, &cancel).await;
+    let preview = sweep
+        .preview_accounts(&clients, &options, &events, &cancel)
+        .await;
     drop(events);
     let _ = listening.await;
     let place = render::RunPlace {
-        account: account.clone(),
+        account: sweep.accounts.join(", "),
         region: sweep.regions.join(", "),
     };
     let to_delete = sweep
@@ -172,16 +212,23 @@ pub async fn run(args: SweepArgs) -> Outcome {
             return Outcome::Refused;
         }
         let (events, listening) = listen(format);
-        let applied = sweep.apply(&clients, &options, &events, &cancel).await;
+        let applied = sweep
+            .apply_accounts(&clients, &options, &events, &cancel)
+            .await;
         drop(events);
         let _ = listening.await;
         if let (Some(summary), true) = (&applied, format != OutputFormat::Json) {
             let _ = render::write_summary(&mut out, summary, false, &place);
         }
-        if let Some(audit) = &audit {
+        for (account, audit) in sweep.accounts.iter().zip(&connected.audits) {
+            let whose = if sweep.accounts.len() > 1 {
+                format!(" in account {account}")
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 out,
-                "Audit log of every change made: {}",
+                "Audit log of every change made{whose}: {}",
                 audit.path().display()
             );
         }
@@ -201,42 +248,6 @@ pub async fn run(args: SweepArgs) -> Outcome {
         }
     }
     sweep.outcome()
-}
-
-/// The clients of every region (`None`: the region of the environment), each region's guard
-/// checked before any other call; with an audit log, clients that may delete too. Returns them
-/// and the account id.
-async fn connect(
-    plan: &SweepPlan,
-    regions: Vec<Option<String>>,
-    audit: Option<&AuditLog>,
-) -> Result<(Vec<RegionClients>, String), String> {
-    let mut clients = Vec::new();
-    let mut account = String::new();
-    for region in regions {
-        let options = |audit: Option<&AuditLog>| AwsOptions {
-            region: region.clone(),
-            audit: audit.cloned(),
-            ..AwsOptions::default()
-        };
-        let read = Aws::from_env(Mode::DryRun, options(None))
-            .await
-            .map_err(|e| e.to_string())?;
-        account = crate::cli::check_guard(&plan.plan, &read).await?;
-        let write = match audit {
-            Some(audit) => Some(Arc::new(
-                Aws::from_env(Mode::Apply, options(Some(audit)))
-                    .await
-                    .map_err(|e| e.to_string())?,
-            )),
-            None => None,
-        };
-        clients.push(RegionClients {
-            read: Arc::new(read),
-            write,
-        });
-    }
-    Ok((clients, account))
 }
 
 /// A renderer of its own for one stage's events: the sink, and the listener to await once the
@@ -259,17 +270,28 @@ fn confirmed(plan: &SweepPlan, sweep: &Sweep, labs: usize) -> bool {
         eprintln!("error: refusing to delete without confirmation: no terminal to ask on. Pass --yes for unattended sweeps, or look first with `teardown sweep {}` (a dry run)", plan.path.display());
         return false;
     }
-    let account = &sweep.account;
+    // One account: its id is typed, as for `teardown run`; several: how many there are.
+    let (whose, expected) = match sweep.accounts.as_slice() {
+        [account] => (format!("account {account}"), account.clone()),
+        accounts => (
+            format!("{} accounts ({})", accounts.len(), accounts.join(", ")),
+            accounts.len().to_string(),
+        ),
+    };
     eprintln!(
-        "About to sweep plan `{}` in account {account}, {}: this DELETES {} (listed above).",
+        "About to sweep plan `{}` in {whose}, {}: this DELETES {} (listed above).",
         plan.plan.name,
         sweep.regions.join(", "),
         count_of(labs, "lab")
     );
-    eprint!("Type the account id ({account}) to go on: ");
+    if sweep.accounts.len() == 1 {
+        eprint!("Type the account id ({expected}) to go on: ");
+    } else {
+        eprint!("Type the number of accounts ({expected}) to go on: ");
+    }
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
-    if std::io::stdin().read_line(&mut answer).is_err() || answer.trim() != account {
+    if std::io::stdin().read_line(&mut answer).is_err() || answer.trim() != expected {
         eprintln!("not confirmed: nothing was done");
         return false;
     }

@@ -19,7 +19,9 @@ use crate::resource::{OutcomeKind, ResourceOutcome};
 use crate::util::{count_of, short_duration};
 
 use super::plan::{Find, SweepPlan};
-use super::{client_for, RegionClients, Sweep, SweepOptions};
+use super::{
+    client_for, one_account, AccountClients, RefusedAccount, RegionClients, Sweep, SweepOptions,
+};
 
 /// What a sweep knows of a lab's stack.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -120,8 +122,12 @@ impl LabStatus {
 
 /// One lab: its stack, why it matched, where it stands, and what its steps did.
 pub struct Lab {
-    /// Its id in step ids and reports: the stack name, `region/stack` when several regions are swept.
+    /// Its id in step ids and reports: the stack name, prefixed with its region when several
+    /// regions are swept and with its account when several accounts are
+    /// (`123456789012/us-west-2/Lab-a`).
     pub id: String,
+    /// Its account.
+    pub account: String,
     /// Its region.
     pub region: String,
     /// Its stack.
@@ -329,16 +335,44 @@ async fn recent_use(
 }
 
 impl Sweep {
-    /// Finds the labs of every region, read-only, and decides which are kept and why.
+    /// Finds the labs of every region of one account, read-only, and decides which are kept and
+    /// why.
     pub async fn discover(
         plan: &SweepPlan,
         regions: &[RegionClients],
         account: &str,
         options: &SweepOptions,
     ) -> Sweep {
+        Sweep::discover_accounts(plan, &one_account(account, regions), Vec::new(), options).await
+    }
+
+    /// Finds the labs of every region of every account, read-only, and decides which are kept
+    /// and why; `refused` are the accounts asked for whose guard failed (reported, never
+    /// touched). A lab's id names its account when several were asked for, and its region when
+    /// several are swept: `123456789012/us-west-2/Lab-a`.
+    pub async fn discover_accounts(
+        plan: &SweepPlan,
+        accounts: &[AccountClients],
+        refused: Vec<RefusedAccount>,
+        options: &SweepOptions,
+    ) -> Sweep {
+        let mut regions: Vec<String> = Vec::new();
+        for clients in accounts.iter().flat_map(|a| &a.regions) {
+            if !regions.contains(&clients.read.region) {
+                regions.push(clients.read.region.clone());
+            }
+        }
+        // Ids stay the same when some accounts asked for are refused.
+        let several_accounts = accounts.len() + refused.len() > 1;
+        let several_regions = regions.len() > 1 || accounts.iter().any(|a| a.regions.len() > 1);
         let mut sweep = Sweep {
-            account: account.to_string(),
-            regions: regions.iter().map(|r| r.read.region.clone()).collect(),
+            account: accounts
+                .first()
+                .map(|a| a.account.clone())
+                .unwrap_or_default(),
+            accounts: accounts.iter().map(|a| a.account.clone()).collect(),
+            refused,
+            regions,
             labs: Vec::new(),
             in_other_shards: 0,
             errors: Vec::new(),
@@ -346,16 +380,22 @@ impl Sweep {
             applied: false,
             plan_name: plan.plan.name.clone(),
         };
-        let several = regions.len() > 1;
-        for clients in regions {
+        for (account, clients) in accounts
+            .iter()
+            .flat_map(|a| a.regions.iter().map(move |r| (a.account.as_str(), r)))
+        {
             let aws = &clients.read;
             let stacks = match list_stacks(aws).await {
                 Ok(stacks) => stacks,
                 Err(e) => {
-                    sweep.errors.push(format!(
-                        "region {}: cannot list the stacks: {e}",
-                        aws.region
-                    ));
+                    let place = if several_accounts {
+                        format!("account {account}, region {}", aws.region)
+                    } else {
+                        format!("region {}", aws.region)
+                    };
+                    sweep
+                        .errors
+                        .push(format!("{place}: cannot list the stacks: {e}"));
                     continue;
                 }
             };
@@ -376,13 +416,17 @@ impl Sweep {
                         continue;
                     }
                 }
-                let id = if several {
-                    format!("{}/{}", aws.region, stack.name)
-                } else {
-                    stack.name.clone()
-                };
+                let mut id = String::new();
+                if several_accounts {
+                    id.push_str(&format!("{account}/"));
+                }
+                if several_regions {
+                    id.push_str(&format!("{}/", aws.region));
+                }
+                id.push_str(&stack.name);
                 let mut lab = Lab {
                     id,
+                    account: account.to_string(),
                     region: aws.region.clone(),
                     stack,
                     matched_because,
@@ -423,7 +467,7 @@ impl Sweep {
             sweep.labs.extend(labs);
         }
         if let Some(window) = plan.find.not_updated_for {
-            sweep.check_use(regions, window, options).await;
+            sweep.check_use(accounts, window, options).await;
         }
         sweep
     }
@@ -431,7 +475,7 @@ impl Sweep {
     /// Keeps the labs in use: their clusters' tasks, checked concurrently (bounded).
     async fn check_use(
         &mut self,
-        regions: &[RegionClients],
+        accounts: &[AccountClients],
         window: Duration,
         options: &SweepOptions,
     ) {
@@ -449,7 +493,7 @@ impl Sweep {
             if clusters.is_empty() {
                 continue;
             }
-            let aws = client_for(regions, &lab.region).read.clone();
+            let aws = client_for(accounts, &lab.account, &lab.region).read.clone();
             let permits = permits.clone();
             let now = options.now;
             checks.spawn(async move {

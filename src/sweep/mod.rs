@@ -38,18 +38,30 @@
 //! check, a region), 2 bad input, 3 refused, 130 interrupted. A sweep is not resumed: run it
 //! again, every step is idempotent.
 //!
+//! Regions and accounts: `--region` (repeatable) or `--all-regions` (the account's enabled
+//! regions, EC2 DescribeRegions) name the regions; `--assume-role` with `--accounts` sweeps
+//! several accounts in the same run, each through the role assumed in it. Every region of every
+//! account is a separate set of labs, and all their copies of the plan run in one executor.
+//! Each account's guard is checked once, before anything else is called in it: the assumed
+//! role's caller identity must be exactly that account, and the plan's `[guard]` must allow it;
+//! an account that fails is refused (reported, exit code 1) and nothing in it is touched.
+//!
 //! One file per concern: `plan.rs` reads the `[sweep]` section, `discover.rs` finds and judges
 //! the labs, `run.rs` previews and applies them, `report.rs` tells what happened, `shard.rs`
-//! splits labs over runs, and `command.rs` is `teardown sweep` itself.
+//! splits labs over runs, `accounts.rs` reads `--accounts` and `--assume-role`, `connect.rs`
+//! builds each account's clients behind its guard, and `command.rs` is `teardown sweep` itself.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 
 use crate::aws::Aws;
 use crate::cli::Outcome;
 
+mod accounts;
 mod command;
+mod connect;
 mod discover;
 mod plan;
 mod report;
@@ -58,6 +70,7 @@ mod shard;
 #[cfg(test)]
 mod tests;
 
+pub use accounts::{AccountList, RoleTemplate};
 pub use command::{run, SweepArgs};
 pub use discover::{Lab, LabStatus, StackFacts};
 pub use plan::{Find, LoadError, SweepPlan};
@@ -74,6 +87,25 @@ pub struct RegionClients {
     pub read: Arc<Aws>,
     /// Clients that may delete ([`Mode::Apply`](crate::aws::Mode::Apply)); `None` in a dry run.
     pub write: Option<Arc<Aws>>,
+}
+
+/// One account's clients, region by region, once its guard passed.
+#[derive(Clone)]
+pub struct AccountClients {
+    /// The account id, as STS GetCallerIdentity gave it through these clients.
+    pub account: String,
+    /// The clients of each region swept in it, in order.
+    pub regions: Vec<RegionClients>,
+}
+
+/// An account that was not swept, and why: nothing in it was touched.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RefusedAccount {
+    /// The account id asked for.
+    pub account: String,
+    /// Why it was refused (the role could not be assumed, it answered for another account, the
+    /// plan's guard does not allow it...).
+    pub reason: String,
 }
 
 /// How to sweep.
@@ -102,11 +134,15 @@ impl Default for SweepOptions {
 
 /// A sweep in progress: the labs found and where each stands.
 pub struct Sweep {
-    /// The account swept.
+    /// The account swept; with several, the first of [`Sweep::accounts`].
     pub account: String,
-    /// The regions swept, in order.
+    /// Every account swept, in order (refused ones left out).
+    pub accounts: Vec<String>,
+    /// Accounts that were asked for and refused, with the reason.
+    pub refused: Vec<RefusedAccount>,
+    /// The regions swept (in any account), in order.
     pub regions: Vec<String>,
-    /// Every lab found (in this shard), in region then stack order.
+    /// Every lab found (in this shard), in account, region, then stack order.
     pub labs: Vec<Lab>,
     /// Labs found that belong to other shards.
     pub in_other_shards: usize,
@@ -119,7 +155,6 @@ pub struct Sweep {
     plan_name: String,
 }
 
-/// Which steps of the merged DAG belong to which lab: prefixed id to (lab index, plain id).
 impl Sweep {
     /// Labs found stale and not run yet.
     pub fn stale(&self) -> impl Iterator<Item = &Lab> {
@@ -127,11 +162,16 @@ impl Sweep {
     }
 
     /// How the sweep ended, as the documented exit code: 1 when anything failed (a scheduler
-    /// alerts on it), 130 when interrupted.
+    /// alerts on it), including an account refused while others were swept; 3 when every account
+    /// asked for was refused (nothing was done); 130 when interrupted.
     pub fn outcome(&self) -> Outcome {
         if self.interrupted {
             Outcome::Interrupted
-        } else if !self.errors.is_empty() || self.labs.iter().any(|l| l.status == LabStatus::Failed)
+        } else if !self.refused.is_empty() && self.accounts.is_empty() {
+            Outcome::Refused
+        } else if !self.errors.is_empty()
+            || !self.refused.is_empty()
+            || self.labs.iter().any(|l| l.status == LabStatus::Failed)
         {
             Outcome::StepsFailed
         } else {
@@ -140,9 +180,24 @@ impl Sweep {
     }
 }
 
-fn client_for<'a>(regions: &'a [RegionClients], region: &str) -> &'a RegionClients {
-    regions
+/// The clients of the lab of `account` in `region`.
+fn client_for<'a>(
+    accounts: &'a [AccountClients],
+    account: &str,
+    region: &str,
+) -> &'a RegionClients {
+    accounts
         .iter()
+        .filter(|a| a.account == account)
+        .flat_map(|a| &a.regions)
         .find(|c| c.read.region == region)
         .expect("every lab comes from one of the regions swept")
+}
+
+/// A one-account sweep's regions as the accounts the sweep works with.
+fn one_account(account: &str, regions: &[RegionClients]) -> [AccountClients; 1] {
+    [AccountClients {
+        account: account.to_string(),
+        regions: regions.to_vec(),
+    }]
 }

@@ -13,7 +13,7 @@ use crate::util::count_of;
 
 use super::discover::{Lab, LabStatus, StackFacts};
 use super::plan::SweepPlan;
-use super::{Sweep, SweepOptions};
+use super::{RefusedAccount, Sweep, SweepOptions};
 
 impl Sweep {
     /// The machine-readable report.
@@ -26,6 +26,8 @@ impl Sweep {
             plan: plan.plan.name.clone(),
             file: plan.path.display().to_string(),
             account: self.account.clone(),
+            accounts: self.accounts.clone(),
+            refused: self.refused.clone(),
             regions: self.regions.clone(),
             dry_run: !self.applied,
             shard: options.shard.map(|s| s.to_string()),
@@ -58,9 +60,14 @@ pub struct SweepReport {
     pub plan: String,
     /// The plan file.
     pub file: String,
-    /// The account swept.
+    /// The account swept; with several, the first of `accounts`.
     pub account: String,
-    /// The regions swept.
+    /// Every account swept (refused ones left out).
+    pub accounts: Vec<String>,
+    /// The accounts asked for (`--accounts`) and refused, each with the reason: nothing in them
+    /// was touched.
+    pub refused: Vec<RefusedAccount>,
+    /// The regions swept, in any account.
     pub regions: Vec<String>,
     /// True unless the sweep deleted (`--apply`).
     pub dry_run: bool,
@@ -87,6 +94,8 @@ pub struct SweepReport {
 pub struct LabReport {
     /// Its id (the prefix of its step ids).
     pub id: String,
+    /// Its account.
+    pub account: String,
     /// Its region.
     pub region: String,
     /// Its stack.
@@ -130,6 +139,7 @@ impl LabReport {
         }
         LabReport {
             id: lab.id.clone(),
+            account: lab.account.clone(),
             region: lab.region.clone(),
             stack: lab.stack.clone(),
             matched_because: lab.matched_because.clone(),
@@ -183,18 +193,30 @@ pub(super) fn write_found(
         ),
         None => String::new(),
     };
+    let plural = |n: usize, word: &str| {
+        if n == 1 {
+            word.to_string()
+        } else {
+            format!("{word}s")
+        }
+    };
+    let accounts = if sweep.accounts.is_empty() {
+        "no account".to_string()
+    } else {
+        format!(
+            "{} {}",
+            plural(sweep.accounts.len(), "account"),
+            sweep.accounts.join(", ")
+        )
+    };
     writeln!(
         out,
-        "Sweep of plan `{}`: account {}, {} {}{shard}",
+        "Sweep of plan `{}`: {accounts}, {} {}{shard}",
         plan.plan.name,
-        sweep.account,
-        if sweep.regions.len() == 1 {
-            "region"
-        } else {
-            "regions"
-        },
+        plural(sweep.regions.len(), "region"),
         sweep.regions.join(", ")
     )?;
+    write_refused(out, sweep)?;
     for error in &sweep.errors {
         writeln!(out, "  error: {error}")?;
     }
@@ -214,6 +236,18 @@ pub(super) fn write_found(
         for note in &lab.notes {
             writeln!(out, "  {:12} {:<32} note: {note}", "", "")?;
         }
+    }
+    Ok(())
+}
+
+/// The accounts refused, each with its reason.
+fn write_refused(out: &mut dyn Write, sweep: &Sweep) -> std::io::Result<()> {
+    for refused in &sweep.refused {
+        writeln!(
+            out,
+            "  REFUSED      account {}: {}",
+            refused.account, refused.reason
+        )?;
     }
     Ok(())
 }
@@ -253,6 +287,7 @@ pub(super) fn write_labs(out: &mut dyn Write, sweep: &Sweep) -> std::io::Result<
         };
         writeln!(out, "  {:12} {:<32} {what}", lab.status.word(), lab.id)?;
     }
+    write_refused(out, sweep)?;
     if sweep
         .labs
         .iter()

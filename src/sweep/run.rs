@@ -15,14 +15,13 @@ use crate::resource::OutcomeKind;
 use crate::util::count_of;
 
 use super::discover::LabStatus;
-use super::{client_for, RegionClients, Sweep, SweepOptions};
+use super::{client_for, one_account, AccountClients, RegionClients, Sweep, SweepOptions};
 
+/// Which steps of the merged DAG belong to which lab: prefixed id to (lab index, plain id).
 type Owners = HashMap<String, (usize, String)>;
 
 impl Sweep {
-    /// Runs every stale lab's copy of the plan in one dry run (read-only clients), then keeps the
-    /// labs whose copies would change the same resource, and marks those whose preview failed.
-    /// Returns the run's summary (`None` when no lab was stale).
+    /// [`Sweep::preview_accounts`] for a sweep of one account.
     pub async fn preview(
         &mut self,
         regions: &[RegionClients],
@@ -30,8 +29,23 @@ impl Sweep {
         events: &EventSink,
         cancel: &CancellationToken,
     ) -> Option<RunSummary> {
+        let accounts = one_account(&self.account, regions);
+        self.preview_accounts(&accounts, options, events, cancel)
+            .await
+    }
+
+    /// Runs every stale lab's copy of the plan in one dry run (read-only clients), then keeps the
+    /// labs whose copies would change the same resource, and marks those whose preview failed.
+    /// Returns the run's summary (`None` when no lab was stale).
+    pub async fn preview_accounts(
+        &mut self,
+        accounts: &[AccountClients],
+        options: &SweepOptions,
+        events: &EventSink,
+        cancel: &CancellationToken,
+    ) -> Option<RunSummary> {
         let (dag, owners) =
-            self.merged_dag(LabStatus::NotRun, |c| Some(c.read.clone()), false, regions)?;
+            self.merged_dag(LabStatus::NotRun, |c| Some(c.read.clone()), false, accounts)?;
         let summary = self.run(&dag, &owners, options, true, events, cancel).await;
         for lab in self.labs.iter_mut() {
             if lab.status != LabStatus::NotRun || lab.steps.is_empty() {
@@ -73,15 +87,17 @@ impl Sweep {
 
     /// Keeps every lab whose preview would change a resource that another lab's would too: a
     /// lab's teardown must never reach into another lab, and which one owns it is not known.
+    /// A resource is one account's, in one region: the same id elsewhere is another resource.
     fn keep_overlaps(&mut self) {
-        let mut claims: BTreeMap<&str, (BTreeSet<usize>, String)> = BTreeMap::new();
+        type Claims<'a> = BTreeMap<(&'a str, &'a str, &'a str), (BTreeSet<usize>, String)>;
+        let mut claims: Claims = BTreeMap::new();
         for (index, lab) in self.labs.iter().enumerate() {
             if lab.status != LabStatus::WouldDelete {
                 continue;
             }
             for r in lab.outcomes().filter(|r| r.outcome == OutcomeKind::Planned) {
                 let entry = claims
-                    .entry(&r.resource.id)
+                    .entry((&lab.account, &lab.region, &r.resource.id))
                     .or_insert_with(|| (BTreeSet::new(), String::new()));
                 entry.0.insert(index);
                 entry.1 = format!("{} {}", r.resource.kind, r.resource.name);
@@ -109,10 +125,7 @@ impl Sweep {
         }
     }
 
-    /// Deletes what each previewed lab's preview listed, in one run of the merged DAG with the
-    /// clients that may delete; every step changes only the resources its preview listed.
-    /// Returns the run's summary (`None` when no lab was to be deleted). Panics if a region of
-    /// such a lab has no `write` clients.
+    /// [`Sweep::apply_accounts`] for a sweep of one account.
     pub async fn apply(
         &mut self,
         regions: &[RegionClients],
@@ -120,9 +133,25 @@ impl Sweep {
         events: &EventSink,
         cancel: &CancellationToken,
     ) -> Option<RunSummary> {
+        let accounts = one_account(&self.account, regions);
+        self.apply_accounts(&accounts, options, events, cancel)
+            .await
+    }
+
+    /// Deletes what each previewed lab's preview listed, in one run of the merged DAG with the
+    /// clients that may delete; every step changes only the resources its preview listed.
+    /// Returns the run's summary (`None` when no lab was to be deleted). Panics if a region of
+    /// such a lab has no `write` clients.
+    pub async fn apply_accounts(
+        &mut self,
+        accounts: &[AccountClients],
+        options: &SweepOptions,
+        events: &EventSink,
+        cancel: &CancellationToken,
+    ) -> Option<RunSummary> {
         self.applied = true;
         let (dag, owners) =
-            self.merged_dag(LabStatus::WouldDelete, |c| c.write.clone(), true, regions)?;
+            self.merged_dag(LabStatus::WouldDelete, |c| c.write.clone(), true, accounts)?;
         let summary = self
             .run(&dag, &owners, options, false, events, cancel)
             .await;
@@ -147,7 +176,7 @@ impl Sweep {
         status: LabStatus,
         clients: impl Fn(&RegionClients) -> Option<Arc<Aws>>,
         restrict: bool,
-        regions: &[RegionClients],
+        accounts: &[AccountClients],
     ) -> Option<(Dag<StepNode>, Owners)> {
         let mut nodes = Vec::new();
         let mut owners = Owners::new();
@@ -155,7 +184,7 @@ impl Sweep {
             let Some(lab_plan) = lab.plan.as_ref().filter(|_| lab.status == status) else {
                 continue;
             };
-            let aws = clients(client_for(regions, &lab.region))
+            let aws = clients(client_for(accounts, &lab.account, &lab.region))
                 .expect("the clients of a sweep that deletes are given for every region");
             let selected = lab_plan
                 .select(&PhaseSelection::default())

@@ -1,0 +1,286 @@
+//! Each account's clients, region by region, behind its guard.
+//!
+//! Per account, before anything else is called in it: the regions named are checked against the
+//! plan's `[guard] regions` (no call needed), then STS GetCallerIdentity (one call, read-only)
+//! must name exactly the account asked for, when a role is assumed, and an account the plan's
+//! `[guard] accounts` allows. Only then are its regions listed (`--all-regions`) and its clients
+//! built. An account that fails is refused with the reason; the others go on.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use aws_config::sts::AssumeRoleProvider;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_sts::config::SharedCredentialsProvider;
+
+use crate::aws::{AuditLog, Aws, AwsError, AwsOptions, Mode};
+use crate::plan::Plan;
+
+use super::accounts::{RoleTemplate, SESSION_NAME};
+use super::{AccountClients, RefusedAccount, RegionClients};
+
+/// Which regions to sweep in each account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Regions {
+    /// The region of the environment or profile, like the AWS CLI.
+    Environment,
+    /// These regions (`--region`, repeated).
+    Listed(Vec<String>),
+    /// The regions enabled for the account (`--all-regions`), as EC2 DescribeRegions lists them,
+    /// less those the plan's `[guard] regions` leaves out.
+    AllEnabled,
+}
+
+/// Whose credentials to sweep with.
+#[derive(Clone, Debug)]
+pub enum Accounts {
+    /// The environment's credentials: one account, whichever they are for.
+    Environment,
+    /// This role, assumed in each of these accounts.
+    AssumeRole {
+        /// The role, `{account}` standing for the account id.
+        role: RoleTemplate,
+        /// The accounts, in order.
+        accounts: Vec<String>,
+    },
+}
+
+/// Where each account's runs (audit log, run locks) are kept.
+#[derive(Clone, Debug)]
+pub struct RunsDirs {
+    /// `--runs-dir` (or its default).
+    pub root: PathBuf,
+    /// True with `--accounts`: each account has a directory of its own under the root, named by
+    /// its id, so that one account's audit log holds only the calls made in it.
+    pub per_account: bool,
+}
+
+impl RunsDirs {
+    /// The directory of `account`'s runs.
+    pub fn of(&self, account: &str) -> PathBuf {
+        if self.per_account {
+            self.root.join(account)
+        } else {
+            self.root.clone()
+        }
+    }
+}
+
+/// The accounts connected, those refused, and each connected account's audit log (with
+/// `--apply`).
+pub struct Connected {
+    /// The accounts whose guard passed, with their clients.
+    pub accounts: Vec<AccountClients>,
+    /// The accounts refused, and why.
+    pub refused: Vec<RefusedAccount>,
+    /// The audit log of each account that may be changed, in the order of `accounts`.
+    pub audits: Vec<AuditLog>,
+}
+
+/// Connects to every account: `Err` only when the environment's own credentials (no
+/// `--accounts`) are refused, since then nothing at all can be swept.
+pub async fn connect(
+    plan: &Plan,
+    accounts: &Accounts,
+    regions: &Regions,
+    audit: Option<(&RunsDirs, &str)>,
+) -> Result<Connected, String> {
+    let mut base = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    // The calls made before the regions' clients are built (STS, EC2 DescribeRegions) need a
+    // region: without one in the environment or profile, the first region named serves.
+    if let (None, Regions::Listed(listed)) = (base.region(), regions) {
+        base = base
+            .to_builder()
+            .region(Region::new(listed[0].clone()))
+            .build();
+    }
+    if base.region().is_none() {
+        return Err("no AWS region is configured: pass --region, or set AWS_REGION (or a region in your profile)".into());
+    }
+    let mut connected = Connected {
+        accounts: Vec::new(),
+        refused: Vec::new(),
+        audits: Vec::new(),
+    };
+    match accounts {
+        Accounts::Environment => {
+            let (clients, audit) = connect_account(plan, &base, None, regions, audit).await?;
+            connected.accounts.push(clients);
+            connected.audits.extend(audit);
+        }
+        Accounts::AssumeRole { role, accounts } => {
+            for account in accounts {
+                let provider = AssumeRoleProvider::builder(role.for_account(account))
+                    .session_name(SESSION_NAME)
+                    .configure(&base)
+                    .build()
+                    .await;
+                let config = base
+                    .to_builder()
+                    .credentials_provider(SharedCredentialsProvider::new(provider))
+                    .build();
+                match connect_account(plan, &config, Some(account), regions, audit).await {
+                    Ok((clients, audit)) => {
+                        connected.accounts.push(clients);
+                        connected.audits.extend(audit);
+                    }
+                    Err(reason) => connected.refused.push(RefusedAccount {
+                        account: account.clone(),
+                        reason,
+                    }),
+                }
+            }
+        }
+    }
+    Ok(connected)
+}
+
+/// One account's clients, its guard checked first (see the module's documentation).
+async fn connect_account(
+    plan: &Plan,
+    config: &SdkConfig,
+    expected: Option<&str>,
+    regions: &Regions,
+    audit: Option<(&RunsDirs, &str)>,
+) -> Result<(AccountClients, Option<AuditLog>), String> {
+    let home = Aws::from_sdk_config(config, Mode::DryRun, AwsOptions::default())
+        .map_err(|e| e.to_string())?;
+    let named = match regions {
+        Regions::Environment => vec![home.region.clone()],
+        Regions::Listed(listed) => listed.clone(),
+        Regions::AllEnabled => Vec::new(),
+    };
+    for region in &named {
+        region_allowed(plan, region)?;
+    }
+    let account = check_identity(plan, &home, expected).await?;
+    let regions = match regions {
+        Regions::AllEnabled => {
+            let enabled = enabled_regions(&home)
+                .await
+                .map_err(|e| format!("cannot list the account's enabled regions ({e})"))?;
+            let allowed: Vec<String> = enabled
+                .iter()
+                .filter(|r| plan.guard.regions.is_empty() || plan.guard.regions.contains(r))
+                .cloned()
+                .collect();
+            if allowed.is_empty() {
+                return Err(format!(
+                    "none of the account's enabled regions ({}) is one the plan may run in ({}, its [guard] regions): nothing was done",
+                    enabled.join(", "),
+                    plan.guard.regions.join(", ")
+                ));
+            }
+            allowed
+        }
+        _ => named,
+    };
+    let audit = match audit {
+        Some((dirs, run_id)) => Some(open_audit(&dirs.of(&account), run_id)?),
+        None => None,
+    };
+    let mut clients = Vec::new();
+    for region in regions {
+        let config = config.to_builder().region(Region::new(region)).build();
+        let build = |mode, audit: Option<&AuditLog>| {
+            Aws::from_sdk_config(
+                &config,
+                mode,
+                AwsOptions {
+                    audit: audit.cloned(),
+                    ..AwsOptions::default()
+                },
+            )
+            .map(Arc::new)
+            .map_err(|e| e.to_string())
+        };
+        clients.push(RegionClients {
+            read: build(Mode::DryRun, None)?,
+            write: match &audit {
+                Some(audit) => Some(build(Mode::Apply, Some(audit))?),
+                None => None,
+            },
+        });
+    }
+    Ok((
+        AccountClients {
+            account,
+            regions: clients,
+        },
+        audit,
+    ))
+}
+
+/// The audit log of one sweep in one account's runs directory.
+fn open_audit(dir: &Path, run_id: &str) -> Result<AuditLog, String> {
+    let path = dir.join(run_id).join("audit.jsonl");
+    AuditLog::open(&path, run_id).map_err(|e| {
+        format!(
+            "cannot create the audit log {}: {e}; pass --runs-dir to put it elsewhere",
+            path.display()
+        )
+    })
+}
+
+/// The plan's `[guard] regions`, for one region named.
+fn region_allowed(plan: &Plan, region: &str) -> Result<(), String> {
+    if plan.guard.regions.is_empty() || plan.guard.regions.iter().any(|r| r == region) {
+        return Ok(());
+    }
+    Err(format!(
+        "the plan may run only in {} (its [guard] regions), and this is {region}: nothing was done; pass --region or fix the guard",
+        plan.guard.regions.join(", ")
+    ))
+}
+
+/// The account of the credentials (STS GetCallerIdentity, read-only): exactly `expected` when a
+/// role was assumed for it, and one the plan's `[guard] accounts` allows.
+async fn check_identity(plan: &Plan, aws: &Aws, expected: Option<&str>) -> Result<String, String> {
+    let identity = aws.sts.get_caller_identity().send().await.map_err(|e| {
+        let e = AwsError::from_sdk("STS.GetCallerIdentity", e);
+        match expected {
+            Some(account) => format!(
+                "cannot assume the role in account {account}, or tell which account it is in ({e}); check that the role exists, trusts these credentials, and that they may call sts:AssumeRole on it: nothing was done in it"
+            ),
+            None => format!(
+                "cannot tell which AWS account this is ({e}); check your credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID, `aws sso login`): nothing was done"
+            ),
+        }
+    })?;
+    let account = identity.account().unwrap_or_default().to_string();
+    if let Some(expected) = expected {
+        if account != expected {
+            return Err(format!(
+                "the role assumed for account {expected} is in account {account} (STS GetCallerIdentity says {}): nothing was done in {expected}; check --assume-role",
+                identity.arn().unwrap_or("no ARN")
+            ));
+        }
+    }
+    if !plan.guard.accounts.is_empty() && !plan.guard.accounts.contains(&account) {
+        return Err(format!(
+            "the plan may run only in account {} (its [guard] accounts), and these credentials are for {account}: nothing was done",
+            plan.guard.accounts.join(", ")
+        ));
+    }
+    Ok(account)
+}
+
+/// The regions enabled for the account (EC2 DescribeRegions without AllRegions lists only those;
+/// a region that says it is not opted in is left out all the same), sorted.
+async fn enabled_regions(aws: &Aws) -> Result<Vec<String>, AwsError> {
+    let out = aws
+        .ec2
+        .describe_regions()
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("EC2.DescribeRegions", e))?;
+    let mut regions: Vec<String> = out
+        .regions()
+        .iter()
+        .filter(|r| r.opt_in_status() != Some("not-opted-in"))
+        .filter_map(|r| r.region_name().map(str::to_string))
+        .collect();
+    regions.sort();
+    regions.dedup();
+    Ok(regions)
+}
