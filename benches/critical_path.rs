@@ -1090,7 +1090,7 @@ fn main() {
     };
     // Part 3: labs in the big sweep, and the parallelisms tried (8 is the CLI's default).
     let (labs, parallelisms): (usize, &[u16]) = if full {
-        (100, &[8, 64, 256])
+        (100, &[8, 64, 128, 256])
     } else {
         (5, &[8])
     };

@@ -2,8 +2,9 @@
 //! sweep 10, 25, 50 and 100 stale labs in one account, how many API calls it makes, and the peak
 //! memory of its process.
 //!
-//!     cargo bench --profile dev --bench sweep_scale                      # 10, 25, 50, 100 labs
-//!     SWEEP_SCALE_LABS="100" SWEEP_SCALE_PARALLELISM=32 cargo bench --profile dev --bench sweep_scale
+//!     cargo bench --profile dev --bench sweep_scale      # 10, 25, 50, 100 labs
+//!     SWEEP_SCALE_LABS="100" SWEEP_SCALE_PARALLELISM=32 \
+//!         cargo bench --profile dev --bench sweep_scale
 //!
 //! For each size: moto is reset, ECS tasks are kept RUNNING until stopped, and N labs are
 //! provisioned straight into moto, concurrently (`tests/support/fixture.rs`: the workshop, each
@@ -523,8 +524,13 @@ fn main() {
             println!("| {op} | {n} | {:.2} |", *n as f64 / biggest.labs as f64);
         }
     }
-    println!("\nRaw data (sweep logs, reports): {}", dir.display());
     let failed = all.iter().filter(|m| m.failure.is_some()).count();
+    if full || failed > 0 {
+        println!("\nRaw data (sweep logs, reports): {}", dir.display());
+    } else {
+        // A smoke run that passed leaves nothing behind.
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     if failed > 0 {
         eprintln!("{failed} sweep(s) failed: see the table");
         std::process::exit(1);

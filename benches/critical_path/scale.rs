@@ -1,10 +1,11 @@
 //! Part 3 of the bench: a sweep of many labs in virtual time, under AWS's rate limits.
 //!
 //! The sweep's merged DAG is built as `teardown sweep` builds it: every lab gets its own copy of
-//! the steps of `plans/stale-labs-sweep.toml`, step ids prefixed with the lab (`Lab-007/stop-tasks`),
-//! all copies in one DAG under one parallelism. Each lab has its own simulated account objects
-//! (part 1's `World`, at the nominal latencies); what the labs share is the account's API rate
-//! limits: one token bucket per throttling group, per account and region, as AWS keeps them.
+//! the steps of `plans/stale-labs-sweep.toml`, step ids prefixed with the lab
+//! (`Lab-007/stop-tasks`), all copies in one DAG under one parallelism. Each lab has its own
+//! simulated account objects (part 1's `World`, at the nominal latencies); what the labs share is
+//! the account's API rate limits: one token bucket per throttling group, per account and region,
+//! as AWS keeps them.
 //!
 //! Each simulated find, act and poll makes the API calls the real action makes (counted by the
 //! proxy in part 3 of BENCHMARKS.md against moto: e.g. stop-tasks' find is DescribeClusters,
@@ -12,9 +13,9 @@
 //! finding its bucket empty is answered with a throttling error after its 50 ms, and the simulated
 //! client retries it as the SDK's standard retry strategy does with teardown's settings
 //! (aws-smithy-runtime 1.16: 5 attempts, a delay uniform in [0, min(1 s x 2^(n-1), 20 s)), a
-//! client-side retry quota of 500 tokens of which a throttled retry costs 5). When the SDK gives
-//! up, the action fails with the same `ThrottlingException` the real client would return, and the
-//! engine retries the step as the plan says.
+//! client-side retry quota of 500 tokens per service, of which a throttled retry costs 5). When
+//! the SDK gives up, the action fails with the same `ThrottlingException` the real client would
+//! return, and the engine retries the step as the plan says.
 
 use super::*;
 use teardown::engine::{Handler, StepOutcome};
@@ -225,12 +226,13 @@ const RETRY_QUOTA: f64 = 500.0;
 const THROTTLED_RETRY_COST: f64 = 5.0;
 const MAX_ATTEMPTS: u32 = 5;
 
-/// What the labs share: the account's rate limits, and the client's retry quota (one client per
-/// region for the whole sweep, as the CLI builds it).
+/// What the labs share: the account's rate limits, and the SDK's retry quota. The quota is kept per
+/// retry partition, which is the service by default, and the sweep's labs share one set of clients
+/// per region: one quota per service for all labs.
 pub(super) struct Account {
     limited: bool,
     buckets: BTreeMap<&'static str, Bucket>,
-    quota: f64,
+    quota: BTreeMap<&'static str, f64>,
     rng: Rng,
     calls: BTreeMap<&'static str, u64>,
     throttled: BTreeMap<&'static str, u64>,
@@ -243,7 +245,7 @@ impl Account {
         Account {
             limited,
             buckets: BTreeMap::new(),
-            quota: RETRY_QUOTA,
+            quota: BTreeMap::new(),
             rng: Rng(0x2545_F491_4F6C_DD1D),
             calls: BTreeMap::new(),
             throttled: BTreeMap::new(),
@@ -276,20 +278,28 @@ impl Account {
     }
 
     /// The SDK's delay before attempt `attempt + 1`, or `None` when it gives up.
-    fn retry_after_throttle(&mut self, attempt: u32) -> Option<Duration> {
-        if attempt >= MAX_ATTEMPTS || self.quota < THROTTLED_RETRY_COST {
+    fn retry_after_throttle(&mut self, operation: &'static str, attempt: u32) -> Option<Duration> {
+        let quota = self.quota_of(operation);
+        if attempt >= MAX_ATTEMPTS || *quota < THROTTLED_RETRY_COST {
             self.gave_up += 1;
             return None;
         }
-        self.quota -= THROTTLED_RETRY_COST;
+        *quota -= THROTTLED_RETRY_COST;
         let ceiling = Duration::from_secs(1 << (attempt - 1).min(5)).min(Duration::from_secs(20));
         Some(self.rng.below(ceiling))
     }
 
     /// A call answered: a retry that worked gives its tokens back; a first try earns one.
-    fn succeeded(&mut self, retried: bool) {
+    fn succeeded(&mut self, operation: &'static str, retried: bool) {
         let back = if retried { THROTTLED_RETRY_COST } else { 1.0 };
-        self.quota = (self.quota + back).min(RETRY_QUOTA);
+        let quota = self.quota_of(operation);
+        *quota = (*quota + back).min(RETRY_QUOTA);
+    }
+
+    /// The retry quota of the operation's service.
+    fn quota_of(&mut self, operation: &'static str) -> &mut f64 {
+        let service = operation.split_once(':').map_or(operation, |(s, _)| s);
+        self.quota.entry(service).or_insert(RETRY_QUOTA)
     }
 }
 
@@ -314,7 +324,10 @@ impl Throttled {
                     .expect("account")
                     .admit(operation, Instant::now());
                 if admitted {
-                    self.account.lock().expect("account").succeeded(attempt > 1);
+                    self.account
+                        .lock()
+                        .expect("account")
+                        .succeeded(operation, attempt > 1);
                     if i < last {
                         tokio::time::sleep(latency).await;
                     }
@@ -326,7 +339,7 @@ impl Throttled {
                     .account
                     .lock()
                     .expect("account")
-                    .retry_after_throttle(attempt);
+                    .retry_after_throttle(operation, attempt);
                 match delay {
                     Some(delay) => tokio::time::sleep(delay).await,
                     None => {
@@ -518,7 +531,7 @@ pub(super) fn report(aws: &Arc<Aws>, many: usize, parallelisms: &[u16]) {
     let sweep = sweep_plan();
     println!("\n## 3. A sweep of many labs under AWS's rate limits (virtual time)\n");
     println!(
-        "The merged DAG of `{SWEEP_PLAN}` (9 steps a lab), each lab at part 1's nominal latencies; every simulated call is the real action's API calls, 50 ms each, against per-account token buckets; throttled calls are retried as the SDK's standard strategy does (5 attempts, jittered exponential backoff from 1 s to 20 s, 500-token retry quota).\n"
+        "The merged DAG of `{SWEEP_PLAN}` (9 steps a lab), each lab at part 1's nominal latencies; every simulated call is the real action's API calls, 50 ms each, against per-account token buckets; throttled calls are retried as the SDK's standard strategy does (5 attempts, jittered exponential backoff from 1 s to 20 s, a 500-token retry quota per service).\n"
     );
     println!("| labs | parallelism | rate limits | wall (virtual) | ratio to 1 lab | steps | failed | API calls | throttled answers | calls the SDK gave up on | steps retried |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
