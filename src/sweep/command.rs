@@ -38,12 +38,15 @@ pub struct SweepArgs {
     #[arg(long = "region", value_name = "REGION")]
     pub regions: Vec<String>,
     /// Sweep every region enabled for the account (EC2 DescribeRegions), each region's labs in
-    /// the same run; with a [guard] regions list, only the enabled regions it allows.
+    /// the same run; with a [guard] regions list, only the enabled regions it allows. Needs
+    /// ec2:DescribeRegions besides the policy `teardown permissions PLAN` prints.
     #[arg(long, conflicts_with = "regions")]
     pub all_regions: bool,
     /// Sweep each account of --accounts through this role, assumed in it (session name
     /// `teardown-sweep`): an IAM role ARN with {account} where the account id goes, e.g.
-    /// 'arn:aws:iam::{account}:role/teardown-sweep'.
+    /// 'arn:aws:iam::{account}:role/teardown-sweep'. Your credentials need only sts:AssumeRole on
+    /// it; the role, in each account, must trust them and have the policy `teardown permissions
+    /// PLAN` prints (plus ec2:DescribeRegions with --all-regions).
     #[arg(long, value_name = "ROLE_ARN", value_parser = RoleTemplate::parse)]
     pub assume_role: Option<RoleTemplate>,
     /// The accounts to sweep (with --assume-role): 111111111111,222222222222, or @FILE with one
