@@ -192,11 +192,13 @@ impl Aws {
 /// (<https://docs.aws.amazon.com/AmazonECS/latest/developerguide/request-throttling.html>).
 /// CloudFormation publishes no per-API rates, and AWS's advice for its "Rate exceeded" errors is
 /// to back off and to work on one stack at a time
-/// (<https://repost.aws/knowledge-center/cloudformation-rate-exceeded-error>). A teardown's
-/// steps poll with backoff, so its rate is set by how many calls are under way at once: at
-/// about 100 ms a call, [`CallLimits::DEFAULT_OTHER`] calls in flight is some 80 calls a second
-/// at most, within those bursts, and [`CallLimits::DEFAULT_CLOUDFORMATION`] keeps CloudFormation
-/// to a few stacks' polls at a time. What still gets throttled is retried by the SDK.
+/// (<https://repost.aws/knowledge-center/cloudformation-rate-exceeded-error>). Each step makes
+/// its calls one after another and polls with backoff, so what makes a burst is many steps at
+/// once (a sweep of many labs); bounding the calls in flight bounds the burst. At about 100 ms a
+/// call, [`CallLimits::DEFAULT_OTHER`] calls in flight is some 80 calls a second at most: a
+/// second of that fits EC2's bucket and most of ECS's, and the steps' polls rarely keep it up.
+/// [`CallLimits::DEFAULT_CLOUDFORMATION`] keeps CloudFormation to a few stacks' calls at a time.
+/// What AWS still throttles is retried by the SDK (standard mode, 5 attempts).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CallLimits {
     /// CloudFormation, whose limits are the lowest of the services a teardown calls.

@@ -243,8 +243,12 @@ async fn a_teardown_of_hundreds_of_resources_under_throttling_finishes_within_th
     );
     assert_eq!(retries.given_up_throttled.load(Ordering::SeqCst), 0);
     assert!(retried > 0, "no call was throttled and then retried");
-    // Every throttled attempt was followed by another attempt of the same call.
-    assert_eq!(attempts, calls + injected);
+    // Every throttled attempt was followed by another attempt of the same call (and any other
+    // retry, of a dropped connection say, adds attempts too).
+    assert!(
+        attempts >= calls + injected,
+        "{attempts} attempts for {calls} calls of which {injected} attempts were throttled"
+    );
     assert!(
         injected * 4 >= attempts,
         "only {injected} of {attempts} attempts throttled"
