@@ -14,7 +14,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sts::config::SharedCredentialsProvider;
 
 use crate::aws::{AuditLog, Aws, AwsError, AwsOptions, Mode};
-use crate::plan::Plan;
+use crate::plan::{Guard, Plan};
 
 use super::accounts::{RoleTemplate, SESSION_NAME};
 use super::{AccountClients, RefusedAccount, RegionClients};
@@ -85,6 +85,7 @@ pub async fn connect(
     regions: &Regions,
     audit: Option<(&RunsDirs, &str)>,
 ) -> Result<Connected, String> {
+    let guard = &plan.guard;
     let mut base = aws_config::defaults(BehaviorVersion::latest()).load().await;
     // The calls made before the regions' clients are built (STS, EC2 DescribeRegions) need a
     // region: without one in the environment or profile, the first region named serves.
@@ -104,30 +105,56 @@ pub async fn connect(
     };
     match accounts {
         Accounts::Environment => {
-            let (clients, audit) = connect_account(plan, &base, None, regions, audit).await?;
+            let audit = audit.map(|(dirs, run_id)| (dirs.clone(), run_id.to_string()));
+            let (clients, audit) = connect_account(guard, &base, None, regions, audit).await?;
             connected.accounts.push(clients);
             connected.audits.extend(audit);
         }
         Accounts::AssumeRole { role, accounts } => {
-            for account in accounts {
-                let provider = AssumeRoleProvider::builder(role.for_account(account))
-                    .session_name(SESSION_NAME)
-                    .configure(&base)
-                    .build()
-                    .await;
-                let config = base
-                    .to_builder()
-                    .credentials_provider(SharedCredentialsProvider::new(provider))
-                    .build();
-                match connect_account(plan, &config, Some(account), regions, audit).await {
+            // Accounts connect side by side (each is a few calls: AssumeRole, GetCallerIdentity,
+            // DescribeRegions), a bounded number at once; the results keep the accounts' order.
+            let permits = Arc::new(tokio::sync::Semaphore::new(ACCOUNTS_AT_ONCE));
+            let mut connecting = tokio::task::JoinSet::new();
+            for (index, account) in accounts.iter().enumerate() {
+                let (permits, base, guard, regions) = (
+                    permits.clone(),
+                    base.clone(),
+                    guard.clone(),
+                    regions.clone(),
+                );
+                let (role, account) = (role.for_account(account), account.clone());
+                let audit = audit.map(|(dirs, run_id)| (dirs.clone(), run_id.to_string()));
+                connecting.spawn(async move {
+                    let _permit = permits.acquire_owned().await;
+                    let provider = AssumeRoleProvider::builder(role)
+                        .session_name(SESSION_NAME)
+                        .configure(&base)
+                        .build()
+                        .await;
+                    let config = base
+                        .to_builder()
+                        .credentials_provider(SharedCredentialsProvider::new(provider))
+                        .build();
+                    let result =
+                        connect_account(&guard, &config, Some(&account), &regions, audit).await;
+                    (index, account, result)
+                });
+            }
+            let mut done = Vec::new();
+            while let Some(joined) = connecting.join_next().await {
+                match joined {
+                    Ok(result) => done.push(result),
+                    Err(e) => std::panic::resume_unwind(e.into_panic()),
+                }
+            }
+            done.sort_by_key(|(index, _, _)| *index);
+            for (_, account, result) in done {
+                match result {
                     Ok((clients, audit)) => {
                         connected.accounts.push(clients);
                         connected.audits.extend(audit);
                     }
-                    Err(reason) => connected.refused.push(RefusedAccount {
-                        account: account.clone(),
-                        reason,
-                    }),
+                    Err(reason) => connected.refused.push(RefusedAccount { account, reason }),
                 }
             }
         }
@@ -135,13 +162,16 @@ pub async fn connect(
     Ok(connected)
 }
 
+/// How many accounts connect at once.
+const ACCOUNTS_AT_ONCE: usize = 8;
+
 /// One account's clients, its guard checked first (see the module's documentation).
 async fn connect_account(
-    plan: &Plan,
+    guard: &Guard,
     config: &SdkConfig,
     expected: Option<&str>,
     regions: &Regions,
-    audit: Option<(&RunsDirs, &str)>,
+    audit: Option<(RunsDirs, String)>,
 ) -> Result<(AccountClients, Option<AuditLog>), String> {
     let home = Aws::from_sdk_config(config, Mode::DryRun, AwsOptions::default())
         .map_err(|e| e.to_string())?;
@@ -151,9 +181,9 @@ async fn connect_account(
         Regions::AllEnabled => Vec::new(),
     };
     for region in &named {
-        region_allowed(plan, region)?;
+        region_allowed(guard, region)?;
     }
-    let account = check_identity(plan, &home, expected).await?;
+    let account = check_identity(guard, &home, expected).await?;
     let regions = match regions {
         Regions::AllEnabled => {
             let enabled = enabled_regions(&home)
@@ -161,14 +191,14 @@ async fn connect_account(
                 .map_err(|e| format!("cannot list the account's enabled regions ({e})"))?;
             let allowed: Vec<String> = enabled
                 .iter()
-                .filter(|r| plan.guard.regions.is_empty() || plan.guard.regions.contains(r))
+                .filter(|r| guard.regions.is_empty() || guard.regions.contains(r))
                 .cloned()
                 .collect();
             if allowed.is_empty() {
                 return Err(format!(
                     "none of the account's enabled regions ({}) is one the plan may run in ({}, its [guard] regions): nothing was done",
                     enabled.join(", "),
-                    plan.guard.regions.join(", ")
+                    guard.regions.join(", ")
                 ));
             }
             allowed
@@ -176,7 +206,7 @@ async fn connect_account(
         _ => named,
     };
     let audit = match audit {
-        Some((dirs, run_id)) => Some(open_audit(&dirs.of(&account), run_id)?),
+        Some((dirs, run_id)) => Some(open_audit(&dirs.of(&account), &run_id)?),
         None => None,
     };
     let mut clients = Vec::new();
@@ -223,19 +253,23 @@ fn open_audit(dir: &Path, run_id: &str) -> Result<AuditLog, String> {
 }
 
 /// The plan's `[guard] regions`, for one region named.
-fn region_allowed(plan: &Plan, region: &str) -> Result<(), String> {
-    if plan.guard.regions.is_empty() || plan.guard.regions.iter().any(|r| r == region) {
+fn region_allowed(guard: &Guard, region: &str) -> Result<(), String> {
+    if guard.regions.is_empty() || guard.regions.iter().any(|r| r == region) {
         return Ok(());
     }
     Err(format!(
         "the plan may run only in {} (its [guard] regions), and this is {region}: nothing was done; pass --region or fix the guard",
-        plan.guard.regions.join(", ")
+        guard.regions.join(", ")
     ))
 }
 
 /// The account of the credentials (STS GetCallerIdentity, read-only): exactly `expected` when a
 /// role was assumed for it, and one the plan's `[guard] accounts` allows.
-async fn check_identity(plan: &Plan, aws: &Aws, expected: Option<&str>) -> Result<String, String> {
+async fn check_identity(
+    guard: &Guard,
+    aws: &Aws,
+    expected: Option<&str>,
+) -> Result<String, String> {
     let identity = aws.sts.get_caller_identity().send().await.map_err(|e| {
         let e = AwsError::from_sdk("STS.GetCallerIdentity", e);
         match expected {
@@ -256,10 +290,10 @@ async fn check_identity(plan: &Plan, aws: &Aws, expected: Option<&str>) -> Resul
             ));
         }
     }
-    if !plan.guard.accounts.is_empty() && !plan.guard.accounts.contains(&account) {
+    if !guard.accounts.is_empty() && !guard.accounts.contains(&account) {
         return Err(format!(
             "the plan may run only in account {} (its [guard] accounts), and these credentials are for {account}: nothing was done",
-            plan.guard.accounts.join(", ")
+            guard.accounts.join(", ")
         ));
     }
     Ok(account)

@@ -380,12 +380,18 @@ impl Sweep {
             applied: false,
             plan_name: plan.plan.name.clone(),
         };
-        for (account, clients) in accounts
+        let places: Vec<(&str, &RegionClients)> = accounts
             .iter()
             .flat_map(|a| a.regions.iter().map(move |r| (a.account.as_str(), r)))
-        {
+            .collect();
+        let listed = list_everywhere(
+            places.iter().map(|(_, c)| c.read.clone()).collect(),
+            options.parallelism,
+        )
+        .await;
+        for ((account, clients), listed) in places.into_iter().zip(listed) {
             let aws = &clients.read;
-            let stacks = match list_stacks(aws).await {
+            let stacks = match listed {
                 Ok(stacks) => stacks,
                 Err(e) => {
                     let place = if several_accounts {
@@ -519,6 +525,36 @@ impl Sweep {
             }
         }
     }
+}
+
+/// The stacks of every region given, listed side by side (`parallelism` at once: many accounts
+/// times every enabled region is hundreds of listings), in the order given.
+async fn list_everywhere(
+    regions: Vec<Arc<Aws>>,
+    parallelism: usize,
+) -> Vec<Result<Vec<StackFacts>, AwsError>> {
+    let permits = Arc::new(tokio::sync::Semaphore::new(parallelism.max(1)));
+    let mut listing = tokio::task::JoinSet::new();
+    let count = regions.len();
+    for (index, aws) in regions.into_iter().enumerate() {
+        let permits = permits.clone();
+        listing.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            (index, list_stacks(&aws).await)
+        });
+    }
+    let mut listed: Vec<Option<Result<Vec<StackFacts>, AwsError>>> =
+        (0..count).map(|_| None).collect();
+    while let Some(joined) = listing.join_next().await {
+        match joined {
+            Ok((index, stacks)) => listed[index] = Some(stacks),
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+    listed
+        .into_iter()
+        .map(|l| l.expect("every listing finished"))
+        .collect()
 }
 
 /// Every stack of the region (deleted ones are left out by [`judge`]).
