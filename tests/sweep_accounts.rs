@@ -14,8 +14,9 @@
 //! 111111111111 whatever account it is asked for.
 //!
 //! Regions in moto: DescribeRegions lists every region it knows (38, China and GovCloud
-//! included), none of them "not-opted-in" unless AllRegions is asked for. The shipped plan's
-//! `[guard] regions` (us-west-2, us-east-1) then narrows `--all-regions` to those two.
+//! included) even without AllRegions, 14 of them marked "not-opted-in" (AWS would leave those
+//! out): the sweep drops them, which leaves 24. The shipped plan's `[guard] regions` (us-west-2,
+//! us-east-1) narrows `--all-regions` further, to those two.
 //!
 //! Ages: every stack is seconds old, so the command runs a copy of the shipped plan with age
 //! thresholds of zero (as tests/sweep.rs does).
@@ -621,7 +622,9 @@ async fn all_regions_finds_the_labs_of_every_enabled_region_the_guard_allows() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let report = read_report(&report_path);
     let regions = report["regions"].as_array().unwrap();
-    assert!(regions.len() > 10, "{regions:?}");
+    assert_eq!(regions.len(), 24, "{regions:?}");
+    // An opt-in region the account has not opted in to is not swept.
+    assert!(!regions.contains(&json!("me-south-1")), "{regions:?}");
     let ids: BTreeSet<&str> = report["labs"]
         .as_array()
         .unwrap()
