@@ -38,7 +38,7 @@ pub struct SweepArgs {
     #[arg(long = "region", value_name = "REGION")]
     pub regions: Vec<String>,
     /// Sweep every region enabled for the account (EC2 DescribeRegions), each region's labs in
-    /// the same run; with a [guard] regions list, only the enabled regions it allows. Needs
+    /// the same run; with a `[guard] regions` list, only the enabled regions it allows. Needs
     /// ec2:DescribeRegions besides the policy `teardown permissions PLAN` prints.
     #[arg(long, conflicts_with = "regions")]
     pub all_regions: bool,

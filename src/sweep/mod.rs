@@ -14,18 +14,21 @@
 //! `{stack.output.KEY}`, `{stack.parameter.KEY}`, `{region}`, `{account}`.
 //!
 //! A sweep goes in three stages, all read-only but the last:
-//! 1. [`Sweep::discover`]: list the stacks, match them, and keep (with the reason) the labs that are
+//! 1. [`Sweep::discover`] ([`Sweep::discover_accounts`] for several accounts): list the stacks
+//!    of every region, match them, and keep (with the reason) the labs that are
 //!    protected, nested, busy, too young, recently updated, in use (an ECS task of the lab's
 //!    cluster started within `not_updated_for`), or whose variables cannot be bound;
-//! 2. [`Sweep::preview`]: every other lab becomes its own copy of the plan's DAG, its step ids
+//! 2. [`Sweep::preview`] (or `preview_accounts`): every other lab becomes its own copy of the plan's DAG, its step ids
 //!    prefixed with the lab (`Lab-a/stop-tasks`); all copies are merged into one DAG that the
 //!    engine runs once, in a dry run, under the global parallelism. Labs whose copies would change
 //!    the same resource are kept (a lab's teardown must never reach into another lab), and so are
 //!    labs whose preview failed;
-//! 3. [`Sweep::apply`] (with `--apply`): the same merged DAG with clients that may delete, each
+//! 3. [`Sweep::apply`] (or `apply_accounts`; with `--apply`): the same merged DAG with clients that may delete, each
 //!    step restricted to exactly the resources its preview listed (as `teardown apply` does).
 //!
-//! The discovery and the preview use clients that cannot mutate, whatever the mode.
+//! The discovery and the preview use clients that cannot mutate, whatever the mode. (Assuming a
+//! role is the credentials provider's own STS call, outside those clients: it changes nothing in
+//! the account.)
 //!
 //! What keeps each lab's teardown inside that lab: every step's `match` must use a variable that
 //! `bind` sets (checked when the plan is read); a value bound from a stack may be neither empty nor
@@ -35,7 +38,8 @@
 //! The command is a dry run unless `--apply`; `--apply` takes the plan's guard, the run lock and
 //! the confirmation of `teardown run` (`--yes` for unattended sweeps), and writes the audit log.
 //! Exit codes: 0 all went well (kept labs included), 1 something failed (a step, a preview, a
-//! check, a region), 2 bad input, 3 refused, 130 interrupted. A sweep is not resumed: run it
+//! check, a region, an account refused while others were swept), 2 bad input, 3 refused (with
+//! `--accounts`: every account), 130 interrupted. A sweep is not resumed: run it
 //! again, every step is idempotent.
 //!
 //! Regions and accounts: `--region` (repeatable) or `--all-regions` (the account's enabled
