@@ -464,6 +464,51 @@ async fn each_account_is_swept_through_its_role_and_a_role_in_the_wrong_account_
     assert_eq!(small_lab_left(&a_west, "same").await.len(), 2);
     assert_eq!(small_lab_left(&b_west, "same").await.len(), 2);
 
+    // ---- the plan's own guard still applies: an account it does not allow is refused ---------
+    let guarded = std::fs::read_to_string(&plan).unwrap().replace(
+        "# accounts = [\"123456789012\"]",
+        &format!("accounts = [\"{A}\"]"),
+    );
+    assert!(guarded.contains(&format!("accounts = [\"{A}\"]")));
+    let guarded_plan = home.path().join("guarded.toml");
+    std::fs::write(&guarded_plan, guarded).unwrap();
+    let guarded_report = home.path().join("guarded.json");
+    let out = teardown(
+        &[
+            "sweep",
+            guarded_plan.to_str().unwrap(),
+            "--assume-role",
+            ROLE,
+            "--accounts",
+            &both,
+            "--region",
+            WEST,
+            "--report",
+            guarded_report.to_str().unwrap(),
+        ],
+        &env,
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "error: account 222222222222 refused: the plan may run only in account 111111111111"
+        ),
+        "{stderr}"
+    );
+    let report = read_report(&guarded_report);
+    assert_eq!(report["accounts"], json!([A]));
+    assert_eq!(report["refused"][0]["account"], B);
+    assert_eq!(report["exit_code"], 1);
+    // Lab ids keep their account when another account is refused.
+    assert_eq!(
+        labs(&report),
+        owned(&[
+            ("111111111111/Lab-a1", "would-delete"),
+            ("111111111111/Lab-same", "would-delete"),
+        ])
+    );
+
     // ---- for real: exactly each account's stale labs go --------------------------------------
     let applied = run(sweep_args(&["--apply", "--yes"]));
     let stdout = text(&applied.stdout);
