@@ -1217,3 +1217,614 @@ pub async fn assert_bystanders_untouched(aws: &Aws, b: &Bystanders) {
         damage.join("\n  ")
     );
 }
+
+// ---- the serverless workshop's rotate-and-redeploy, and the secret-alerting lab -----------------
+//
+// Two more flows that workshops leave in an account, each with look-alikes that their plans
+// (`plans/rotate-and-redeploy.toml`, `plans/secret-alerting-lab.toml`) must leave alone, and a
+// snapshot of everything the checks look at, so that a dry run can be shown to change nothing.
+
+/// Removes the AWSPENDING label that moto leaves on the version its rotation test made when
+/// rotation was turned on without rotating (`RotateImmediately=false`). AWS removes it once its
+/// testSecret step is done; left in place, it looks like an unfinished rotation.
+async fn settle_test_rotation(aws: &Aws, arn: &str) {
+    for (version, labels) in secret_versions(aws, arn).await {
+        if labels.iter().any(|l| l == "AWSPENDING") && !labels.iter().any(|l| l == "AWSCURRENT") {
+            aws.secretsmanager
+                .update_secret_version_stage()
+                .secret_id(arn)
+                .version_stage("AWSPENDING")
+                .remove_from_version_id(&version)
+                .send()
+                .await
+                .or_panic("remove the AWSPENDING label of the rotation test");
+        }
+    }
+}
+
+/// A secret with rotation on through a Lambda function of its own (stack `stack`, function
+/// `function`), as the Serverless Application Repository sets it up; its ARN.
+async fn secret_rotated_by_lambda(aws: &Aws, name: &str, stack: &str, function: &str) -> String {
+    let (_, lambda) = deploy_rotation_function(aws, stack, function, None).await;
+    let arn = create_rotating_secret(aws, name, &lambda, &[]).await;
+    settle_test_rotation(aws, &arn).await;
+    arn
+}
+
+/// Each version of a secret with its labels (AWSCURRENT, AWSPENDING, AWSPREVIOUS). Never a value.
+pub async fn secret_versions(aws: &Aws, arn: &str) -> BTreeMap<String, Vec<String>> {
+    let out = aws
+        .secretsmanager
+        .describe_secret()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("SecretsManager.DescribeSecret", e))
+        .unwrap_or_else(|e| unexpected(&format!("secret {arn}"), &e));
+    out.version_ids_to_stages()
+        .into_iter()
+        .flatten()
+        .map(|(version, labels)| {
+            let mut labels = labels.clone();
+            labels.sort();
+            (version.clone(), labels)
+        })
+        .collect()
+}
+
+/// The version of a secret that is AWSCURRENT.
+pub async fn current_version(aws: &Aws, arn: &str) -> String {
+    secret_versions(aws, arn)
+        .await
+        .into_iter()
+        .find(|(_, labels)| labels.iter().any(|l| l == "AWSCURRENT"))
+        .map(|(version, _)| version)
+        .unwrap_or_else(|| panic!("workshop fixture: secret {arn} has no AWSCURRENT version"))
+}
+
+/// A service as the rotate-and-redeploy checks see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceSnapshot {
+    /// ACTIVE, DRAINING or INACTIVE.
+    pub status: String,
+    /// Desired count.
+    pub desired: i32,
+    /// Running count.
+    pub running: i32,
+    /// Its deployments: (id, status), PRIMARY first as ECS lists them.
+    pub deployments: Vec<(String, String)>,
+}
+
+/// A service's state now.
+pub async fn service_snapshot(aws: &Aws, cluster: &str, service: &str) -> ServiceSnapshot {
+    let out = aws
+        .ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(service)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("ECS.DescribeServices", e))
+        .unwrap_or_else(|e| unexpected(&format!("service {service} in {cluster}"), &e));
+    let s = out
+        .services()
+        .first()
+        .unwrap_or_else(|| panic!("workshop fixture: service {service} in {cluster} is gone"));
+    ServiceSnapshot {
+        status: s.status().unwrap_or_default().to_string(),
+        desired: s.desired_count(),
+        running: s.running_count(),
+        deployments: s
+            .deployments()
+            .iter()
+            .map(|d| {
+                (
+                    d.id().unwrap_or_default().to_string(),
+                    d.status().unwrap_or_default().to_string(),
+                )
+            })
+            .collect(),
+    }
+}
+
+/// A Fargate service (desired 1) in an existing cluster, with the task it runs. moto reports a
+/// new service's running count as 0 whatever runs; setting the desired count again makes it
+/// report the task (moto copies the desired count into the running count), as AWS would once the
+/// task is up.
+async fn running_service(
+    aws: &Aws,
+    cluster: &str,
+    service: &str,
+    task_definition: &str,
+    subnet: &str,
+    group: &str,
+) {
+    aws.ecs
+        .create_service()
+        .cluster(cluster)
+        .service_name(service)
+        .task_definition(task_definition)
+        .desired_count(1)
+        .launch_type(LaunchType::Fargate)
+        .network_configuration(awsvpc(subnet, group))
+        .send()
+        .await
+        .or_panic(&format!("create service {service}"));
+    let ran = aws
+        .ecs
+        .run_task()
+        .cluster(cluster)
+        .task_definition(task_definition)
+        .launch_type(LaunchType::Fargate)
+        .network_configuration(awsvpc(subnet, group))
+        .group(format!("service:{service}"))
+        .send()
+        .await
+        .or_panic(&format!("run the task of {service}"));
+    assert!(
+        ran.failures().is_empty(),
+        "workshop fixture: RunTask for {service} failed: {:?}",
+        ran.failures()
+    );
+    report_running(aws, cluster, service).await;
+}
+
+async fn report_running(aws: &Aws, cluster: &str, service: &str) {
+    aws.ecs
+        .update_service()
+        .cluster(cluster)
+        .service(service)
+        .desired_count(1)
+        .send()
+        .await
+        .or_panic(&format!("make moto report the task of {service}"));
+}
+
+/// The serverless workshop as the rotate-and-redeploy plan finds it: the database secret with
+/// rotation by a Lambda function, and the Fargate service that reads it.
+#[derive(Clone, Debug)]
+pub struct RotateLab {
+    /// `serverless-credentials`.
+    pub secret: String,
+    /// Its ARN.
+    pub secret_arn: String,
+    /// `FargateClusterDemo`.
+    pub cluster: String,
+    /// `FargateServiceDemo`.
+    pub service: String,
+    /// Look-alike secrets (a longer name, rotation on): their ARNs.
+    pub bystander_secrets: Vec<String>,
+    /// Look-alike services, as (cluster, service): another service of the same cluster whose
+    /// name starts with the workshop's, and a service of the workshop's name in another cluster.
+    pub bystander_services: Vec<(String, String)>,
+}
+
+/// Builds the serverless workshop's secret and service under their real names, and look-alikes.
+/// Use clients of their own, after `keep_tasks_running`.
+pub async fn provision_rotate_lab(aws: &Aws) -> RotateLab {
+    let (_, _, subnet, group) = network_stack(aws, "ServerlessWorkshop", 30, json!({})).await;
+    let task_definitions =
+        register_task_definitions(aws, "ServerlessTaskDemo", "nginx:latest", 1).await;
+    let task_definition = task_definitions.last().expect("one revision").clone();
+    let (cluster, service) = ("FargateClusterDemo", "FargateServiceDemo");
+    cluster_with_service(aws, cluster, service, &task_definition, &subnet, &group).await;
+    report_running(aws, cluster, service).await;
+    let secret = "serverless-credentials";
+    let secret_arn = secret_rotated_by_lambda(
+        aws,
+        secret,
+        "aws-serverless-repository-SecretsManagerRotationServerless-4HQ2",
+        "serverless-credentials-rotation",
+    )
+    .await;
+
+    let worker = "FargateServiceDemoWorker";
+    running_service(aws, cluster, worker, &task_definition, &subnet, &group).await;
+    let other_cluster = "FargateClusterDemoStaging";
+    cluster_with_service(
+        aws,
+        other_cluster,
+        service,
+        &task_definition,
+        &subnet,
+        &group,
+    )
+    .await;
+    report_running(aws, other_cluster, service).await;
+    let other_secret = secret_rotated_by_lambda(
+        aws,
+        "serverless-credentials-staging",
+        "aws-serverless-repository-SecretsManagerRotationServerless-9ZK1",
+        "serverless-credentials-staging-rotation",
+    )
+    .await;
+
+    RotateLab {
+        secret: secret.into(),
+        secret_arn,
+        cluster: cluster.into(),
+        service: service.into(),
+        bystander_secrets: vec![other_secret],
+        bystander_services: vec![
+            (cluster.into(), worker.into()),
+            (other_cluster.into(), service.into()),
+        ],
+    }
+}
+
+/// Everything of a [`RotateLab`] the checks compare: each secret's versions and labels, each
+/// service's counts and deployments.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RotateLabSnapshot {
+    /// By secret ARN: version to labels.
+    pub secrets: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+    /// By `cluster/service`.
+    pub services: BTreeMap<String, ServiceSnapshot>,
+}
+
+/// The lab's state now, bystanders included.
+pub async fn rotate_lab_snapshot(aws: &Aws, lab: &RotateLab) -> RotateLabSnapshot {
+    let mut secrets = BTreeMap::new();
+    for arn in std::iter::once(&lab.secret_arn).chain(&lab.bystander_secrets) {
+        secrets.insert(arn.clone(), secret_versions(aws, arn).await);
+    }
+    let mut services = BTreeMap::new();
+    for (cluster, service) in
+        std::iter::once(&(lab.cluster.clone(), lab.service.clone())).chain(&lab.bystander_services)
+    {
+        services.insert(
+            format!("{cluster}/{service}"),
+            service_snapshot(aws, cluster, service).await,
+        );
+    }
+    RotateLabSnapshot { secrets, services }
+}
+
+/// The secret-alerting lab as its clean-up finds it.
+#[derive(Clone, Debug)]
+pub struct AlertingLab {
+    /// The rule on DeleteSecret (default bus).
+    pub rule: String,
+    /// Its ARN.
+    pub rule_arn: String,
+    /// The rule's target id.
+    pub target_id: String,
+    /// The topic (the rule's target).
+    pub topic_arn: String,
+    /// Its subscriptions' ARNs (an email and an SMS number).
+    pub subscriptions: Vec<String>,
+    /// The email subscribed.
+    pub email: String,
+    /// The phone number subscribed.
+    pub phone: String,
+    /// The secret.
+    pub secret: String,
+    /// Its ARN.
+    pub secret_arn: String,
+    /// The rotation stack (named as the Serverless Application Repository does).
+    pub rotation_stack: String,
+    /// Its id.
+    pub rotation_stack_id: String,
+}
+
+/// Look-alikes the lab's clean-up must leave alone.
+#[derive(Clone, Debug)]
+pub struct AlertingBystanders {
+    /// Rules as (bus, name): one with the same source and another name, one with the lab rule's
+    /// name on another bus, one with the lab rule's name prefix and another source.
+    pub rules: Vec<(String, String)>,
+    /// A topic whose name starts with the lab's (a target of the rules above).
+    pub topic_arn: String,
+    /// Its subscription.
+    pub subscription: String,
+    /// A secret whose name starts with the lab's, rotation on.
+    pub secret_arn: String,
+    /// A rotation stack for PostgreSQL (outside the lab's MySQL glob).
+    pub stack: String,
+}
+
+async fn alert_rule(
+    aws: &Aws,
+    bus: &str,
+    name: &str,
+    source: &str,
+    target: (&str, &str),
+) -> String {
+    let pattern = json!({
+        "source": [source],
+        "detail-type": ["AWS API Call via CloudTrail"],
+        "detail": {
+            "eventSource": [format!("{}.amazonaws.com", source.trim_start_matches("aws."))],
+            "eventName": ["DeleteSecret"]
+        }
+    });
+    let rule_arn = aws
+        .eventbridge
+        .put_rule()
+        .name(name)
+        .event_bus_name(bus)
+        .event_pattern(pattern.to_string())
+        .description("Alert when a secret is deleted")
+        .send()
+        .await
+        .or_panic(&format!("create rule {name} on {bus}"))
+        .rule_arn()
+        .expect("PutRule returns the ARN")
+        .to_string();
+    let put = aws
+        .eventbridge
+        .put_targets()
+        .rule(name)
+        .event_bus_name(bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id(target.0)
+                .arn(target.1)
+                .build()
+                .expect("id and ARN are set"),
+        )
+        .send()
+        .await
+        .or_panic(&format!("add a target to rule {name}"));
+    assert_eq!(put.failed_entry_count(), 0, "workshop fixture: {put:?}");
+    rule_arn
+}
+
+async fn topic(aws: &Aws, name: &str, subscribers: &[(&str, &str)]) -> (String, Vec<String>) {
+    let arn = aws
+        .sns
+        .create_topic()
+        .name(name)
+        .send()
+        .await
+        .or_panic(&format!("create topic {name}"))
+        .topic_arn()
+        .expect("CreateTopic returns the ARN")
+        .to_string();
+    let mut subscriptions = Vec::new();
+    for (protocol, endpoint) in subscribers {
+        let subscribed = aws
+            .sns
+            .subscribe()
+            .topic_arn(&arn)
+            .protocol(*protocol)
+            .endpoint(*endpoint)
+            .return_subscription_arn(true)
+            .send()
+            .await
+            .or_panic(&format!("subscribe {protocol} to {name}"));
+        subscriptions.push(
+            subscribed
+                .subscription_arn()
+                .expect("Subscribe returns the ARN")
+                .to_string(),
+        );
+    }
+    (arn, subscriptions)
+}
+
+/// Builds the secret-alerting lab under the names `plans/secret-alerting-lab.toml` expects, and
+/// look-alikes. Use clients of their own.
+pub async fn provision_alerting_lab(aws: &Aws) -> (AlertingLab, AlertingBystanders) {
+    let (email, phone) = ("alice@example.com", "+15550100199");
+    let (topic_arn, subscriptions) = topic(
+        aws,
+        "SecretDeletionAlerts",
+        &[("email", email), ("sms", phone)],
+    )
+    .await;
+    let (rule, target_id) = ("SecretDeletionAlertRule", "SecretDeletionTopic");
+    let rule_arn = alert_rule(
+        aws,
+        "default",
+        rule,
+        "aws.secretsmanager",
+        (target_id, &topic_arn),
+    )
+    .await;
+    let rotation_stack =
+        "aws-serverless-repository-SecretsManagerRDSMySQLRotationSingleUser-LAB7Q2PZ";
+    let (rotation_stack_id, lambda) =
+        deploy_rotation_function(aws, rotation_stack, "SecretsManagerLabMySQLRotation", None).await;
+    let secret = "secrets-manager-lab-db-secret";
+    let secret_arn = create_rotating_secret(aws, secret, &lambda, &[]).await;
+    settle_test_rotation(aws, &secret_arn).await;
+
+    let (other_topic, other_subscriptions) = topic(
+        aws,
+        "SecretDeletionAlerts-prod",
+        &[("email", "oncall@example.com")],
+    )
+    .await;
+    aws.eventbridge
+        .create_event_bus()
+        .name("lab-bus")
+        .send()
+        .await
+        .or_panic("create event bus lab-bus");
+    let rules = [
+        ("default", "SecretRotationAlertRule", "aws.secretsmanager"),
+        ("lab-bus", rule, "aws.secretsmanager"),
+        ("default", "SecretDeletionAlertRule-ecs", "aws.ecs"),
+    ];
+    for (bus, name, source) in rules {
+        alert_rule(aws, bus, name, source, ("Prod", &other_topic)).await;
+    }
+    let other_stack =
+        "aws-serverless-repository-SecretsManagerRDSPostgreSQLRotationSingleUser-PROD9";
+    let (_, other_lambda) = deploy_rotation_function(
+        aws,
+        other_stack,
+        "SecretsManagerProdPostgreSQLRotation",
+        None,
+    )
+    .await;
+    let other_secret = create_rotating_secret(
+        aws,
+        "secrets-manager-lab-db-secret-prod",
+        &other_lambda,
+        &[],
+    )
+    .await;
+    settle_test_rotation(aws, &other_secret).await;
+
+    (
+        AlertingLab {
+            rule: rule.into(),
+            rule_arn,
+            target_id: target_id.into(),
+            topic_arn,
+            subscriptions,
+            email: email.into(),
+            phone: phone.into(),
+            secret: secret.into(),
+            secret_arn,
+            rotation_stack: rotation_stack.into(),
+            rotation_stack_id,
+        },
+        AlertingBystanders {
+            rules: rules
+                .iter()
+                .map(|(bus, name, _)| (bus.to_string(), name.to_string()))
+                .collect(),
+            topic_arn: other_topic,
+            subscription: other_subscriptions[0].clone(),
+            secret_arn: other_secret,
+            stack: other_stack.into(),
+        },
+    )
+}
+
+/// A rule's target ids, `None` when the rule does not exist.
+async fn rule_targets(aws: &Aws, bus: &str, rule: &str) -> Option<Vec<String>> {
+    match aws
+        .eventbridge
+        .list_targets_by_rule()
+        .rule(rule)
+        .event_bus_name(bus)
+        .send()
+        .await
+    {
+        Ok(out) => Some(out.targets().iter().map(|t| t.id().to_string()).collect()),
+        Err(e) => {
+            let e = AwsError::from_sdk("EventBridge.ListTargetsByRule", e);
+            if e.is_not_found() {
+                None
+            } else {
+                unexpected(&format!("rule {rule} on {bus}"), &e)
+            }
+        }
+    }
+}
+
+/// Whether a rule exists (DescribeRule), by bus and name.
+async fn rule_exists(aws: &Aws, bus: &str, rule: &str) -> bool {
+    match aws
+        .eventbridge
+        .describe_rule()
+        .name(rule)
+        .event_bus_name(bus)
+        .send()
+        .await
+    {
+        Ok(_) => true,
+        Err(e) => {
+            let e = AwsError::from_sdk("EventBridge.DescribeRule", e);
+            if e.is_not_found() {
+                false
+            } else {
+                unexpected(&format!("rule {rule} on {bus}"), &e)
+            }
+        }
+    }
+}
+
+/// Whether a topic exists.
+async fn topic_exists(aws: &Aws, arn: &str) -> bool {
+    let topics: Vec<_> = aws
+        .sns
+        .list_topics()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| AwsError::from_sdk("SNS.ListTopics", e))
+        .unwrap_or_else(|e| unexpected("topics", &e));
+    topics.iter().any(|t| t.topic_arn() == Some(arn))
+}
+
+/// The ARNs of every subscription in the region.
+pub async fn all_subscriptions(aws: &Aws) -> Vec<String> {
+    let subscriptions: Vec<_> = aws
+        .sns
+        .list_subscriptions()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| AwsError::from_sdk("SNS.ListSubscriptions", e))
+        .unwrap_or_else(|e| unexpected("subscriptions", &e));
+    subscriptions
+        .iter()
+        .filter_map(|s| s.subscription_arn().map(str::to_string))
+        .collect()
+}
+
+/// What is left of the lab, one line per thing; empty once its clean-up is complete (the secret
+/// counts as gone once scheduled for deletion with its rotation off).
+pub async fn alerting_lab_leftovers(aws: &Aws, lab: &AlertingLab) -> Vec<String> {
+    let mut left = Vec::new();
+    if rule_exists(aws, "default", &lab.rule).await {
+        left.push(format!("EventBridge rule {}", lab.rule));
+    }
+    if topic_exists(aws, &lab.topic_arn).await {
+        left.push(format!("SNS topic {}", lab.topic_arn));
+    }
+    let subscriptions = all_subscriptions(aws).await;
+    for subscription in &lab.subscriptions {
+        if subscriptions.contains(subscription) {
+            left.push(format!("SNS subscription {subscription}"));
+        }
+    }
+    match secret_state(aws, &lab.secret_arn).await {
+        SecretState::Gone | SecretState::Scheduled { rotation: false } => {}
+        state => left.push(format!("secret {} ({state:?})", lab.secret)),
+    }
+    if let Some(status) = stack_status(aws, &lab.rotation_stack_id).await {
+        left.push(format!(
+            "CloudFormation stack {} ({status})",
+            lab.rotation_stack
+        ));
+    }
+    left
+}
+
+/// What happened to the lab's look-alikes, one line per problem; empty when they are as
+/// provisioned.
+pub async fn alerting_bystander_damage(aws: &Aws, b: &AlertingBystanders) -> Vec<String> {
+    let mut damage = Vec::new();
+    for (bus, rule) in &b.rules {
+        match rule_targets(aws, bus, rule).await {
+            Some(targets) if targets == ["Prod"] => {}
+            Some(targets) => damage.push(format!("rule {rule} on {bus} has targets {targets:?}")),
+            None => damage.push(format!("rule {rule} on {bus} is gone")),
+        }
+    }
+    if !topic_exists(aws, &b.topic_arn).await {
+        damage.push(format!("SNS topic {} is gone", b.topic_arn));
+    }
+    if !all_subscriptions(aws).await.contains(&b.subscription) {
+        damage.push(format!("SNS subscription {} is gone", b.subscription));
+    }
+    match secret_state(aws, &b.secret_arn).await {
+        SecretState::Live { rotation: true } => {}
+        state => damage.push(format!("secret {} is {state:?}", b.secret_arn)),
+    }
+    match stack_status(aws, &b.stack).await {
+        Some(status) if status == "CREATE_COMPLETE" => {}
+        status => damage.push(format!("stack {} is {status:?}", b.stack)),
+    }
+    damage
+}
