@@ -374,6 +374,120 @@ async fn an_unfinished_rotation_is_refused_with_its_versions() {
     assert_eq!(fixture::secret_versions(&setup, &arn).await, versions);
 }
 
+/// DescribeServices' answer for the lab's service, as AWS gives it while a forced deployment
+/// rolls out: the new PRIMARY deployment next to the old one, in this rollout state.
+async fn rolling_out(aws: &Aws, lab: &RotateLab, rollout: &str, reason: &str) -> String {
+    let described = aws
+        .ecs
+        .describe_services()
+        .cluster(&lab.cluster)
+        .services(&lab.service)
+        .send()
+        .await
+        .unwrap();
+    let service = &described.services()[0];
+    serde_json::json!({
+        "services": [{
+            "serviceArn": service.service_arn(),
+            "serviceName": lab.service,
+            "clusterArn": service.cluster_arn(),
+            "status": "ACTIVE",
+            "desiredCount": 1,
+            "runningCount": 1,
+            "deployments": [
+                { "id": "ecs-svc/rolling-out", "status": "PRIMARY", "desiredCount": 1,
+                  "runningCount": 0, "rolloutState": rollout, "rolloutStateReason": reason },
+                { "id": "ecs-svc/old", "status": "ACTIVE", "desiredCount": 1, "runningCount": 1,
+                  "rolloutState": "COMPLETED" }
+            ]
+        }],
+        "failures": []
+    })
+    .to_string()
+}
+
+/// Runs `ecs.force-new-deployment` on the lab's service, the first DescribeServices after `find`
+/// answered with `body`.
+async fn redeploy_with(
+    moto: &support::Moto,
+    lab: &RotateLab,
+    body: String,
+) -> (
+    Result<teardown::engine::StepOutput, teardown::engine::StepError>,
+    Vec<String>,
+) {
+    // `find` describes the service once; the wait's first look is the one replaced.
+    let faults = Faults::new(vec![Rule::on(
+        "ECS",
+        "DescribeServices",
+        1,
+        Answer::Body(body),
+    )
+    .after(1)]);
+    let aws = moto.aws_with(
+        Mode::Apply,
+        AwsOptions {
+            interceptors: vec![faults.shared()],
+            ..AwsOptions::default()
+        },
+    );
+    let result = support::run_action(
+        Arc::new(aws),
+        &teardown::actions::ecs::FORCE_NEW_DEPLOYMENT,
+        &format!("cluster = \"{}\"\nname = \"{}\"", lab.cluster, lab.service),
+        "",
+    )
+    .await;
+    assert_eq!(faults.injected(), 1, "{:?}", faults.log());
+    result
+}
+
+#[tokio::test]
+async fn the_redeploy_waits_while_two_deployments_run() {
+    let moto = support::moto().await;
+    let setup = moto.aws(Mode::Apply);
+    let lab = fixture::provision_rotate_lab(&setup).await;
+    let body = rolling_out(&setup, &lab, "IN_PROGRESS", "ECS deployment in progress.").await;
+    let (result, progress) = redeploy_with(&moto, &lab, body).await;
+    let out = result.expect("the service becomes stable");
+    assert!(
+        progress
+            .iter()
+            .any(|m| m.contains("still 2 deployments, 1 of 1 running")),
+        "{progress:#?}"
+    );
+    assert_eq!(out.notes.len(), 1, "{:?}", out.notes);
+    assert!(
+        out.notes[0].contains("stable with 1 of 1 tasks running"),
+        "{:?}",
+        out.notes
+    );
+}
+
+#[tokio::test]
+async fn a_failed_rollout_fails_the_step_with_its_reason() {
+    let moto = support::moto().await;
+    let setup = moto.aws(Mode::Apply);
+    let lab = fixture::provision_rotate_lab(&setup).await;
+    let reason = "ECS deployment circuit breaker: tasks failed to start.";
+    let body = rolling_out(&setup, &lab, "FAILED", reason).await;
+    let (result, _) = redeploy_with(&moto, &lab, body).await;
+    let error = result.expect_err("a failed rollout is a failure, not a wait");
+    assert_eq!(
+        error.kind,
+        teardown::engine::FailureKind::Fatal,
+        "{error:?}"
+    );
+    assert!(
+        error.message.contains(&format!(
+            "the new deployment ecs-svc/rolling-out of service {} failed: {reason}",
+            lab.service
+        )),
+        "{}",
+        error.message
+    );
+}
+
 #[test]
 fn the_plan_validates() {
     let status = support::teardown_command(&[], &["validate", PLAN])
