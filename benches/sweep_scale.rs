@@ -24,6 +24,10 @@
 //! the report must say every lab was deleted; a run that fails either check is reported as FAILED,
 //! with no time.
 //!
+//! A full run starts with a warm-up sweep of 2 labs that is not reported (moto loads each
+//! service's backend on its first call). `SWEEP_SCALE_DIRECT=1` points the CLI at moto itself,
+//! without the proxy, to see what the proxy costs (no call counts then).
+//!
 //! Without `--bench` (`cargo test --all-targets` runs bench targets too) it is a smoke run: one
 //! sweep of 2 labs, which checks the harness end to end in a few seconds.
 
@@ -128,6 +132,16 @@ fn start_proxy(moto: &str, dir: &Path) -> (Background, String) {
     };
     wait_for_port(port, "the proxy");
     (proxy, format!("http://127.0.0.1:{port}"))
+}
+
+/// CPU time (user + system) a process has used so far, from /proc/PID/stat (Linux; in clock
+/// ticks of 10 ms, the kernel's USER_HZ on every Linux target).
+fn cpu_of(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
 }
 
 /// One HTTP request to a control endpoint (moto's or the proxy's); returns the body.
@@ -255,6 +269,8 @@ struct Measured {
     provisioning: Duration,
     wall: Duration,
     cpu: Duration,
+    /// CPU time moto spent during the sweep.
+    moto_cpu: Option<Duration>,
     peak_rss_kib: u64,
     calls: u64,
     errors: u64,
@@ -264,9 +280,12 @@ struct Measured {
     failure: Option<String>,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn sweep_once(
     runtime: &tokio::runtime::Runtime,
     moto: &str,
+    moto_pid: u32,
+    endpoint: &str,
     proxy: &str,
     dir: &Path,
     plan: &Path,
@@ -298,7 +317,7 @@ fn sweep_once(
         .current_dir(root())
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_ENDPOINT_URL", proxy)
+        .env("AWS_ENDPOINT_URL", endpoint)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_REGION", REGION)
@@ -309,6 +328,7 @@ fn sweep_once(
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&log).expect("the log"))
         .stderr(Stdio::piped());
+    let moto_before = cpu_of(moto_pid);
     let clock = Instant::now();
     let mut child = command.spawn().expect("run teardown sweep");
     let mut stderr = String::new();
@@ -317,6 +337,7 @@ fn sweep_once(
     }
     let usage = rusage::wait(&child);
     let wall = clock.elapsed();
+    let moto_cpu = moto_before.zip(cpu_of(moto_pid)).map(|(a, b)| b - a);
     let counts: serde_json::Value =
         serde_json::from_str(&http(proxy, "GET", "/__proxy/counts", "")).expect("proxy counts");
 
@@ -378,6 +399,7 @@ fn sweep_once(
         provisioning,
         wall,
         cpu: usage.cpu,
+        moto_cpu,
         peak_rss_kib: usage.peak_rss_kib,
         calls: counts["total"].as_u64().unwrap_or(0),
         errors: counts["errors"].as_u64().unwrap_or(0),
@@ -454,14 +476,19 @@ fn main() {
     let parallelism: Option<u16> = std::env::var("SWEEP_SCALE_PARALLELISM")
         .ok()
         .map(|p| p.parse().expect("SWEEP_SCALE_PARALLELISM: a number"));
+    // SWEEP_SCALE_DIRECT=1: the CLI talks to moto itself, without the counting proxy (what the
+    // proxy costs; no call counts then).
+    let direct = std::env::var("SWEEP_SCALE_DIRECT").is_ok_and(|v| v == "1");
     let dir = tempfile::Builder::new()
         .prefix("teardown-sweep-scale.")
         .tempdir()
         .expect("a temporary directory")
         .keep();
     let plan = plan_for_now(&dir);
-    let (_moto, moto) = start_moto();
+    let (moto_process, moto) = start_moto();
+    let moto_pid = moto_process.0.id();
     let (_proxy, proxy) = start_proxy(&moto, &dir);
+    let endpoint = if direct { moto.clone() } else { proxy.clone() };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
@@ -475,32 +502,62 @@ fn main() {
         );
     }
     println!(
-        "`teardown sweep {PLAN} (ages 0 s) --apply --yes --report FILE --output plain{}`, {} build, through the counting proxy (no added latency).\n",
+        "`teardown sweep {PLAN} (ages 0 s) --apply --yes --report FILE --output plain{}`, {} build, {}.\n",
         parallelism.map(|p| format!(" --parallelism {p}")).unwrap_or_default(),
-        if cfg!(debug_assertions) { "debug (dev profile)" } else { "optimised" }
+        if cfg!(debug_assertions) { "debug (dev profile)" } else { "optimised" },
+        if direct { "straight to moto (no proxy: calls not counted)" } else { "through the counting proxy (no added latency)" }
     );
-    println!("| labs | provisioning (not timed) | sweep wall | per lab | CPU (user + sys) | peak RSS | API calls | calls per lab | error answers | resources deleted or changed | check |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    // A warm-up sweep, not in the table: moto loads each service's backend on its first call.
+    if full {
+        let warm = sweep_once(
+            &runtime,
+            &moto,
+            moto_pid,
+            &endpoint,
+            &proxy,
+            &dir,
+            &plan,
+            2,
+            parallelism,
+        );
+        if let Some(why) = warm.failure {
+            eprintln!("the warm-up sweep of 2 labs failed: {why}");
+            std::process::exit(1);
+        }
+    }
+    println!("| labs | provisioning (not timed) | sweep wall | per lab | CPU (user + sys) | moto's CPU meanwhile | peak RSS | API calls | calls per lab | error answers | resources deleted or changed | check |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut all = Vec::new();
     for &labs in &sizes {
-        let m = sweep_once(&runtime, &moto, &proxy, &dir, &plan, labs, parallelism);
+        let m = sweep_once(
+            &runtime,
+            &moto,
+            moto_pid,
+            &endpoint,
+            &proxy,
+            &dir,
+            &plan,
+            labs,
+            parallelism,
+        );
         let row = match &m.failure {
             None => format!(
-                "| {} | {:.1} s | **{:.2} s** | {:.3} s | {:.2} s | **{:.1} MiB** | {} | {:.1} | {} | {} | all {} labs gone |",
+                "| {} | {:.1} s | **{:.2} s** | {:.3} s | {:.2} s | {} | **{:.1} MiB** | {} | {} | {} | {} | all {} labs gone |",
                 m.labs,
                 m.provisioning.as_secs_f64(),
                 m.wall.as_secs_f64(),
                 m.wall.as_secs_f64() / m.labs as f64,
                 m.cpu.as_secs_f64(),
+                m.moto_cpu.map_or("-".into(), |c| format!("{:.2} s", c.as_secs_f64())),
                 m.peak_rss_kib as f64 / 1024.0,
-                m.calls,
-                m.calls as f64 / m.labs as f64,
+                if m.calls == 0 { "-".to_string() } else { m.calls.to_string() },
+                if m.calls == 0 { "-".to_string() } else { format!("{:.1}", m.calls as f64 / m.labs as f64) },
                 m.errors,
                 m.resources_done,
                 m.labs
             ),
             Some(why) => format!(
-                "| {} | {:.1} s | FAILED | - | - | - | {} | - | {} | {} | {why} |",
+                "| {} | {:.1} s | FAILED | - | - | - | - | {} | - | {} | {} | {why} |",
                 m.labs,
                 m.provisioning.as_secs_f64(),
                 m.calls,
