@@ -402,7 +402,10 @@ pub(super) struct SweepMeasured {
     pub limited: bool,
     pub wall: Duration,
     pub steps: usize,
+    /// Steps that failed, with why.
     pub failed: Vec<String>,
+    /// Steps skipped because a step they wait for failed.
+    pub skipped: usize,
     pub violations: usize,
     pub calls: u64,
     pub throttled: u64,
@@ -415,7 +418,7 @@ pub(super) struct SweepMeasured {
 
 impl SweepMeasured {
     pub fn ok(&self) -> bool {
-        self.failed.is_empty() && self.violations == 0
+        self.failed.is_empty() && self.skipped == 0 && self.violations == 0
     }
 }
 
@@ -483,9 +486,14 @@ pub(super) fn simulate_sweep(
         let failed = summary
             .steps
             .iter()
-            .filter(|s| s.outcome != StepOutcome::Succeeded)
+            .filter(|s| matches!(s.outcome, StepOutcome::Failed { .. }))
             .map(|s| format!("{}: {:?}", s.id, s.outcome))
             .collect();
+        let skipped = summary
+            .steps
+            .iter()
+            .filter(|s| matches!(s.outcome, StepOutcome::Skipped { .. }))
+            .count();
         let retried_steps = summary.steps.iter().filter(|s| s.attempts > 1).count();
         let violations = worlds
             .iter()
@@ -507,6 +515,7 @@ pub(super) fn simulate_sweep(
             wall: summary.duration,
             steps,
             failed,
+            skipped,
             violations,
             calls: account.calls.values().sum(),
             throttled: account.throttled.values().sum(),
@@ -533,7 +542,7 @@ pub(super) fn report(aws: &Arc<Aws>, many: usize, parallelisms: &[u16]) {
     println!(
         "The merged DAG of `{SWEEP_PLAN}` (9 steps a lab), each lab at part 1's nominal latencies; every simulated call is the real action's API calls, 50 ms each, against per-account token buckets; throttled calls are retried as the SDK's standard strategy does (5 attempts, jittered exponential backoff from 1 s to 20 s, a 500-token retry quota per service).\n"
     );
-    println!("| labs | parallelism | rate limits | wall (virtual) | ratio to 1 lab | steps | failed | API calls | throttled answers | calls the SDK gave up on | steps retried |");
+    println!("| labs | parallelism | rate limits | wall (virtual) | ratio to 1 lab | steps | failed / skipped | API calls | throttled answers | calls the SDK gave up on | steps retried |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let mut detail = Vec::new();
     for &parallelism in parallelisms {
@@ -550,18 +559,20 @@ pub(super) fn report(aws: &Arc<Aws>, many: usize, parallelisms: &[u16]) {
                     format!("{} ({})", clock(m.wall), secs(m.wall))
                 } else {
                     format!(
-                        "FAILED: {} steps failed, {} out-of-order acts",
+                        "FAILED: {} steps failed, {} skipped, {} out-of-order acts",
                         m.failed.len(),
+                        m.skipped,
                         m.violations
                     )
                 };
                 println!(
-                    "| {} | {} | {} | {wall} | {ratio} | {} | {} | {} | {} | {} | {} |",
+                    "| {} | {} | {} | {wall} | {ratio} | {} | {} / {} | {} | {} | {} | {} |",
                     m.labs,
                     m.parallelism,
                     if m.limited { "yes" } else { "none" },
                     m.steps,
                     m.failed.len(),
+                    m.skipped,
                     m.calls,
                     m.throttled,
                     m.gave_up,
@@ -587,7 +598,16 @@ pub(super) fn report(aws: &Arc<Aws>, many: usize, parallelisms: &[u16]) {
             );
         }
         if let Some(first) = m.failed.first() {
-            println!("\nfirst failed step: {first}");
+            let mut by_step: BTreeMap<&str, usize> = BTreeMap::new();
+            for failed in &m.failed {
+                let plain = failed
+                    .split_once('/')
+                    .and_then(|(_, rest)| rest.split_once(':'))
+                    .map_or(failed.as_str(), |(step, _)| step);
+                *by_step.entry(plain).or_default() += 1;
+            }
+            let counts: Vec<String> = by_step.iter().map(|(s, n)| format!("{s} {n}")).collect();
+            println!("\nfailed steps: {}; the first: {first}", counts.join(", "));
         }
     }
     println!("\nThe throttling groups and their figures:\n");
