@@ -330,6 +330,8 @@ fn sweep_once(
         .stderr(Stdio::piped());
     let moto_before = cpu_of(moto_pid);
     let clock = Instant::now();
+    // Reaped by `rusage::wait` (wait4), which also gives its peak RSS: clippy cannot see that.
+    #[allow(clippy::zombie_processes)]
     let mut child = command.spawn().expect("run teardown sweep");
     let mut stderr = String::new();
     if let Some(mut pipe) = child.stderr.take() {
