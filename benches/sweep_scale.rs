@@ -489,7 +489,7 @@ fn main() {
     let plan = plan_for_now(&dir);
     let (moto_process, moto) = start_moto();
     let moto_pid = moto_process.0.id();
-    let (_proxy, proxy) = start_proxy(&moto, &dir);
+    let (proxy_process, proxy) = start_proxy(&moto, &dir);
     let endpoint = if direct { moto.clone() } else { proxy.clone() };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
@@ -524,6 +524,7 @@ fn main() {
         );
         if let Some(why) = warm.failure {
             eprintln!("the warm-up sweep of 2 labs failed: {why}");
+            drop((proxy_process, moto_process));
             std::process::exit(1);
         }
     }
@@ -592,6 +593,8 @@ fn main() {
     }
     if failed > 0 {
         eprintln!("{failed} sweep(s) failed: see the table");
+        // `exit` skips destructors: stop moto and the proxy first.
+        drop((proxy_process, moto_process));
         std::process::exit(1);
     }
 }
