@@ -393,54 +393,28 @@ impl HttpConnector for LimitedConnector {
 }
 
 /// The HTTP client the SDK would give a client built from `sdk_config`: the configuration's own,
-/// or else the SDK's default (hyper with rustls).
-///
-/// The SDK installs its default client in a runtime plugin that is out of reach (the functions
-/// that build it are private to aws-smithy-runtime), so it is read where it is visible: in the
-/// runtime components an interceptor is given. A throw-away STS client with one interceptor
-/// that takes the client and then stops the call before it is serialized is polled once;
-/// nothing is signed or sent. `None` (and a warning) if that ever stops working, in which case the clients
-/// keep the SDK's default and run without the limit; a unit test pins it.
+/// or else the SDK's default, built the way aws-smithy-runtime builds it (hyper 1 with rustls on
+/// aws-lc, proxy settings from the environment, the runtime's sleep for timeouts). That function
+/// is private to aws-smithy-runtime, so its few lines are repeated here; the per-service limit
+/// wraps whatever this returns.
 fn base_http_client(sdk_config: &SdkConfig) -> Option<SharedHttpClient> {
+    use aws_smithy_http_client::{proxy::ProxyConfig, tls, Builder, ConnectorBuilder};
     if let Some(client) = sdk_config.http_client() {
         return Some(client);
     }
-
-    #[derive(Debug, Default)]
-    struct TakeHttpClient(Arc<Mutex<Option<SharedHttpClient>>>);
-
-    impl Intercept for TakeHttpClient {
-        fn name(&self) -> &'static str {
-            "teardown::TakeHttpClient"
-        }
-
-        fn read_before_serialization(
-            &self,
-            _context: &BeforeSerializationInterceptorContextRef<'_>,
-            runtime_components: &RuntimeComponents,
-            _cfg: &mut ConfigBag,
-        ) -> Result<(), BoxError> {
-            *self.0.lock().expect("poisoned") = runtime_components.http_client();
-            Err("only looking for the default HTTP client".into())
-        }
-    }
-
-    let taken = Arc::new(Mutex::new(None));
-    let config = aws_sdk_sts::config::Builder::from(sdk_config)
-        .interceptor(TakeHttpClient(Arc::clone(&taken)))
-        .build();
-    let client = aws_sdk_sts::Client::from_conf(config);
-    let mut probe = std::pin::pin!(client.get_caller_identity().send());
-    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
-    // The first poll runs the hook and returns the error it raised.
-    let _ = std::future::Future::poll(probe.as_mut(), &mut context);
-    let client = taken.lock().expect("poisoned").take();
-    if client.is_none() {
-        tracing::warn!(
-            "cannot find the AWS SDK's default HTTP client: calls are not limited per service"
-        );
-    }
-    client
+    Some(
+        Builder::new().build_with_connector_fn(|settings, runtime_components| {
+            let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::AwsLc,
+            ));
+            connector.set_connector_settings(settings.cloned());
+            if let Some(components) = runtime_components {
+                connector.set_sleep_impl(components.sleep_impl());
+            }
+            connector.set_proxy_config(Some(ProxyConfig::from_env()));
+            connector.build()
+        }),
+    )
 }
 
 /// True for operations that only read: the allow-list of a dry run.

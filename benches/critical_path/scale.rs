@@ -538,7 +538,9 @@ pub(super) fn sweep_plan() -> SweepPlan {
 /// Prints part 3: 1 lab and `many` labs, at the CLI's default parallelism and at larger ones.
 pub(super) fn report(aws: &Arc<Aws>, many: usize, parallelisms: &[u16]) {
     let sweep = sweep_plan();
-    println!("\n## 3. A sweep of many labs under AWS's rate limits (virtual time; BENCHMARKS.md, 4b)\n");
+    println!(
+        "\n## 3. A sweep of many labs under AWS's rate limits (virtual time; BENCHMARKS.md, 4b)\n"
+    );
     println!(
         "The merged DAG of `{SWEEP_PLAN}` (9 steps a lab), each lab at part 1's nominal latencies; every simulated call is the real action's API calls, 50 ms each, against per-account token buckets; throttled calls are retried as the SDK's standard strategy does (5 attempts, jittered exponential backoff from 1 s to 20 s, a 500-token retry quota per service).\n"
     );

@@ -107,7 +107,7 @@ pub fn write_summary(
     if failed > 0 || skipped > 0 {
         writeln!(
             out,
-            "To continue: fix what the failed steps say and run the same command again; every step is idempotent, so what is done stays done and is not repeated."
+            "To continue: fix what the failed steps say and run the same command again: what is already gone is found gone, not deleted twice (a workflow step such as a secret rotation does run again)."
         )?;
     }
     Ok(())

@@ -61,6 +61,9 @@ pub struct SweepArgs {
     /// Write a JSON report (labs found, kept and why, what each lab's steps did) to this file.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Calls in flight at once to each AWS service, at most (per account and region).
+    #[command(flatten)]
+    pub call_limits: crate::cli::CallLimitArgs,
     /// Override a plan variable that `[sweep] bind` does not set: --var key=value (repeatable).
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = crate::cli::parse_var)]
     pub vars: Vec<(String, String)>,
@@ -134,7 +137,15 @@ pub async fn run(args: SweepArgs) -> Outcome {
         eprintln!("warning: the plan has no account guard ([guard] accounts); it would run in any account");
     }
     let audit = apply.then_some((&runs, run_id.as_str()));
-    let connected = match connect(&plan.plan, &accounts, &regions, audit).await {
+    let connected = match connect(
+        &plan.plan,
+        &accounts,
+        &regions,
+        audit,
+        args.call_limits.limits(),
+    )
+    .await
+    {
         Ok(connected) => connected,
         Err(message) => {
             eprintln!("error: {message}");

@@ -13,7 +13,7 @@ use aws_config::sts::AssumeRoleProvider;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sts::config::SharedCredentialsProvider;
 
-use crate::aws::{AuditLog, Aws, AwsError, AwsOptions, Mode};
+use crate::aws::{AuditLog, Aws, AwsError, AwsOptions, CallLimits, Mode};
 use crate::plan::{Guard, Plan};
 
 use super::accounts::{RoleTemplate, SESSION_NAME};
@@ -84,6 +84,7 @@ pub async fn connect(
     accounts: &Accounts,
     regions: &Regions,
     audit: Option<(&RunsDirs, &str)>,
+    call_limits: CallLimits,
 ) -> Result<Connected, String> {
     let guard = &plan.guard;
     let mut base = aws_config::defaults(BehaviorVersion::latest()).load().await;
@@ -106,7 +107,8 @@ pub async fn connect(
     match accounts {
         Accounts::Environment => {
             let audit = audit.map(|(dirs, run_id)| (dirs.clone(), run_id.to_string()));
-            let (clients, audit) = connect_account(guard, &base, None, regions, audit).await?;
+            let (clients, audit) =
+                connect_account(guard, &base, None, regions, audit, call_limits).await?;
             connected.accounts.push(clients);
             connected.audits.extend(audit);
         }
@@ -135,8 +137,15 @@ pub async fn connect(
                         .to_builder()
                         .credentials_provider(SharedCredentialsProvider::new(provider))
                         .build();
-                    let result =
-                        connect_account(&guard, &config, Some(&account), &regions, audit).await;
+                    let result = connect_account(
+                        &guard,
+                        &config,
+                        Some(&account),
+                        &regions,
+                        audit,
+                        call_limits,
+                    )
+                    .await;
                     (index, account, result)
                 });
             }
@@ -172,6 +181,7 @@ async fn connect_account(
     expected: Option<&str>,
     regions: &Regions,
     audit: Option<(RunsDirs, String)>,
+    call_limits: CallLimits,
 ) -> Result<(AccountClients, Option<AuditLog>), String> {
     let home = Aws::from_sdk_config(config, Mode::DryRun, AwsOptions::default())
         .map_err(|e| e.to_string())?;
@@ -218,6 +228,7 @@ async fn connect_account(
                 mode,
                 AwsOptions {
                     audit: audit.cloned(),
+                    call_limits,
                     ..AwsOptions::default()
                 },
             )
