@@ -290,6 +290,45 @@ async fn active_clusters(aws: &Aws, pattern: &Pattern) -> Result<Vec<Cluster>, A
     Ok(clusters)
 }
 
+/// The ACTIVE services whose cluster and name match, each with the resource that stands for it
+/// (its cluster and desired count as attributes). DRAINING services are being deleted already;
+/// INACTIVE ones are gone.
+async fn active_services(
+    aws: &Aws,
+    cluster_pattern: &Pattern,
+    name_pattern: Option<&Pattern>,
+) -> Result<Vec<(Service, Resource)>, AwsError> {
+    let mut found = Vec::new();
+    for cluster in active_clusters(aws, cluster_pattern).await? {
+        let (Some(cluster_arn), Some(cluster_name)) =
+            (cluster.cluster_arn(), cluster.cluster_name())
+        else {
+            continue;
+        };
+        let where_ = in_cluster(cluster_pattern, cluster_name);
+        let wanted = |name: &str| name_pattern.is_none_or(|p| p.matches(name));
+        for service in services_in(aws, cluster_arn, wanted).await? {
+            if service.status() != Some(ACTIVE) {
+                continue;
+            }
+            let (Some(arn), Some(name)) = (service.service_arn(), service.service_name()) else {
+                continue;
+            };
+            let why = match name_pattern {
+                Some(p) => format!("{}, {where_}", p.describe("name")),
+                None => where_.clone(),
+            };
+            let mut resource = Resource::new(SERVICE_KIND, arn, name, why)
+                .with_attribute(CLUSTER, cluster_arn)
+                .with_attribute(DESIRED_COUNT, service.desired_count().to_string());
+            resource.created = service.created_at().and_then(to_chrono);
+            resource.tags = tag_map(service.tags());
+            found.push((service, resource));
+        }
+    }
+    Ok(found)
+}
+
 /// The services of a cluster whose names pass `wanted`, described with their tags (INACTIVE ones
 /// included: callers decide). Empty when the cluster is gone.
 async fn services_in(
@@ -636,38 +675,8 @@ impl Action for DeleteServices {
     }
 
     async fn find(&self, aws: &Aws) -> Result<Vec<Resource>, AwsError> {
-        let mut found = Vec::new();
-        for cluster in active_clusters(aws, &self.cluster).await? {
-            let (Some(cluster_arn), Some(cluster_name)) =
-                (cluster.cluster_arn(), cluster.cluster_name())
-            else {
-                continue;
-            };
-            let where_ = in_cluster(&self.cluster, cluster_name);
-            let wanted = |name: &str| self.name.as_ref().is_none_or(|p| p.matches(name));
-            // DRAINING services are being deleted already; INACTIVE ones are gone.
-            for service in services_in(aws, cluster_arn, wanted)
-                .await?
-                .iter()
-                .filter(|s| s.status() == Some(ACTIVE))
-            {
-                let (Some(arn), Some(name)) = (service.service_arn(), service.service_name())
-                else {
-                    continue;
-                };
-                let why = match &self.name {
-                    Some(p) => format!("{}, {where_}", p.describe("name")),
-                    None => where_.clone(),
-                };
-                let mut resource = Resource::new(SERVICE_KIND, arn, name, why)
-                    .with_attribute(CLUSTER, cluster_arn)
-                    .with_attribute(DESIRED_COUNT, service.desired_count().to_string());
-                resource.created = service.created_at().and_then(to_chrono);
-                resource.tags = tag_map(service.tags());
-                found.push(resource);
-            }
-        }
-        Ok(found)
+        let services = active_services(aws, &self.cluster, self.name.as_ref()).await?;
+        Ok(services.into_iter().map(|(_, resource)| resource).collect())
     }
 
     async fn act(&self, aws: &Aws, resource: &Resource) -> Result<Acted, AwsError> {
@@ -766,41 +775,18 @@ impl Action for ForceNewDeployment {
     }
 
     async fn find(&self, aws: &Aws) -> Result<Vec<Resource>, AwsError> {
-        let mut found = Vec::new();
-        for cluster in active_clusters(aws, &self.cluster).await? {
-            let (Some(cluster_arn), Some(cluster_name)) =
-                (cluster.cluster_arn(), cluster.cluster_name())
-            else {
-                continue;
-            };
-            let where_ = in_cluster(&self.cluster, cluster_name);
-            let wanted = |name: &str| self.name.as_ref().is_none_or(|p| p.matches(name));
-            for service in services_in(aws, cluster_arn, wanted)
-                .await?
-                .iter()
-                .filter(|s| s.status() == Some(ACTIVE))
-            {
-                let (Some(arn), Some(name)) = (service.service_arn(), service.service_name())
-                else {
-                    continue;
-                };
-                let why = match &self.name {
-                    Some(p) => format!("{}, {where_}", p.describe("name")),
-                    None => where_.clone(),
-                };
-                let mut resource = Resource::new(SERVICE_KIND, arn, name, why)
-                    .with_attribute(CLUSTER, cluster_arn)
-                    .with_attribute(DESIRED_COUNT, service.desired_count().to_string())
-                    .with_attribute(RUNNING_COUNT, service.running_count().to_string());
-                if let Some(id) = primary_deployment(service).and_then(|d| d.id()) {
+        let services = active_services(aws, &self.cluster, self.name.as_ref()).await?;
+        Ok(services
+            .into_iter()
+            .map(|(service, mut resource)| {
+                resource =
+                    resource.with_attribute(RUNNING_COUNT, service.running_count().to_string());
+                if let Some(id) = primary_deployment(&service).and_then(|d| d.id()) {
                     resource = resource.with_attribute(DEPLOYMENT, id);
                 }
-                resource.created = service.created_at().and_then(to_chrono);
-                resource.tags = tag_map(service.tags());
-                found.push(resource);
-            }
-        }
-        Ok(found)
+                resource
+            })
+            .collect())
     }
 
     fn planned(&self, resource: &Resource) -> String {
