@@ -55,9 +55,22 @@ pub enum Command {
     /// Apply a plan to every lab its `[sweep]` section finds (dry run unless --apply).
     Sweep(crate::sweep::SweepArgs),
     /// Print the least-privilege IAM policy a plan needs (JSON).
-    Permissions(PlanArgs),
+    Permissions(PermissionsArgs),
     /// List the actions a plan can use, with the keys each accepts.
     Actions,
+}
+
+/// Which plan's policy to print, and for which way of running it.
+#[derive(Debug, Args)]
+pub struct PermissionsArgs {
+    /// The plan, and its variables.
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    /// Include what `teardown sweep --all-regions` needs too (ec2:DescribeRegions, to list the
+    /// account's enabled regions). With `--assume-role`, this policy belongs to the assumed roles;
+    /// the caller needs only sts:AssumeRole on them.
+    #[arg(long)]
+    pub all_regions: bool,
 }
 
 /// Which saved preview to apply, and how.
@@ -312,9 +325,14 @@ pub async fn execute(command: Command) -> Outcome {
         Command::Resume(args) => resume(args).await,
         Command::Apply(args) => apply(args).await,
         Command::Sweep(args) => crate::sweep::run(args).await,
-        Command::Permissions(args) => match load(&args) {
+        Command::Permissions(args) => match load(&args.plan) {
             Some(plan) => {
-                println!("{}", plan.iam_policy());
+                let extra: &[&str] = if args.all_regions {
+                    &["ec2:DescribeRegions"]
+                } else {
+                    &[]
+                };
+                println!("{}", plan.iam_policy(extra));
                 Outcome::Success
             }
             None => Outcome::BadInput,

@@ -25,6 +25,34 @@ fn write_plan(dir: &Path, body: &str) -> String {
 }
 
 #[test]
+fn permissions_prints_the_plans_calls_and_what_all_regions_adds() {
+    let policy = |args: &[&str]| -> Vec<String> {
+        let out = teardown(args, &[]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let policy: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        policy["Statement"][0]["Action"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect()
+    };
+    let plain = policy(&["permissions", WORKSHOP]);
+    assert!(plain.contains(&"ecs:StopTask".to_string()), "{plain:?}");
+    assert!(
+        plain.contains(&"sts:GetCallerIdentity".to_string()),
+        "{plain:?}"
+    );
+    assert!(
+        !plain.contains(&"ec2:DescribeRegions".to_string()),
+        "{plain:?}"
+    );
+    let all_regions = policy(&["permissions", "--all-regions", WORKSHOP]);
+    let added: Vec<&String> = all_regions.iter().filter(|a| !plain.contains(a)).collect();
+    assert_eq!(added, ["ec2:DescribeRegions"]);
+}
+
+#[test]
 fn validate_accepts_the_workshop_plan() {
     let out = teardown(&["validate", WORKSHOP], &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -166,7 +166,7 @@ async fn rotates_the_secret_then_redeploys_the_service_and_spares_the_look_alike
 
     // `teardown permissions` covers every call the run made.
     let plan = plan::load(Path::new(PLAN), &[]).unwrap();
-    let policy: serde_json::Value = serde_json::from_str(&plan.iam_policy()).unwrap();
+    let policy: serde_json::Value = serde_json::from_str(&plan.iam_policy(&[])).unwrap();
     let allowed = policy["Statement"][0]["Action"].as_array().unwrap();
     for record in &records {
         let prefix = match record.service.as_str() {

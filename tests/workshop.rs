@@ -174,7 +174,7 @@ async fn the_workshop_plan_tears_the_workshop_down_and_spares_the_bystanders() {
     }
 
     // `teardown permissions` covers every call the run made: the policy it prints is enough.
-    let policy: serde_json::Value = serde_json::from_str(&plan.iam_policy()).unwrap();
+    let policy: serde_json::Value = serde_json::from_str(&plan.iam_policy(&[])).unwrap();
     let allowed: Vec<&str> = policy["Statement"][0]["Action"]
         .as_array()
         .unwrap()

@@ -924,9 +924,11 @@ pub enum SelectionError {
 
 impl Plan {
     /// The least-privilege IAM policy for this plan: the calls of its actions, plus the account
-    /// check. As pretty JSON, ready for `aws iam create-policy --policy-document`.
-    pub fn iam_policy(&self) -> String {
+    /// check, plus `extra` (what a way of running it needs besides, e.g. `ec2:DescribeRegions`). As
+    /// pretty JSON, ready for `aws iam create-policy --policy-document`.
+    pub fn iam_policy(&self, extra: &[&str]) -> String {
         let mut actions: BTreeSet<&str> = BTreeSet::from(["sts:GetCallerIdentity"]);
+        actions.extend(extra.iter().copied());
         for step in self.dag.in_order() {
             if let Some(spec) = actions::lookup(&step.action) {
                 actions.extend(spec.permissions.iter().copied());
