@@ -7,9 +7,9 @@
 //!         cargo bench --profile dev --bench sweep_scale
 //!
 //! For each size: moto is reset, ECS tasks are kept RUNNING until stopped, and N labs are
-//! provisioned straight into moto, concurrently (`tests/support/fixture.rs`: the workshop, each
+//! provisioned straight into moto, concurrently (`tests/it/support/fixture.rs`: the workshop, each
 //! lab with names of its own and its main stack tagged as `plans/stale-labs-sweep.toml` expects,
-//! as `tests/sweep.rs` does). Provisioning is timed apart and is not part of the figures. Then the
+//! as `tests/it/sweep.rs` does). Provisioning is timed apart and is not part of the figures. Then the
 //! real binary runs; its wall time is measured around it, and its CPU time and peak RSS are read
 //! from its own rusage when it is reaped (`wait4`):
 //!
@@ -19,7 +19,7 @@
 //! (`benches/peers/proxy.py`, no added latency), which counts every call. The plan is
 //! `plans/stale-labs-sweep.toml` with its age thresholds at 0 s (`older_than`, `not_updated_for`):
 //! moto stamps a stack with the real clock, so every lab is seconds old, and the CLI has no way to
-//! move "now" (tests/sweep.rs does the same for its command-line tests). Everything else is the
+//! move "now" (tests/it/sweep.rs does the same for its command-line tests). Everything else is the
 //! shipped plan. Afterwards every lab is checked against moto (`fixture::workshop_leftovers`) and
 //! the report must say every lab was deleted; a run that fails either check is reported as FAILED,
 //! with no time.
@@ -31,7 +31,7 @@
 //! Without `--bench` (`cargo test --all-targets` runs bench targets too) it is a smoke run: one
 //! sweep of 2 labs, which checks the harness end to end in a few seconds.
 
-#[path = "../tests/support/fixture.rs"]
+#[path = "../tests/it/support/fixture.rs"]
 #[allow(dead_code)]
 mod fixture;
 
@@ -183,7 +183,7 @@ fn moto_clients(endpoint: &str) -> Aws {
     Aws::from_sdk_config(&config, Mode::Apply, AwsOptions::default()).expect("clients")
 }
 
-/// Lab `lab`'s names, all its own (as tests/sweep.rs names them).
+/// Lab `lab`'s names, all its own (as tests/it/sweep.rs names them).
 fn names(lab: &str) -> WorkshopNames {
     let lower = lab.to_lowercase();
     WorkshopNames {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Validates the deployment examples (Dockerfile, deploy/) without network access, as CI does
-# (tests/deploy.rs runs this script). Installs its pinned validators into a virtual environment
+# (tests/it/deploy.rs runs this script). Installs its pinned validators into a virtual environment
 # the first time (deploy/requirements.txt; that install needs PyPI, nothing after it does).
 #
 #   bash deploy/check.sh            # exit 0 when every check passed, 1 otherwise

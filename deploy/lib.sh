@@ -13,7 +13,7 @@ deploy_policy_plan() {
   fi
 }
 
-# How to run teardown: $TEARDOWN_BIN (tests/deploy.rs passes the binary cargo built), or cargo.
+# How to run teardown: $TEARDOWN_BIN (tests/it/deploy.rs passes the binary cargo built), or cargo.
 deploy_teardown() {
   if [ -n "${TEARDOWN_BIN:-}" ]; then
     "$TEARDOWN_BIN" "$@"

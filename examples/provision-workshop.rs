@@ -4,7 +4,7 @@
 //!
 //! It refuses to run against anything but a loopback endpoint: it creates resources.
 
-#[path = "../tests/support/fixture.rs"]
+#[path = "../tests/it/support/fixture.rs"]
 #[allow(dead_code)]
 mod fixture;
 

@@ -9,7 +9,7 @@ Scopes: `full` (everything the workshop plan deletes) and `no-cluster-repo` (the
 ECS cluster and the ECR repository, which Cloud Custodian 0.9.53 cannot delete: with that scope
 they must still be there).
 
-The judgement is the one of tests/support/fixture.rs (`workshop_leftovers`, `bystander_damage`):
+The judgement is the one of tests/it/support/fixture.rs (`workshop_leftovers`, `bystander_damage`):
 a stack or VPC or interface is gone when it no longer exists; a task when it is STOPPED; a task
 definition when it is no longer ACTIVE; a service or cluster when it is INACTIVE or unknown; the
 secret when it is scheduled for deletion with its rotation off. Rotation still on is reported

@@ -6,11 +6,11 @@
 //!
 //! Where moto differs (../shared/moto-notes.md and the fixture): moto runs no rotation Lambda, so
 //! a RotateSecret that names no function moves AWSCURRENT at once; a rotation in progress is shown
-//! to the step by replacing DescribeSecret's answer (tests/support/faults.rs). moto's forced
+//! to the step by replacing DescribeSecret's answer (tests/it/support/faults.rs). moto's forced
 //! deployment replaces the PRIMARY deployment's id in place, so "a new deployment" is seen as a new
 //! deployment id, never as two deployments side by side.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! the same state as an uninterrupted run, with nothing deleted twice; and a second run of the
 //! same plan at the same time is refused by the lock.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! cancelled first, look-alikes and protected secrets left alone, a second run that changes
 //! nothing, dry run, and deletion without recovery.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;

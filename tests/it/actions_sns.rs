@@ -2,7 +2,7 @@
 //! reported (masked where personal); protected and look-alike topics left alone; a second run and
 //! a dry run change nothing; a topic gone between find and act.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

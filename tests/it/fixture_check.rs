@@ -2,7 +2,7 @@
 //! reported as left over (so the end-to-end tests cannot pass by checking nothing), and the
 //! bystanders are reported undamaged (so they cannot fail for the fixture's own reasons).
 
-mod support;
+use crate::support;
 
 use support::fixture::{self, WorkshopNames};
 use teardown::aws::Mode;

@@ -3,7 +3,7 @@
 //! replacing DescribeRepositories' answer in front of the SDK (a read-only call: nothing else is
 //! changed); the other keeps its real, younger age.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! The product's promise, tested against the real SDK and moto: a dry run cannot mutate (the
 //! guard refuses before the request is sent), and every mutating call is in the audit log.
 
-mod support;
+use crate::support;
 
 use std::error::Error as _;
 

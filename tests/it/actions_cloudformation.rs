@@ -1,7 +1,7 @@
 //! `cloudformation.delete-stack` against moto: what it deletes, what it leaves, and what it says
 //! when CloudFormation refuses (the refusals moto does not emulate are injected, and say so).
 
-mod support;
+use crate::support;
 
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};

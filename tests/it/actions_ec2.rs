@@ -1,7 +1,7 @@
 //! `ec2.delete-network-interfaces` against moto: which interfaces it deletes, which it leaves, how
 //! it waits for the ones AWS holds (injected: moto holds none), and when it detaches.
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

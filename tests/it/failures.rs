@@ -1,10 +1,10 @@
 //! When AWS is slow or says no, against the emulated workshop. moto does not throttle, never keeps
 //! an interface in use and has no IAM by default, so each of these strict behaviours is injected
-//! in front of the SDK with the `Faults` interceptor (tests/support/faults.rs), on read-only calls
+//! in front of the SDK with the `Faults` interceptor (tests/it/support/faults.rs), on read-only calls
 //! only: a replaced answer arrives after the emulator acted, so injecting on a mutating call would
 //! test a different thing (an action whose effect happened but whose answer was lost).
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::sync::Arc;

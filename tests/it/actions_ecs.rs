@@ -2,7 +2,7 @@
 //! cluster whose name contains the target's, a family with the same prefix, a protected resource),
 //! a second run changes nothing, and a dry run makes no mutating call.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

@@ -1,14 +1,14 @@
 //! Throttling at scale, and the limit on calls in flight per service, against moto.
 //!
 //! moto never throttles, so a third of every service's calls are throttled by the `Faults`
-//! interceptor (tests/support/faults.rs). Those calls are held back from the emulator
+//! interceptor (tests/it/support/faults.rs). Those calls are held back from the emulator
 //! (`Rule::instead_of_sending`): AWS refuses a throttled call before acting on it, so a
 //! throttled DeleteX must not have deleted anything. The clients talk to moto through a counting
-//! proxy (tests/support/scale.rs) that adds a little latency, so that calls overlap as they do
+//! proxy (tests/it/support/scale.rs) that adds a little latency, so that calls overlap as they do
 //! against AWS, and that counts, from outside the clients, how many calls to each service are in
 //! flight at once.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};

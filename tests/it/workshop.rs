@@ -2,7 +2,7 @@
 //! bystander stays, the order of the changes follows the DAG, independent branches overlap, a
 //! second run changes nothing, and a dry run changes nothing at all.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -1,6 +1,6 @@
 //! The harness itself: moto starts, answers the SDK, and a reset empties it.
 
-mod support;
+use crate::support;
 
 use teardown::aws::Mode;
 

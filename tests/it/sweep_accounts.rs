@@ -19,9 +19,9 @@
 //! us-east-1) narrows `--all-regions` further, to those two.
 //!
 //! Ages: every stack is seconds old, so the command runs a copy of the shipped plan with age
-//! thresholds of zero (as tests/sweep.rs does).
+//! thresholds of zero (as tests/it/sweep.rs does).
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -41,7 +41,7 @@ const A: &str = "111111111111";
 const B: &str = "222222222222";
 const ROLE: &str = "arn:aws:iam::{account}:role/teardown-sweep";
 
-/// The names of lab `lab`'s resources, all its own (as in tests/sweep.rs).
+/// The names of lab `lab`'s resources, all its own (as in tests/it/sweep.rs).
 fn names(lab: &str) -> WorkshopNames {
     let lower = lab.to_lowercase();
     WorkshopNames {

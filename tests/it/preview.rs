@@ -2,7 +2,7 @@
 //! later (exactly what it listed, nothing that appeared since), an edited or foreign preview
 //! refused, the keep list, and the confirmation typed at a real terminal.
 
-mod support;
+use crate::support;
 
 use std::process::{Command, Output, Stdio};
 

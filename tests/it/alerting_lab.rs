@@ -7,7 +7,7 @@
 //! moto refuses to delete a rule that still has targets, as AWS does, so the order is enforced by
 //! the emulator too, not only read from the call log.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! The `teardown` binary: exit codes, located errors, graph pictures, and the rails that refuse to
 //! run (wrong region or account, no credentials, no confirmation) without changing anything.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Output;

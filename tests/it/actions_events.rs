@@ -2,7 +2,7 @@
 //! rules matched by the event pattern's source or by name on one bus, protected and look-alike
 //! rules left alone, a dry run that only reads, a rule gone between find and act.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

@@ -16,7 +16,7 @@
 //! replacing the answer to DescribeTasks for its cluster (read-only clients only) with one whose
 //! task started an hour before "now".
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

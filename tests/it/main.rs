@@ -1,0 +1,29 @@
+//! The integration tests: one binary, so the SDK is linked once, with one moto server per process
+//! (`support::moto`) shared by every module. Each module is one area of behaviour.
+
+mod support;
+
+mod actions_cloudformation;
+mod actions_ec2;
+mod actions_ecs;
+mod actions_events;
+mod actions_secretsmanager;
+mod actions_sns;
+mod alerting_lab;
+mod cli;
+mod deploy;
+mod engine;
+mod failures;
+mod fixture_check;
+mod harness;
+mod plan;
+mod preview;
+mod render;
+mod resume;
+mod rotate;
+mod safety;
+mod selectors;
+mod sweep;
+mod sweep_accounts;
+mod throttling;
+mod workshop;
