@@ -84,6 +84,8 @@ pub struct Aws {
     pub eventbridge: aws_sdk_eventbridge::Client,
     /// Secrets Manager.
     pub secretsmanager: aws_sdk_secretsmanager::Client,
+    /// CloudWatch Logs (the log groups Lambda functions leave behind).
+    pub logs: aws_sdk_cloudwatchlogs::Client,
     /// SNS topics.
     pub sns: aws_sdk_sns::Client,
     /// STS, for the account guard.
@@ -171,6 +173,7 @@ impl Aws {
             ecr: client!(aws_sdk_ecr, "ECR", limits.other),
             eventbridge: client!(aws_sdk_eventbridge, "EventBridge", limits.other),
             secretsmanager: client!(aws_sdk_secretsmanager, "Secrets Manager", limits.other),
+            logs: client!(aws_sdk_cloudwatchlogs, "CloudWatch Logs", limits.other),
             sns: client!(aws_sdk_sns, "SNS", limits.other),
             sts: client!(aws_sdk_sts, "STS", limits.other),
             concurrency,
