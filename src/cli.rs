@@ -244,6 +244,9 @@ pub enum Outcome {
     Refused,
     /// A preview with --detailed-exitcode found something to delete.
     ChangesPending,
+    /// The account is not as the plan expects, found before any change: a lookup found no single
+    /// value, a step matched more or fewer resources than its `expect`, or no step matched anything.
+    NotAsExpected,
     /// Interrupted by Ctrl-C or SIGTERM.
     Interrupted,
 }
@@ -251,14 +254,20 @@ pub enum Outcome {
 impl Outcome {
     /// The process exit code.
     pub fn exit_code(self) -> ExitCode {
-        ExitCode::from(match self {
+        ExitCode::from(self.code())
+    }
+
+    /// The exit code as a number (the README's table; reports carry it too).
+    pub fn code(self) -> u8 {
+        match self {
             Outcome::Success => 0,
             Outcome::StepsFailed => 1,
             Outcome::BadInput => 2,
             Outcome::Refused => 3,
             Outcome::ChangesPending => 4,
+            Outcome::NotAsExpected => 5,
             Outcome::Interrupted => 130,
-        })
+        }
     }
 }
 
@@ -376,6 +385,7 @@ async fn run(args: RunArgs, preview: bool) -> Outcome {
         assume_done: args.assume_done,
         account: String::new(),
         region: String::new(),
+        looked_up: Default::default(),
     };
     let dry_run = preview || args.dry_run;
     if args.save.is_some() && !dry_run {
@@ -445,25 +455,17 @@ async fn resume(args: ResumeArgs) -> Outcome {
 /// is empty for a new run), `done` lists steps a resumed run must not redo.
 async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Execution) -> Outcome {
     let dry_run = execution.dry_run;
-    let plan = match plan::parse(&header.plan_path, &header.plan_text, &header.vars) {
-        Ok(plan) => plan,
-        Err(errors) => {
-            eprintln!("{errors}");
-            return Outcome::BadInput;
-        }
-    };
     let selection = PhaseSelection {
         only: header.only.clone(),
         skip: header.skip.clone(),
         assume_done: header.assume_done,
         done: execution.done.clone(),
     };
-    let selected = match plan.select(&selection) {
-        Ok(selected) => selected,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Outcome::BadInput;
-        }
+    // A resumed run or an applied preview brings the values its lookups found: they are used as
+    // they are, and the account is not read for them again.
+    let (mut plan, mut selected) = match parse_and_select(&header, &selection) {
+        Ok(parsed) => parsed,
+        Err(outcome) => return outcome,
     };
     for (step, dependency) in &selected.assumed_done {
         eprintln!("note: step `{step}` waits for `{dependency}`, which is left out: taken as done (--assume-done)");
@@ -531,6 +533,68 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
     }
     header.account = account.clone();
     header.region = aws.region.clone();
+    // Read-only: the values the selected steps need from the account, then the plan validated
+    // again with them. Nothing has been changed yet, and nothing is if a lookup fails.
+    let needed: BTreeSet<String> = plan
+        .lookups_needed(&selected.dag)
+        .intersection(&plan.unresolved)
+        .cloned()
+        .collect();
+    if !needed.is_empty() {
+        match crate::resolve::resolve(&plan, &needed, &aws).await {
+            Ok(found) => header.looked_up.extend(found),
+            Err(e) => {
+                eprintln!("error: {e}\nnothing was changed: the account does not hold what the plan looks for here (account {account}, region {})", aws.region);
+                return Outcome::NotAsExpected;
+            }
+        }
+        (plan, selected) = match parse_and_select(&header, &selection) {
+            Ok(parsed) => parsed,
+            Err(outcome) => return outcome,
+        };
+    }
+    let still = plan.lookups_needed(&selected.dag);
+    if let Some(name) = still.intersection(&plan.unresolved).next() {
+        eprintln!("error: the variable `{name}` was not looked up; this is a bug in teardown: nothing was changed");
+        return Outcome::BadInput;
+    }
+    if resuming {
+        // Part of a resumed step's work may be done: it may find fewer than it expects, never more.
+        selected.dag = selected.dag.map(|mut step| {
+            step.expect = step.expect.without_minimum();
+            step
+        });
+    }
+    let format = args.output.unwrap_or_else(|| {
+        if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+            OutputFormat::Human
+        } else {
+            OutputFormat::Plain
+        }
+    });
+    print_variables(&plan, &header.looked_up, format);
+    // Before any change: every selected step looks (read-only) at what it would change, and the
+    // run goes on only if each finds what it expects. The confirmation shows these counts.
+    let preflight = if dry_run {
+        None
+    } else {
+        let found = match preflight(&plan, &selected.dag, &aws.region, args, &execution).await {
+            Ok(found) => found,
+            Err(message) => {
+                eprintln!("error: {message}");
+                return Outcome::Refused;
+            }
+        };
+        let problems = expectation_problems(&selected.dag, &found, !resuming);
+        if !problems.is_empty() {
+            for problem in &problems {
+                eprintln!("error: {problem}");
+            }
+            eprintln!("nothing was changed: the account does not hold what the plan expects (account {account}, region {})", aws.region);
+            return Outcome::NotAsExpected;
+        }
+        Some(found)
+    };
     // Two runs of one plan on one account and region would race each other's deletions.
     let _lock = if dry_run {
         None
@@ -544,7 +608,10 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
             }
         }
     };
-    if !dry_run && !args.yes && !confirm(&plan, &account, &aws.region, &selected.dag).await {
+    if !dry_run
+        && !args.yes
+        && !confirm(&plan, &account, &aws.region, &selected.dag, preflight.as_ref())
+    {
         return Outcome::Refused;
     }
     let mut journal = if dry_run {
@@ -558,13 +625,6 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
             }
         }
     };
-    let format = args.output.unwrap_or_else(|| {
-        if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
-            OutputFormat::Human
-        } else {
-            OutputFormat::Plain
-        }
-    });
     let aws = Arc::new(aws);
     let dag = plan.bind(selected.dag, aws.clone(), execution.allowed.as_ref());
     let options = RunOptions {
@@ -624,7 +684,148 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
             preview.resource_count()
         );
     }
+    if dry_run {
+        // A preview is judged like the pre-flight of a run: the same counts, the same exit code.
+        let problems = expectation_problems(&plan.dag, &summary, !resuming);
+        if !problems.is_empty() && summary.all_succeeded() {
+            for problem in &problems {
+                eprintln!("error: {problem}");
+            }
+            eprintln!("a run of this plan would stop here, before any change");
+            return Outcome::NotAsExpected;
+        }
+    }
     outcome_of(&summary, execution.detailed_exitcode)
+}
+
+/// Parses the run's plan with its `--var`s and the values its lookups found so far, and selects
+/// the steps of its phases; the error is reported, as its outcome.
+fn parse_and_select(
+    header: &RunHeader,
+    selection: &PhaseSelection,
+) -> Result<(Plan, plan::Selected), Outcome> {
+    let mut overrides = header.vars.clone();
+    overrides.extend(
+        header
+            .looked_up
+            .iter()
+            .map(|(name, found)| (name.clone(), found.value.clone())),
+    );
+    let plan = plan::parse(&header.plan_path, &header.plan_text, &overrides).map_err(|errors| {
+        eprintln!("{errors}");
+        Outcome::BadInput
+    })?;
+    let selected = plan.select(selection).map_err(|e| {
+        eprintln!("error: {e}");
+        Outcome::BadInput
+    })?;
+    Ok((plan, selected))
+}
+
+/// Prints every variable with its value and where it came from, before anything runs: on
+/// stdout with the rest of the report, on stderr when stdout carries JSON Lines.
+fn print_variables(
+    plan: &Plan,
+    looked_up: &BTreeMap<String, plan::VarSource>,
+    format: OutputFormat,
+) {
+    let vars = plan.variable_sources(looked_up);
+    if vars.is_empty() {
+        return;
+    }
+    let width = vars.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    let mut text = String::from("Variables:\n");
+    for (name, found) in &vars {
+        text.push_str(&format!(
+            "  {name:<width$} = {}    ({})\n",
+            found.value, found.source
+        ));
+    }
+    if format == OutputFormat::Json {
+        eprint!("{text}");
+    } else {
+        print!("{text}");
+    }
+}
+
+/// What each step's `expect` says of what it found, in words; empty when all is as expected.
+/// With `whole`, a run whose steps all found nothing is a problem too: a plan aimed at the
+/// wrong place matches nothing, and that is not success.
+fn expectation_problems(
+    steps: &crate::graph::Dag<plan::PlannedStep>,
+    summary: &RunSummary,
+    whole: bool,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut matched_any = false;
+    for result in &summary.steps {
+        let Some(output) = &result.output else {
+            continue;
+        };
+        let found: Vec<crate::resource::Resource> =
+            output.resources.iter().map(|o| o.resource.clone()).collect();
+        matched_any |= !found.is_empty();
+        let Some(step) = steps.get(&result.id) else {
+            continue;
+        };
+        if let Err(message) = step.expect.check(step.built.resource_kind(), &found) {
+            let message = message.replace("\nnothing was changed by this step", "");
+            problems.push(format!("step `{}`: {message}", step.id));
+        }
+    }
+    if whole && !matched_any && summary.all_succeeded() && !summary.steps.is_empty() {
+        problems.push("no step matched anything: the plan is aimed at nothing here (check the variables above, the region and the account)".into());
+    }
+    problems
+}
+
+/// The pre-flight of a run: the selected steps run as a dry run, with the run's own limits and,
+/// for an applied preview, its list of resources. `Err` when a step could not look.
+async fn preflight(
+    plan: &Plan,
+    steps: &crate::graph::Dag<plan::PlannedStep>,
+    region: &str,
+    args: &RunSettings,
+    execution: &Execution,
+) -> Result<RunSummary, String> {
+    let aws = Aws::from_env(
+        Mode::DryRun,
+        AwsOptions {
+            region: Some(region.to_string()),
+            call_limits: args.call_limits.limits(),
+            ..AwsOptions::default()
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let dag = plan.bind(steps.clone(), Arc::new(aws), execution.allowed.as_ref());
+    let (events, _ignored) = EventSink::channel();
+    let options = RunOptions {
+        parallelism: args.parallelism as usize,
+        fail_fast: false,
+        plan_name: plan.name.clone(),
+        dry_run: true,
+    };
+    let summary = engine::run(&dag, &options, &events, &CancellationToken::new()).await;
+    let failed: Vec<String> = summary
+        .steps
+        .iter()
+        .filter_map(|s| {
+            match &s.outcome {
+                engine::StepOutcome::Failed { error, .. } => {
+                    Some(format!("step `{}`: {error}", s.id))
+                }
+                _ => None,
+            }
+        })
+        .collect();
+    if !failed.is_empty() {
+        return Err(format!(
+            "the look before the run failed, so nothing was changed:\n{}",
+            failed.join("\n")
+        ));
+    }
+    Ok(summary)
 }
 
 fn outcome_of(summary: &RunSummary, detailed: bool) -> Outcome {
@@ -676,13 +877,14 @@ pub(crate) async fn check_guard(plan: &Plan, aws: &Aws) -> Result<String, String
     Ok(account)
 }
 
-/// Asks the person at the terminal to type the account id. Without a terminal, refuses: an
-/// unattended run must say --yes.
-pub(crate) async fn confirm(
+/// Asks the person at the terminal to type the account id, showing what the pre-flight found.
+/// Without a terminal, refuses: an unattended run must say --yes.
+pub(crate) fn confirm(
     plan: &Plan,
     account: &str,
     region: &str,
     steps: &crate::graph::Dag<plan::PlannedStep>,
+    preflight: Option<&RunSummary>,
 ) -> bool {
     if !std::io::stdin().is_terminal() {
         eprintln!("error: refusing to delete without confirmation: no terminal to ask on. Pass --yes for unattended runs, or preview first with `teardown preview {}`", plan.file.display());
@@ -693,15 +895,12 @@ pub(crate) async fn confirm(
         plan.name,
         steps.len()
     );
-    // What would go, resolved now with read-only clients (the same guard as a preview).
-    match what_would_change(plan, region, steps).await {
+    match preflight.map(what_would_change) {
         Some(kinds) if kinds.is_empty() => {
             eprintln!("Nothing matches now: the run would change nothing.")
         }
         Some(kinds) => eprintln!("This DELETES or changes: {}.", kinds.join(", ")),
-        None => eprintln!(
-            "This DELETES what the plan matches (the preview failed: see `teardown preview`)."
-        ),
+        None => eprintln!("This DELETES what the plan matches."),
     }
     eprint!("Type the account id ({account}) to go on: ");
     let _ = std::io::stderr().flush();
@@ -713,34 +912,8 @@ pub(crate) async fn confirm(
     true
 }
 
-/// Resolves the steps with read-only clients and counts what they would change, per kind
-/// (`2 CloudFormation stacks`). `None` when a step failed to resolve.
-async fn what_would_change(
-    plan: &Plan,
-    region: &str,
-    steps: &crate::graph::Dag<plan::PlannedStep>,
-) -> Option<Vec<String>> {
-    let aws = Aws::from_env(
-        Mode::DryRun,
-        AwsOptions {
-            region: Some(region.to_string()),
-            ..AwsOptions::default()
-        },
-    )
-    .await
-    .ok()?;
-    let dag = plan.bind(steps.clone(), Arc::new(aws), None);
-    let (events, _ignored) = EventSink::channel();
-    let summary = engine::run(
-        &dag,
-        &RunOptions::default(),
-        &events,
-        &CancellationToken::new(),
-    )
-    .await;
-    if !summary.all_succeeded() {
-        return None;
-    }
+/// What a dry run would change, counted per kind (`2 CloudFormation stacks`).
+fn what_would_change(summary: &RunSummary) -> Vec<String> {
     let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
     for resource in summary
         .steps
@@ -751,12 +924,10 @@ async fn what_would_change(
     {
         *kinds.entry(resource.resource.kind.clone()).or_default() += 1;
     }
-    Some(
-        kinds
-            .into_iter()
-            .map(|(kind, n)| crate::util::count_of(n, &kind))
-            .collect(),
-    )
+    kinds
+        .into_iter()
+        .map(|(kind, n)| crate::util::count_of(n, &kind))
+        .collect()
 }
 
 /// First Ctrl-C or SIGTERM: cancel (stop scheduling, cancel running steps at their next safe

@@ -4,7 +4,7 @@
 //!
 //! The journal only listens to the engine's events, like the renderers.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -34,6 +34,10 @@ pub struct RunHeader {
     pub account: String,
     /// The region it ran in.
     pub region: String,
+    /// The `[lookup]` variables as they were read from the account, with where each came from: a
+    /// resumed run or an applied preview uses exactly these and reads nothing again.
+    #[serde(default)]
+    pub looked_up: BTreeMap<String, crate::plan::VarSource>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -263,6 +267,7 @@ mod tests {
             assume_done: false,
             account: "123456789012".into(),
             region: "us-west-2".into(),
+            looked_up: Default::default(),
         }
     }
 

@@ -16,6 +16,7 @@ pub mod journal;
 pub mod plan;
 pub mod preview;
 pub mod render;
+pub mod resolve;
 pub mod resource;
 pub mod sweep;
 pub mod util;

@@ -156,6 +156,7 @@ mod tests {
             assume_done: false,
             account: "123456789012".into(),
             region: "us-west-2".into(),
+            looked_up: Default::default(),
         };
         let steps = BTreeMap::from([(
             "delete-repo".to_string(),

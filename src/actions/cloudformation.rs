@@ -73,7 +73,7 @@ const NESTED_IN: &str = "nested_in";
 /// True when CloudFormation says the stack does not exist. It has no error code of its own: it is
 /// a `ValidationError` ("Stack with id X does not exist"), the code of every bad input too, so the
 /// message is the only way to tell. This is the one place that reads it.
-pub(super) fn is_missing_stack(err: &impl ProvideErrorMetadata) -> bool {
+pub fn is_missing_stack(err: &impl ProvideErrorMetadata) -> bool {
     err.code() == Some("ValidationError")
         && err
             .message()

@@ -15,6 +15,7 @@ pub mod ec2;
 pub mod ecr;
 pub mod ecs;
 pub mod events;
+mod expect;
 pub mod secretsmanager;
 mod selector;
 pub mod sns;
@@ -24,6 +25,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use self::expect::{Expect, EXPECT_FORMS};
 pub use self::selector::{
     check_fields, nearest, FieldKind, FieldSpec, InputError, Pattern, ResourceFilter, StepInput,
     COMMON_FILTER_FIELDS,
@@ -165,6 +167,7 @@ pub struct ActionStep {
     protect_tag: String,
     keep: Vec<String>,
     only: Option<std::collections::BTreeSet<String>>,
+    expect: Expect,
 }
 
 impl ActionStep {
@@ -194,7 +197,16 @@ impl ActionStep {
             protect_tag: protect_tag.into(),
             keep,
             only: None,
+            expect: Expect::ANY,
         }
+    }
+
+    /// Fails the step, before it changes anything, when its first look finds a number of
+    /// resources outside `expect` (a later attempt may find fewer: its first one acted). A dry
+    /// run reports what it found and leaves the judgement to the caller, which sees every step.
+    pub fn expecting(mut self, expect: Expect) -> ActionStep {
+        self.expect = expect;
+        self
     }
 
     /// Restricts the step to these resource ids (a saved preview's): anything else it finds
@@ -378,6 +390,11 @@ impl ActionStep {
             .find(&self.aws)
             .await
             .map_err(|e| step_error(&e))?;
+        if ctx.attempt() == 1 && !self.aws.is_dry_run() {
+            self.expect
+                .check(kind, &found)
+                .map_err(StepError::fatal)?;
+        }
         let mut outcomes = Vec::with_capacity(found.len());
         let mut to_change = Vec::new();
         for resource in found {

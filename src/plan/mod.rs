@@ -3,6 +3,7 @@
 //! that fails validation can reach the executor.
 
 mod diagnostic;
+pub mod lookup;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -12,16 +13,20 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use self::diagnostic::{Diagnostic, PathSegment, PlanErrors, Source, Target};
-use crate::actions::{self, check_fields, nearest, Action, ActionSpec, ActionStep, StepInput};
+pub use self::lookup::{Lookup, VarSource};
+use crate::actions::{
+    self, check_fields, nearest, Action, ActionSpec, ActionStep, Expect, StepInput, EXPECT_FORMS,
+};
 use crate::aws::Aws;
 use crate::engine::{FailureHandler, Handler, RetryPolicy, StepNode};
 use crate::graph::{Dag, DagNode, GraphError};
 use crate::key_path;
 
 /// The step keys every action accepts; an action adds its own options to these.
-pub const STEP_KEYS: [&str; 8] = [
+pub const STEP_KEYS: [&str; 9] = [
     "action",
     "match",
+    "expect",
     "after",
     "phase",
     "timeout",
@@ -55,6 +60,9 @@ struct PlanFile {
     guard: Guard,
     #[serde(default)]
     vars: BTreeMap<String, String>,
+    /// Variables read from the account before the run (see [`lookup`]).
+    #[serde(default)]
+    lookup: toml::Table,
     #[serde(default)]
     defaults: DefaultsFile,
     #[serde(default)]
@@ -102,6 +110,10 @@ pub struct PlannedStep {
     pub on_failure: Option<FailureHandler>,
     /// Its `match` and options, variables filled in.
     pub input: StepInput,
+    /// How many resources its `match` must find ([`Expect::ANY`] when the plan says nothing).
+    pub expect: Expect,
+    /// The variables (plain and looked up) its `match` and options use.
+    pub uses: BTreeSet<String>,
     /// The action, built from the input.
     pub built: Arc<dyn Action>,
 }
@@ -128,8 +140,16 @@ pub struct Plan {
     pub file: PathBuf,
     /// Where it may run.
     pub guard: Guard,
-    /// Its variables, overrides applied.
+    /// Its variables, overrides applied; a looked-up variable that was not given has its
+    /// [`lookup::placeholder`] until the account is read.
     pub vars: BTreeMap<String, String>,
+    /// The variables given with `--var` (or by a sweep's `bind`, or recorded by an earlier run).
+    pub given: BTreeSet<String>,
+    /// The `[lookup]` entries, in the order they resolve in.
+    pub lookups: Vec<Lookup>,
+    /// The looked-up variables that still have their placeholder: steps that use one cannot run
+    /// until `crate::resolve` has read the account and the plan was validated again with them.
+    pub unresolved: BTreeSet<String>,
     /// Resources with this tag key are never touched.
     pub protect_tag: String,
     /// Names or ARNs never touched.
@@ -196,6 +216,7 @@ pub fn parse(path: &Path, text: &str, overrides: &[(String, String)]) -> Result<
     Validator {
         source: &source,
         errors: Vec::new(),
+        used: BTreeSet::new(),
     }
     .validate(path, file, overrides)
 }
@@ -203,6 +224,8 @@ pub fn parse(path: &Path, text: &str, overrides: &[(String, String)]) -> Result<
 struct Validator<'a> {
     source: &'a Source<'a>,
     errors: Vec<Diagnostic>,
+    /// The variables the step being validated uses, collected as its values are filled in.
+    used: BTreeSet<String>,
 }
 
 impl Validator<'_> {
@@ -224,11 +247,18 @@ impl Validator<'_> {
         overrides: &[(String, String)],
     ) -> Result<Plan, PlanErrors> {
         let mut vars = file.vars.clone();
+        let mut given = BTreeSet::new();
         for (key, value) in overrides {
-            if vars.contains_key(key) {
+            if vars.contains_key(key) || file.lookup.contains_key(key) {
                 vars.insert(key.clone(), value.clone());
+                given.insert(key.clone());
             } else {
-                let declared: Vec<&str> = file.vars.keys().map(String::as_str).collect();
+                let declared: Vec<&str> = file
+                    .vars
+                    .keys()
+                    .chain(file.lookup.keys())
+                    .map(String::as_str)
+                    .collect();
                 let hint = match nearest(key, &declared) {
                     Some(near) => format!(
                         "did you mean `{near}`? the plan declares: {}",
@@ -242,6 +272,14 @@ impl Validator<'_> {
                     format!("--var {key}: the plan has no variable `{key}`"),
                     Some(hint),
                 );
+            }
+        }
+        let lookups = self.lookups(&file, &vars);
+        let mut unresolved = BTreeSet::new();
+        for lookup in &lookups {
+            if !given.contains(&lookup.name) {
+                vars.insert(lookup.name.clone(), lookup::placeholder(&lookup.name));
+                unresolved.insert(lookup.name.clone());
             }
         }
         let default_timeout = match &file.defaults.timeout {
@@ -335,6 +373,9 @@ impl Validator<'_> {
             file: path.to_path_buf(),
             guard: file.guard,
             vars,
+            given,
+            lookups,
+            unresolved,
             protect_tag: file
                 .safety
                 .protect_tag
@@ -343,6 +384,137 @@ impl Validator<'_> {
             dag,
             sweep: file.sweep,
         })
+    }
+
+    /// Validates `[lookup]`: each entry's kind, keys and templates, names that clash with
+    /// `[vars]`, and cycles. Returns the entries in the order they resolve in.
+    fn lookups(&mut self, file: &PlanFile, vars: &BTreeMap<String, String>) -> Vec<Lookup> {
+        let kinds: Vec<&str> = lookup::LOOKUP_KINDS.iter().map(|k| k.from).collect();
+        let mut lookups = Vec::new();
+        for (name, value) in &file.lookup {
+            let at = |rest: &[&str]| {
+                let mut p = key_path!["lookup", name.as_str()];
+                p.extend(rest.iter().map(|s| PathSegment::from(*s)));
+                p
+            };
+            if file.vars.contains_key(name) {
+                self.error(
+                    at(&[]),
+                    Target::Key,
+                    format!("`{name}` is both a variable under [vars] and a lookup"),
+                    Some("keep one: a lookup reads the value from the account, [vars] gives it in the plan".into()),
+                );
+                continue;
+            }
+            let Some(table) = value.as_table() else {
+                self.error(
+                    at(&[]),
+                    Target::Value,
+                    format!("lookup `{name}` must be a table"),
+                    Some(format!("write {name} = {{ from = \"stack-output\", stack = \"{{main_stack}}\", key = \"...\" }}; from is one of: {}", kinds.join(", "))),
+                );
+                continue;
+            };
+            let kind = match table.get("from").map(|f| f.as_str()) {
+                Some(Some(from)) => match lookup::kind(from) {
+                    Some(kind) => kind,
+                    None => {
+                        let hint = match nearest(from, &kinds) {
+                            Some(near) => format!("did you mean `{near}`? the lookups are: {}", kinds.join(", ")),
+                            None => format!("the lookups are: {}", kinds.join(", ")),
+                        };
+                        self.error(at(&["from"]), Target::Value, format!("unknown lookup `{from}`"), Some(hint));
+                        continue;
+                    }
+                },
+                _ => {
+                    self.error(
+                        at(&[]),
+                        Target::Value,
+                        format!("lookup `{name}` has no `from` (a string)"),
+                        Some(format!("add from = one of: {}", kinds.join(", "))),
+                    );
+                    continue;
+                }
+            };
+            let mut keys = BTreeMap::new();
+            let mut uses = BTreeSet::new();
+            let mut ok = true;
+            for (key, value) in table {
+                if key == "from" {
+                    continue;
+                }
+                if !kind.keys.contains(&key.as_str()) {
+                    self.error(
+                        at(&[key]),
+                        Target::Key,
+                        format!("unknown key `{key}` in lookup `{name}` ({})", kind.from),
+                        Some(format!("{} takes: from, {}", kind.from, kind.keys.join(", "))),
+                    );
+                    ok = false;
+                    continue;
+                }
+                let Some(text) = value.as_str() else {
+                    self.error(at(&[key]), Target::Value, format!("`{key}` must be a string"), None);
+                    ok = false;
+                    continue;
+                };
+                match template_names(text) {
+                    Err(message) => {
+                        self.error(at(&[key]), Target::Value, message, None);
+                        ok = false;
+                    }
+                    Ok(names) => {
+                        for used in names {
+                            if !vars.contains_key(&used) && !file.lookup.contains_key(&used) {
+                                let declared: Vec<&str> =
+                                    vars.keys().chain(file.lookup.keys()).map(String::as_str).collect();
+                                self.error(
+                                    at(&[key]),
+                                    Target::Value,
+                                    format!("unknown variable `{used}` in \"{text}\""),
+                                    Some(format!("declare it under [vars] or [lookup]; declared: {}", declared.join(", "))),
+                                );
+                                ok = false;
+                            }
+                            uses.insert(used);
+                        }
+                    }
+                }
+                keys.insert(key.clone(), text.to_string());
+            }
+            for key in kind.keys {
+                if !table.contains_key(*key) {
+                    self.error(
+                        at(&[]),
+                        Target::Value,
+                        format!("lookup `{name}` ({}) needs `{key}`", kind.from),
+                        Some(format!("{}: {}", kind.from, kind.help)),
+                    );
+                    ok = false;
+                }
+            }
+            if ok {
+                lookups.push(Lookup {
+                    name: name.clone(),
+                    from: kind.from,
+                    keys,
+                    uses,
+                });
+            }
+        }
+        match lookup::in_order(&lookups) {
+            Ok(order) => order.into_iter().cloned().collect(),
+            Err(cycle) => {
+                self.error(
+                    key_path!["lookup", cycle[0].as_str()],
+                    Target::Key,
+                    format!("the lookups need each other in a cycle: {}", cycle.join(" -> ")),
+                    Some("one of them must come from [vars], --var or the account directly".into()),
+                );
+                Vec::new()
+            }
+        }
     }
 
     fn finish(mut self) -> PlanErrors {
@@ -462,9 +634,20 @@ impl Validator<'_> {
         let mut timeout = default_timeout;
         let mut retry = default_retry;
         let mut on_failure = None;
+        let mut expect = Expect::ANY;
+        self.used.clear();
         for (key, value) in table {
             match key.as_str() {
                 "action" => {}
+                "expect" => match Expect::parse(value) {
+                    Ok(e) => expect = e,
+                    Err(message) => self.error(
+                        here(&["expect"]),
+                        Target::Value,
+                        message,
+                        Some(format!("write expect = one of {EXPECT_FORMS}")),
+                    ),
+                },
                 "match" => match value.as_table() {
                     Some(t) => selector = self.interpolate_table(t, vars, here(&["match"])),
                     None => self.error(
@@ -617,6 +800,8 @@ impl Validator<'_> {
             on_failure,
             input,
             built,
+            expect,
+            uses: std::mem::take(&mut self.used),
         })
     }
 
@@ -824,7 +1009,11 @@ impl Validator<'_> {
         path: Vec<PathSegment>,
     ) -> toml::Value {
         match value {
-            toml::Value::String(s) => match interpolate(s, vars) {
+            toml::Value::String(s) => match fill_template(s, |name| {
+                let value = vars.get(name)?;
+                self.used.insert(name.to_string());
+                Some(value.as_str())
+            }) {
                 Ok(filled) => toml::Value::String(filled),
                 Err(message) => {
                     let declared: Vec<&str> = vars.keys().map(String::as_str).collect();
@@ -863,6 +1052,25 @@ fn action_names() -> Vec<&'static str> {
 
 /// Fills `{name}` with the variable's value; `{{` and `}}` stand for literal braces.
 pub fn interpolate(text: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
+    fill_template(text, |name| vars.get(name).map(String::as_str))
+}
+
+/// The names a template uses, in order (braces escaped as `{{` / `}}` skipped); `Err` for a
+/// template that does not parse.
+pub fn template_names(text: &str) -> Result<Vec<String>, String> {
+    let mut names = Vec::new();
+    fill_template(text, |name| {
+        names.push(name.to_string());
+        Some("")
+    })?;
+    Ok(names)
+}
+
+/// The one reader of `{name}` templates: fills each name with what `value` gives for it.
+fn fill_template<'v>(
+    text: &str,
+    mut value: impl FnMut(&str) -> Option<&'v str>,
+) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find(['{', '}']) {
@@ -882,7 +1090,7 @@ pub fn interpolate(text: &str, vars: &BTreeMap<String, String>) -> Result<String
                 ));
             };
             let name = &tail[1..end];
-            match vars.get(name) {
+            match value(name) {
                 Some(value) => out.push_str(value),
                 None => return Err(format!("unknown variable `{name}` in \"{text}\"")),
             }
@@ -1016,6 +1224,48 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// The looked-up variables that the steps of `dag` (and their failure handlers) need,
+    /// with the lookups those depend on.
+    pub fn lookups_needed(&self, dag: &Dag<PlannedStep>) -> BTreeSet<String> {
+        let mut used = BTreeSet::new();
+        for step in dag.in_order() {
+            used.extend(step.uses.iter().cloned());
+            if let Some(handler) = step.on_failure.as_ref().and_then(|h| self.dag.get(&h.run)) {
+                used.extend(handler.uses.iter().cloned());
+            }
+        }
+        lookup::needed_by(&self.lookups, &used)
+    }
+
+    /// Every variable with its value and where the value came from: `looked_up` (this run's or
+    /// a recorded run's lookups), `--var`, or the plan's `[vars]`. Looked-up variables that
+    /// the selected steps do not need are left out.
+    pub fn variable_sources(
+        &self,
+        looked_up: &BTreeMap<String, VarSource>,
+    ) -> Vec<(String, VarSource)> {
+        self.vars
+            .iter()
+            .filter(|(name, _)| !self.unresolved.contains(*name))
+            .map(|(name, value)| {
+                let source = match looked_up.get(name) {
+                    Some(found) => found.source.clone(),
+                    None if self.given.contains(name) => "--var".to_string(),
+                    None => "the plan's [vars]".to_string(),
+                };
+                (
+                    name.clone(),
+                    VarSource {
+                        value: value.clone(),
+                        source,
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
 /// The steps chosen to run.
 pub struct Selected {
     /// The steps.
@@ -1040,7 +1290,8 @@ impl Plan {
                 aws.clone(),
                 &self.protect_tag,
                 self.keep.clone(),
-            );
+            )
+            .expecting(step.expect);
             Arc::new(match allowed {
                 Some(allowed) => {
                     action.only_these(allowed.get(&step.id).cloned().unwrap_or_default())

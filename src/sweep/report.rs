@@ -6,7 +6,6 @@ use std::io::Write;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::cli::Outcome;
 use crate::engine::StepOutcome;
 use crate::resource::{OutcomeKind, ResourceOutcome};
 use crate::util::count_of;
@@ -37,19 +36,8 @@ impl Sweep {
             counts,
             labs: self.labs.iter().map(LabReport::of).collect(),
             errors: self.errors.clone(),
-            exit_code: exit_number(self.outcome()),
+            exit_code: self.outcome().code(),
         }
-    }
-}
-
-fn exit_number(outcome: Outcome) -> u8 {
-    match outcome {
-        Outcome::Success => 0,
-        Outcome::StepsFailed => 1,
-        Outcome::BadInput => 2,
-        Outcome::Refused => 3,
-        Outcome::ChangesPending => 4,
-        Outcome::Interrupted => 130,
     }
 }
 

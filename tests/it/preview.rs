@@ -157,6 +157,7 @@ async fn a_preview_made_in_another_account_is_refused() {
         assume_done: false,
         account: "999999999999".into(),
         region: support::REGION.into(),
+        looked_up: Default::default(),
     };
     let summary = teardown::engine::RunSummary {
         steps: vec![],
