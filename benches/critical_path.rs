@@ -13,7 +13,7 @@
 //! is a smoke run (every part once, 5 sweep runs, a 1,000-step plan), a few seconds.
 //!
 //! Part 1, the critical path (virtual time). The real executor (`engine::run`) runs the real
-//! workshop plan (`plans/secrets-manager-fargate-workshop.toml`) through the real find/act/wait
+//! workshop plan (`tests/it/plans/named-workshop.toml`) through the real find/act/wait
 //! adapter (`actions::ActionStep`, with its real backoff polling and each real action's
 //! `poll_policy`), over a simulated AWS: every API call takes 50 ms, ECS tasks stop 30 s after
 //! StopTask, the rotation stack takes 3 min to delete and the main stack 8 min, Lambda releases its
@@ -30,7 +30,7 @@
 //! `plan::parse`, and `engine::run` runs its 10,000 steps as no-op tasks.
 //!
 //! Part 3, a sweep at scale (virtual time, `critical_path/scale.rs`): the merged DAG of 1 and of
-//! 100 labs of `plans/stale-labs-sweep.toml`, over part 1's simulation, with the account's API
+//! 100 labs of `tests/it/plans/tagged-labs-sweep.toml`, over part 1's simulation, with the account's API
 //! rate limits as token buckets and the SDK's retries when a call is throttled.
 //!
 //! Nothing here asserts a duration: the numbers are printed, and compared with the targets in
@@ -58,7 +58,7 @@ use tokio_util::sync::CancellationToken;
 #[path = "critical_path/scale.rs"]
 mod scale;
 
-const WORKSHOP_PLAN: &str = "plans/secrets-manager-fargate-workshop.toml";
+const WORKSHOP_PLAN: &str = "tests/it/plans/named-workshop.toml";
 
 /// The workshop's own instructions, in their order: the sequential baseline runs them as a chain.
 const WORKSHOP_ORDER: [&str; 9] = [

@@ -110,7 +110,7 @@ export HOME="$work/home" TEARDOWN_RUNS_DIR="$work/home/runs"
 mkdir -p "$HOME"
 
 # The workshop plan without the two steps Cloud Custodian has no action for, for pair (b).
-plan=plans/secrets-manager-fargate-workshop.toml
+plan=tests/it/plans/named-workshop.toml
 subset_plan="$out/workshop-no-cluster-repo.toml"
 awk '
   /^\[steps\.(delete-cluster|delete-repository)\]/ { skip = 1; next }

@@ -8,7 +8,7 @@
 //!
 //! For each size: moto is reset, ECS tasks are kept RUNNING until stopped, and N labs are
 //! provisioned straight into moto, concurrently (`tests/it/support/fixture.rs`: the workshop, each
-//! lab with names of its own and its main stack tagged as `plans/stale-labs-sweep.toml` expects,
+//! lab with names of its own and its main stack tagged as `tests/it/plans/tagged-labs-sweep.toml` expects,
 //! as `tests/it/sweep.rs` does). Provisioning is timed apart and is not part of the figures. Then the
 //! real binary runs; its wall time is measured around it, and its CPU time and peak RSS are read
 //! from its own rusage when it is reaped (`wait4`):
@@ -17,7 +17,7 @@
 //!
 //! with `AWS_ENDPOINT_URL` pointing at the counting proxy of the peer bench
 //! (`benches/peers/proxy.py`, no added latency), which counts every call. The plan is
-//! `plans/stale-labs-sweep.toml` with its age thresholds at 0 s (`older_than`, `not_updated_for`):
+//! `tests/it/plans/tagged-labs-sweep.toml` with its age thresholds at 0 s (`older_than`, `not_updated_for`):
 //! moto stamps a stack with the real clock, so every lab is seconds old, and the CLI has no way to
 //! move "now" (tests/it/sweep.rs does the same for its command-line tests). Everything else is the
 //! shipped plan. Afterwards every lab is checked against moto (`fixture::workshop_leftovers`) and
@@ -48,7 +48,7 @@ use aws_sdk_ecs::config::{Credentials, SharedCredentialsProvider};
 use fixture::{Workshop, WorkshopNames};
 use teardown::aws::{Aws, AwsOptions, Mode};
 
-const PLAN: &str = "plans/stale-labs-sweep.toml";
+const PLAN: &str = "tests/it/plans/tagged-labs-sweep.toml";
 const REGION: &str = "us-west-2";
 
 /// A child process that is stopped when the bench ends, however it ends.

@@ -470,6 +470,16 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
     for (step, dependency) in &selected.assumed_done {
         eprintln!("note: step `{step}` waits for `{dependency}`, which is left out: taken as done (--assume-done)");
     }
+    let missing = plan.missing_for(&selected.dag);
+    if !missing.is_empty() {
+        let flags: Vec<String> = missing.iter().map(|m| format!("--var {m}=...")).collect();
+        eprintln!(
+            "error: the plan needs a value for {}: pass {} (nothing was done)",
+            missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "),
+            flags.join(" ")
+        );
+        return Outcome::BadInput;
+    }
     let resuming = !header.run_id.is_empty();
     if !resuming {
         header.run_id = new_run_id(&plan.name);

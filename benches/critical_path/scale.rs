@@ -1,7 +1,7 @@
 //! Part 3 of the bench: a sweep of many labs in virtual time, under AWS's rate limits.
 //!
 //! The sweep's merged DAG is built as `teardown sweep` builds it: every lab gets its own copy of
-//! the steps of `plans/stale-labs-sweep.toml`, step ids prefixed with the lab
+//! the steps of `tests/it/plans/tagged-labs-sweep.toml`, step ids prefixed with the lab
 //! (`Lab-007/stop-tasks`), all copies in one DAG under one parallelism. Each lab has its own
 //! simulated account objects (part 1's `World`, at the nominal latencies); what the labs share is
 //! the account's API rate limits: one token bucket per throttling group, per account and region,
@@ -21,7 +21,7 @@ use super::*;
 use teardown::engine::{Handler, StepOutcome};
 use teardown::sweep::SweepPlan;
 
-const SWEEP_PLAN: &str = "plans/stale-labs-sweep.toml";
+const SWEEP_PLAN: &str = "tests/it/plans/tagged-labs-sweep.toml";
 
 /// One throttling group: a token bucket of `capacity` tokens refilled at `per_second`.
 #[derive(Clone, Copy, Debug)]

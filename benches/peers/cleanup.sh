@@ -2,7 +2,7 @@
 # The workshop's clean-up instructions, scripted with the AWS CLI one command after another, as a
 # person would put them in a cleanup.sh: peer (a) of benches/peers.sh.
 #
-# Same job as plans/secrets-manager-fargate-workshop.toml, in the instructions' order, with the
+# Same job as tests/it/plans/named-workshop.toml, in the instructions' order, with the
 # CLI's own waiters where the instructions say to wait. Names are the workshop's; resources whose
 # names only start like them (FargateTaskDemoOld, FargateClusterDemo2, ...) must survive, so every
 # lookup filters on the exact name.

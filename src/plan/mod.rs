@@ -150,6 +150,9 @@ pub struct Plan {
     /// The looked-up variables that still have their placeholder: steps that use one cannot run
     /// until `crate::resolve` has read the account and the plan was validated again with them.
     pub unresolved: BTreeSet<String>,
+    /// Required variables (declared `""` under `[vars]`) that no `--var` gave: they have a
+    /// placeholder, and a run whose steps use one is refused before any call.
+    pub missing: BTreeSet<String>,
     /// Resources with this tag key are never touched.
     pub protect_tag: String,
     /// Names or ARNs never touched.
@@ -274,6 +277,13 @@ impl Validator<'_> {
                 );
             }
         }
+        let mut missing = BTreeSet::new();
+        for (name, value) in vars.iter_mut() {
+            if value.is_empty() && !given.contains(name) {
+                *value = format!("<{name}: give it with --var {name}=...>");
+                missing.insert(name.clone());
+            }
+        }
         let lookups = self.lookups(&file, &vars);
         let mut unresolved = BTreeSet::new();
         for lookup in &lookups {
@@ -376,6 +386,7 @@ impl Validator<'_> {
             given,
             lookups,
             unresolved,
+            missing,
             protect_tag: file
                 .safety
                 .protect_tag
@@ -1142,6 +1153,11 @@ impl Plan {
                 actions.extend(spec.permissions.iter().copied());
             }
         }
+        for found in &self.lookups {
+            if let Some(kind) = lookup::kind(found.from) {
+                actions.extend(kind.permissions.iter().copied());
+            }
+        }
         let policy = serde_json::json!({
             "Version": "2012-10-17",
             "Statement": [{
@@ -1228,6 +1244,23 @@ impl Plan {
     /// The looked-up variables that the steps of `dag` (and their failure handlers) need,
     /// with the lookups those depend on.
     pub fn lookups_needed(&self, dag: &Dag<PlannedStep>) -> BTreeSet<String> {
+        lookup::needed_by(&self.lookups, &self.used_by(dag))
+    }
+
+    /// The required variables (`""` under `[vars]`) that the steps of `dag`, their failure
+    /// handlers and the lookups they need use, and that no `--var` gave.
+    pub fn missing_for(&self, dag: &Dag<PlannedStep>) -> BTreeSet<String> {
+        let mut used = self.used_by(dag);
+        for lookup in &self.lookups {
+            if self.lookups_needed(dag).contains(&lookup.name) {
+                used.extend(lookup.uses.iter().cloned());
+            }
+        }
+        used.intersection(&self.missing).cloned().collect()
+    }
+
+    /// The variables the steps of `dag` and their failure handlers use directly.
+    fn used_by(&self, dag: &Dag<PlannedStep>) -> BTreeSet<String> {
         let mut used = BTreeSet::new();
         for step in dag.in_order() {
             used.extend(step.uses.iter().cloned());
@@ -1235,7 +1268,7 @@ impl Plan {
                 used.extend(handler.uses.iter().cloned());
             }
         }
-        lookup::needed_by(&self.lookups, &used)
+        used
     }
 
     /// Every variable with its value and where the value came from: `looked_up` (this run's or
@@ -1247,7 +1280,7 @@ impl Plan {
     ) -> Vec<(String, VarSource)> {
         self.vars
             .iter()
-            .filter(|(name, _)| !self.unresolved.contains(*name))
+            .filter(|(name, _)| !self.unresolved.contains(*name) && !self.missing.contains(*name))
             .map(|(name, value)| {
                 let source = match looked_up.get(name) {
                     Some(found) => found.source.clone(),

@@ -32,6 +32,9 @@ pub struct StackFacts {
     pub id: String,
     /// Its status, e.g. `CREATE_COMPLETE`.
     pub status: String,
+    /// Its description (from its template).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub description: String,
     /// When it was created.
     pub created: Option<DateTime<Utc>>,
     /// When it was last updated (none if never).
@@ -61,6 +64,7 @@ impl StackFacts {
         StackFacts {
             name: stack.stack_name().unwrap_or_default().to_string(),
             id: stack.stack_id().unwrap_or_default().to_string(),
+            description: stack.description().unwrap_or_default().to_string(),
             status: stack
                 .stack_status()
                 .map(|s| s.as_str().to_string())
@@ -192,6 +196,18 @@ pub(super) fn judge(
         }
         why.push(pattern.describe("name"));
     }
+    if let Some(pattern) = &find.description {
+        if !pattern.matches(&stack.description) {
+            return None;
+        }
+        why.push(pattern.describe("description"));
+    }
+    if !find.outputs.is_empty() {
+        if !find.outputs.iter().all(|k| stack.outputs.contains_key(k)) {
+            return None;
+        }
+        why.push(format!("outputs {}", find.outputs.join(", ")));
+    }
     for (key, pattern) in &find.tags {
         match stack.tags.get(key) {
             Some(value) if pattern.matches(value) => why.push(format!("tag {key}={value}")),
@@ -246,6 +262,41 @@ pub(super) fn judge(
         }
     }
     Some((why.join(", "), kept))
+}
+
+/// Reads the lab's `[lookup]` variables from its account (read-only), as `teardown run` does,
+/// and validates the lab's plan again with them. A lab whose relations are missing or ambiguous
+/// is kept, with the lookup's reason: guessing could reach another lab.
+async fn with_lookups(
+    plan: &SweepPlan,
+    lab_plan: Plan,
+    mut vars: BTreeMap<String, String>,
+    aws: &Aws,
+) -> Result<(Plan, BTreeMap<String, String>), String> {
+    let needed: BTreeSet<String> = lab_plan
+        .lookups_needed(&lab_plan.dag)
+        .intersection(&lab_plan.unresolved)
+        .cloned()
+        .collect();
+    if needed.is_empty() {
+        return Ok((lab_plan, vars));
+    }
+    let found = crate::resolve::resolve(&lab_plan, &needed, aws)
+        .await
+        .map_err(|e| format!("cannot look up the lab's resources: {e}"))?;
+    vars.extend(found.into_iter().map(|(name, found)| (name, found.value)));
+    let lab_plan = plan.for_lab(&vars).map_err(|errors| {
+        format!(
+            "the plan refuses the values looked up for this lab: {}",
+            errors
+                .0
+                .iter()
+                .map(|d| d.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    })?;
+    Ok((lab_plan, vars))
 }
 
 /// The ECS clusters a lab's plan works on, by exact name (a glob cannot be listed).
@@ -460,10 +511,13 @@ impl Sweep {
                                     .collect::<Vec<_>>()
                                     .join("; ")
                             )),
-                            Ok(lab_plan) => {
-                                lab.vars = vars;
-                                lab.plan = Some(lab_plan);
-                            }
+                            Ok(lab_plan) => match with_lookups(plan, lab_plan, vars, aws).await {
+                                Ok((lab_plan, vars)) => {
+                                    lab.vars = vars;
+                                    lab.plan = Some(lab_plan);
+                                }
+                                Err(reason) => lab.keep(reason),
+                            },
                         },
                     }
                 }

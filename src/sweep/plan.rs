@@ -1,7 +1,7 @@
 //! The `[sweep]` section of a plan: `find` (which stacks are labs), `bind` (the plan's variables
 //! filled from each lab's stack), and the checks that keep each lab's copy of the plan to its lab.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -16,6 +16,11 @@ use super::discover::StackFacts;
 pub struct Find {
     /// Stack name, exact or a glob.
     pub stack: Option<Pattern>,
+    /// Stack description, exact or a glob: what a template says of itself (the workshop's
+    /// template always gives the same one, whatever the stack is called).
+    pub description: Option<Pattern>,
+    /// Output keys the stack must have: what the template leaves in every copy.
+    pub outputs: Vec<String>,
     /// Tags the stack must carry, values exact or globs.
     pub tags: Vec<(String, Pattern)>,
     /// Only labs created longer ago than this are swept.
@@ -200,7 +205,14 @@ impl Checker<'_> {
         };
         self.unknown_keys(
             table,
-            &["stack", "tags", "older_than", "not_updated_for"],
+            &[
+                "stack",
+                "description",
+                "outputs",
+                "tags",
+                "older_than",
+                "not_updated_for",
+            ],
             key_path!["sweep", "find"],
             "`find`",
         );
@@ -214,6 +226,34 @@ impl Checker<'_> {
                     Target::Value,
                     "`stack` must be a string: a stack name or a glob",
                     None,
+                ),
+            }
+        }
+        if let Some(value) = table.get("description") {
+            let at = key_path!["sweep", "find", "description"];
+            match value.as_str().map(Pattern::parse) {
+                Some(Ok(p)) => find.description = Some(p),
+                Some(Err(e)) => self.error(at, Target::Value, &e, None),
+                None => self.error(
+                    at,
+                    Target::Value,
+                    "`description` must be a string: the stack's description or a glob",
+                    None,
+                ),
+            }
+        }
+        if let Some(value) = table.get("outputs") {
+            let keys: Option<Vec<String>> = value
+                .as_array()
+                .map(|a| a.iter().map(|v| v.as_str().map(str::to_string)).collect())
+                .unwrap_or(None);
+            match keys {
+                Some(keys) if !keys.is_empty() => find.outputs = keys,
+                _ => self.error(
+                    key_path!["sweep", "find", "outputs"],
+                    Target::Value,
+                    "`outputs` must be a list of output keys every lab's stack has",
+                    Some("write outputs = [\"ECSCluster\", \"ECRRepository\"]"),
                 ),
             }
         }
@@ -246,12 +286,12 @@ impl Checker<'_> {
         }
         find.older_than = self.duration(table, "older_than");
         find.not_updated_for = self.duration(table, "not_updated_for");
-        if find.stack.is_none() && !table.contains_key("tags") {
+        if find.stack.is_none() && find.description.is_none() && !table.contains_key("tags") {
             self.error(
                 key_path!["sweep", "find"],
                 Target::Value,
-                "`find` needs `stack` or `tags`: without them every stack in the region would be a lab",
-                Some("add stack = \"Lab-*\" (a name or glob), or tags = { Workshop = \"secrets\" }"),
+                "`find` needs `stack`, `description` or `tags`: without them every stack in the region would be a lab",
+                Some("add description = \"...\" (the template's Description), stack = \"Lab-*\" (a name or glob), or tags = { Workshop = \"secrets\" }"),
             );
         }
         find
@@ -371,12 +411,25 @@ impl Checker<'_> {
 
     /// Every step must be narrowed to its lab by a bound variable: a step whose `match` uses none
     /// would match the same resources from every lab's copy of the plan.
-    fn steps_are_bound(&mut self, text: &str, bind: &BTreeMap<String, Vec<Part>>) {
+    fn steps_are_bound(
+        &mut self,
+        text: &str,
+        bind: &BTreeMap<String, Vec<Part>>,
+        lookups: &[plan::Lookup],
+    ) {
         let raw: toml::Table = toml::from_str(text).unwrap_or_default();
         let Some(steps) = raw.get("steps").and_then(|s| s.as_table()) else {
             return;
         };
         let names: Vec<&str> = bind.keys().map(String::as_str).collect();
+        // A lookup that reads from a bound variable (the lab's stack) is the lab's too; the
+        // lookups come in the order they resolve in, so one pass sees every chain.
+        let mut lab_vars: BTreeSet<String> = bind.keys().cloned().collect();
+        for lookup in lookups {
+            if lookup.uses.iter().any(|u| lab_vars.contains(u)) {
+                lab_vars.insert(lookup.name.clone());
+            }
+        }
         for (id, step) in steps {
             let mut strings = Vec::new();
             if let Some(selector) = step.get("match") {
@@ -385,7 +438,7 @@ impl Checker<'_> {
             let bound = strings
                 .iter()
                 .flat_map(|s| variables_in(s))
-                .any(|v| bind.contains_key(&v));
+                .any(|v| lab_vars.contains(&v));
             if !bound {
                 self.error(
                     key_path!["steps", id.as_str(), "match"],
@@ -449,7 +502,7 @@ impl SweepPlan {
         let find = check.find(sweep);
         let bind = check.bind(sweep, &plan, overrides);
         if !bind.is_empty() {
-            check.steps_are_bound(text, &bind);
+            check.steps_are_bound(text, &bind, &plan.lookups);
         }
         if !check.errors.is_empty() {
             return Err(check.finish());

@@ -6,7 +6,7 @@ use crate::support;
 use std::path::Path;
 use std::process::Output;
 
-const WORKSHOP: &str = "plans/secrets-manager-fargate-workshop.toml";
+const WORKSHOP: &str = "tests/it/plans/named-workshop.toml";
 
 fn teardown(args: &[&str], env: &[(String, String)]) -> Output {
     support::teardown_command(env, args)

@@ -18,7 +18,7 @@ use teardown::event::{Event, EventKind, EventSink};
 use teardown::plan::{self, PhaseSelection, Plan};
 use tokio_util::sync::CancellationToken;
 
-const PLAN: &str = "plans/secrets-manager-fargate-workshop.toml";
+const PLAN: &str = "tests/it/plans/named-workshop.toml";
 
 async fn run(plan: &Plan, aws: Aws) -> (RunSummary, Vec<Event>) {
     let selected = plan.select(&PhaseSelection::default()).unwrap();

@@ -35,7 +35,7 @@ fn error(text: &str) -> (usize, usize, String, String) {
 #[test]
 fn the_workshop_plan_is_valid_and_ordered() {
     let plan = plan::load(
-        Path::new("plans/secrets-manager-fargate-workshop.toml"),
+        Path::new("tests/it/plans/named-workshop.toml"),
         &[],
     )
     .unwrap_or_else(|e| panic!("{e}"));

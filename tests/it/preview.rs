@@ -10,7 +10,7 @@ use support::fixture::{self, WorkshopNames};
 use teardown::aws::Mode;
 
 const BIN: &str = env!("CARGO_BIN_EXE_teardown");
-const PLAN: &str = "plans/secrets-manager-fargate-workshop.toml";
+const PLAN: &str = "tests/it/plans/named-workshop.toml";
 
 fn teardown(env: &[(String, String)], args: &[&str]) -> Output {
     support::teardown_command(env, args)

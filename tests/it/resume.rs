@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use support::fixture::{self, WorkshopNames};
 use teardown::aws::Mode;
 
-const PLAN: &str = "plans/secrets-manager-fargate-workshop.toml";
+const PLAN: &str = "tests/it/plans/named-workshop.toml";
 
 fn command(env: &[(String, String)], args: &[&str]) -> Command {
     support::teardown_command(env, args)

@@ -36,7 +36,7 @@ use teardown::event::{Event, EventKind, EventSink};
 use teardown::sweep::{RegionClients, Sweep, SweepOptions, SweepPlan};
 use tokio_util::sync::CancellationToken;
 
-const PLAN: &str = "plans/stale-labs-sweep.toml";
+const PLAN: &str = "tests/it/plans/tagged-labs-sweep.toml";
 const WEST: &str = support::REGION;
 const EAST: &str = "us-east-1";
 
@@ -821,14 +821,14 @@ async fn shards_one_and_two_of_two_partition_the_labs() {
 #[test]
 fn a_plan_without_a_sweep_section_is_bad_input() {
     let out = teardown(
-        &["sweep", "plans/secrets-manager-fargate-workshop.toml"],
+        &["sweep", "tests/it/plans/named-workshop.toml"],
         &[],
     );
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(err.contains("the plan has no [sweep] section"), "{err}");
     assert!(
-        err.contains("--> plans/secrets-manager-fargate-workshop.toml:1:1"),
+        err.contains("--> tests/it/plans/named-workshop.toml:1:1"),
         "{err}"
     );
 }

@@ -34,7 +34,7 @@ use serde_json::{json, Value};
 use support::fixture::{self, Workshop, WorkshopNames};
 use teardown::aws::{Aws, AwsOptions, Mode};
 
-const PLAN: &str = "plans/stale-labs-sweep.toml";
+const PLAN: &str = "tests/it/plans/tagged-labs-sweep.toml";
 const WEST: &str = support::REGION;
 const EAST: &str = "us-east-1";
 const A: &str = "111111111111";

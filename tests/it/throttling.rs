@@ -31,7 +31,7 @@ use teardown::event::{Event, EventKind, EventSink};
 use teardown::plan::{self, PhaseSelection, Plan};
 use tokio_util::sync::CancellationToken;
 
-const WORKSHOP_PLAN: &str = "plans/secrets-manager-fargate-workshop.toml";
+const WORKSHOP_PLAN: &str = "tests/it/plans/named-workshop.toml";
 
 /// Every service a teardown calls, by the SDK's names.
 const SERVICES: [&str; 8] = [

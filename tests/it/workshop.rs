@@ -16,7 +16,7 @@ use teardown::plan::{self, PhaseSelection};
 use teardown::resource::OutcomeKind;
 use tokio_util::sync::CancellationToken;
 
-const PLAN: &str = "plans/secrets-manager-fargate-workshop.toml";
+const PLAN: &str = "tests/it/plans/named-workshop.toml";
 
 /// Runs the whole workshop plan with these clients; returns the summary and the events.
 async fn run_plan(aws: Aws) -> (RunSummary, Vec<Event>, Arc<Aws>) {

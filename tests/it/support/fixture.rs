@@ -43,7 +43,7 @@ use serde_json::json;
 use teardown::aws::{Aws, AwsError};
 
 /// The names a workshop is made with. `Default` gives the real workshop's names, as the workshop
-/// plan (`plans/secrets-manager-fargate-workshop.toml`) expects them.
+/// plan (`tests/it/plans/named-workshop.toml`) expects them.
 #[derive(Clone, Debug)]
 pub struct WorkshopNames {
     /// The workshop's own stack: VPC, subnet, security group, log group, role, Lambda.
