@@ -15,6 +15,7 @@ pub mod ec2;
 pub mod ecr;
 pub mod ecs;
 pub mod events;
+pub mod logs;
 pub mod secretsmanager;
 mod selector;
 pub mod sns;
@@ -150,6 +151,7 @@ pub fn registry() -> Vec<&'static ActionSpec> {
         &ecs::FORCE_NEW_DEPLOYMENT,
         &events::DELETE_RULE,
         &sns::DELETE_TOPIC,
+        &logs::DELETE_LOG_GROUPS,
     ]
 }
 
