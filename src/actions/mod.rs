@@ -451,3 +451,26 @@ impl ActionStep {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    /// The README's table of actions (under `## Actions`) has one row per registered action, no
+    /// more, no fewer: a new action cannot be left out of it.
+    #[test]
+    fn the_readme_lists_every_action() {
+        let readme = include_str!("../../README.md");
+        let (_, section) = readme
+            .split_once("\n## Actions\n")
+            .expect("README has an Actions section");
+        let listed: BTreeSet<&str> = section
+            .lines()
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .filter_map(|row| row.strip_prefix("| `")?.split_once('`').map(|(n, _)| n))
+            .collect();
+        let registered: BTreeSet<&str> = super::registry().iter().map(|s| s.name).collect();
+        assert_eq!(listed, registered);
+    }
+}
