@@ -106,6 +106,14 @@ async fn exact_names_delete_those_groups_and_never_a_longer_look_alike() {
     assert!(fn_group.resource.created.is_some());
     assert_eq!(out.summary, "delete: 2 of 2 CloudWatch Logs log groups");
     assert_eq!(aws.calls.mutating_operations(), [DELETE, DELETE]);
+    // The action's permissions cover every call it made.
+    for record in aws.calls.records() {
+        let action = support::iam_action(&record.service, &record.operation);
+        assert!(
+            DELETE_LOG_GROUPS.permissions.contains(&action.as_str()),
+            "{action} is missing from the action's permissions"
+        );
+    }
     assert_eq!(
         group_names(&aws).await,
         [
