@@ -45,7 +45,7 @@ pub static DELETE_LOG_GROUPS: ActionSpec = ActionSpec {
         "logs:ListTagsForResource",
         "logs:DeleteLogGroup",
     ],
-    build: build,
+    build,
 };
 
 const KIND: &str = "CloudWatch Logs log group";
