@@ -21,7 +21,8 @@ cd "$(dirname "$0")/.."
 bench=${1:-critical_path}
 args=(--config 'profile.engine.inherits="release"')
 for crate in aws-sdk-ec2 aws-sdk-cloudformation aws-sdk-ecs aws-sdk-ecr aws-sdk-secretsmanager \
-  aws-sdk-sns aws-sdk-eventbridge aws-sdk-sts aws-sdk-sso aws-sdk-ssooidc aws-lc-sys aws-lc-rs; do
+  aws-sdk-sns aws-sdk-eventbridge aws-sdk-cloudwatchlogs aws-sdk-sts aws-sdk-sso aws-sdk-ssooidc \
+  aws-lc-sys aws-lc-rs; do
   args+=(--config "profile.engine.package.$crate.opt-level=0")
 done
 exec cargo bench "${args[@]}" --profile engine --bench "$bench" "${@:2}"

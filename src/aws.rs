@@ -206,8 +206,8 @@ impl Aws {
 pub struct CallLimits {
     /// CloudFormation, whose limits are the lowest of the services a teardown calls.
     pub cloudformation: usize,
-    /// Every other service (EC2, ECS, ECR, Secrets Manager, EventBridge, SNS, STS), each on its
-    /// own.
+    /// Every other service (EC2, ECS, ECR, Secrets Manager, EventBridge, CloudWatch Logs, SNS,
+    /// STS), each on its own.
     pub other: usize,
 }
 
@@ -709,6 +709,8 @@ const RETRYABLE_CODES: &[&str] = &[
     "ClusterContainsTasksException",
     "ClusterContainsContainerInstancesException",
     "UpdateInProgressException",
+    // CloudWatch Logs: another request is changing the same log group.
+    "OperationAbortedException",
     "ServiceUnavailable",
     "ServiceUnavailableException",
     "InternalFailure",
@@ -846,6 +848,15 @@ mod tests {
             classify_code(Some("AccessDeniedException")),
             ErrorClass::Fatal
         );
+        // CloudWatch Logs: a concurrent change to the same log group; a log group that is gone.
+        assert_eq!(
+            classify_code(Some("OperationAbortedException")),
+            ErrorClass::Retryable
+        );
+        assert_eq!(
+            classify_code(Some("ResourceNotFoundException")),
+            ErrorClass::NotFound
+        );
         assert_eq!(classify_code(None), ErrorClass::Fatal);
     }
 
@@ -952,6 +963,7 @@ mod tests {
             "ECR",
             "EventBridge",
             "Secrets Manager",
+            "CloudWatch Logs",
             "SNS",
             "STS",
         ] {

@@ -16,6 +16,7 @@ pub mod ecr;
 pub mod ecs;
 pub mod events;
 mod expect;
+pub mod logs;
 pub mod secretsmanager;
 mod selector;
 pub mod sns;
@@ -152,6 +153,7 @@ pub fn registry() -> Vec<&'static ActionSpec> {
         &ecs::FORCE_NEW_DEPLOYMENT,
         &events::DELETE_RULE,
         &sns::DELETE_TOPIC,
+        &logs::DELETE_LOG_GROUPS,
     ]
 }
 
@@ -464,5 +466,28 @@ impl ActionStep {
             resources: outcomes,
             notes,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    /// The README's table of actions (under `## Actions`) has one row per registered action, no
+    /// more, no fewer: a new action cannot be left out of it.
+    #[test]
+    fn the_readme_lists_every_action() {
+        let readme = include_str!("../../README.md");
+        let (_, section) = readme
+            .split_once("\n## Actions\n")
+            .expect("README has an Actions section");
+        let listed: BTreeSet<&str> = section
+            .lines()
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .filter_map(|row| row.strip_prefix("| `")?.split_once('`').map(|(n, _)| n))
+            .collect();
+        let registered: BTreeSet<&str> = super::registry().iter().map(|s| s.name).collect();
+        assert_eq!(listed, registered);
     }
 }

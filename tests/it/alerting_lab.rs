@@ -150,12 +150,7 @@ async fn the_lab_plan_removes_the_lab_and_spares_the_look_alikes() {
     let policy: serde_json::Value = serde_json::from_str(&plan.iam_policy(&[])).unwrap();
     let allowed = policy["Statement"][0]["Action"].as_array().unwrap();
     for record in &records {
-        let prefix = match record.service.as_str() {
-            "Secrets Manager" => "secretsmanager".to_string(),
-            "EventBridge" => "events".to_string(),
-            other => other.to_lowercase(),
-        };
-        let action = format!("{prefix}:{}", record.operation);
+        let action = support::iam_action(&record.service, &record.operation);
         assert!(
             allowed.iter().any(|a| a == &serde_json::json!(action)),
             "{action} is missing from the policy"

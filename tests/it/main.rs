@@ -7,6 +7,7 @@ mod actions_cloudformation;
 mod actions_ec2;
 mod actions_ecs;
 mod actions_events;
+mod actions_logs;
 mod actions_secretsmanager;
 mod actions_sns;
 mod alerting_lab;

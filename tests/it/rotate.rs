@@ -169,11 +169,7 @@ async fn rotates_the_secret_then_redeploys_the_service_and_spares_the_look_alike
     let policy: serde_json::Value = serde_json::from_str(&plan.iam_policy(&[])).unwrap();
     let allowed = policy["Statement"][0]["Action"].as_array().unwrap();
     for record in &records {
-        let prefix = match record.service.as_str() {
-            "Secrets Manager" => "secretsmanager".to_string(),
-            other => other.to_lowercase(),
-        };
-        let action = format!("{prefix}:{}", record.operation);
+        let action = support::iam_action(&record.service, &record.operation);
         assert!(
             allowed.iter().any(|a| a == &serde_json::json!(action)),
             "{action} is missing from the policy"

@@ -34,13 +34,14 @@ use tokio_util::sync::CancellationToken;
 const WORKSHOP_PLAN: &str = "tests/it/plans/named-workshop.toml";
 
 /// Every service a teardown calls, by the SDK's names.
-const SERVICES: [&str; 8] = [
+const SERVICES: [&str; 9] = [
     "CloudFormation",
     "EC2",
     "ECS",
     "ECR",
     "EventBridge",
     "Secrets Manager",
+    "CloudWatch Logs",
     "SNS",
     "STS",
 ];

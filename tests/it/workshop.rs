@@ -182,11 +182,7 @@ async fn the_workshop_plan_tears_the_workshop_down_and_spares_the_bystanders() {
         .map(|a| a.as_str().unwrap())
         .collect();
     for record in &records {
-        let prefix = match record.service.as_str() {
-            "Secrets Manager" => "secretsmanager".to_string(),
-            other => other.to_lowercase(),
-        };
-        let action = format!("{prefix}:{}", record.operation);
+        let action = support::iam_action(&record.service, &record.operation);
         assert!(
             allowed.contains(&action.as_str()),
             "{action} is missing from the policy"

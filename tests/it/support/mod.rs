@@ -207,6 +207,19 @@ pub async fn run_action(
     (result, progress)
 }
 
+/// The IAM action of a call the clients made, from the SDK's service name (as the call log
+/// records it) and the operation: `("CloudWatch Logs", "DeleteLogGroup")` is
+/// `logs:DeleteLogGroup`.
+pub fn iam_action(service: &str, operation: &str) -> String {
+    let prefix = match service {
+        "Secrets Manager" => "secretsmanager".to_string(),
+        "EventBridge" => "events".to_string(),
+        "CloudWatch Logs" => "logs".to_string(),
+        other => other.to_lowercase(),
+    };
+    format!("{prefix}:{operation}")
+}
+
 /// The `teardown` binary, run from the repository with only `env` (and PATH) in its
 /// environment and no standard input.
 pub fn teardown_command(env: &[(String, String)], args: &[&str]) -> Command {

@@ -97,6 +97,7 @@ fn service_of(authorization: &str) -> String {
         "ecr" => "ECR",
         "secretsmanager" => "Secrets Manager",
         "events" => "EventBridge",
+        "logs" => "CloudWatch Logs",
         "sns" => "SNS",
         "sts" => "STS",
         other => other,
