@@ -34,6 +34,7 @@ fn find() -> Find {
         tags: vec![("Workshop".into(), Pattern::parse("secrets").unwrap())],
         older_than: Some(Duration::from_secs(24 * 3600)),
         not_updated_for: Some(Duration::from_secs(6 * 3600)),
+        ..Find::default()
     }
 }
 

@@ -17,6 +17,7 @@ mod engine;
 mod failures;
 mod fixture_check;
 mod harness;
+mod lookups;
 mod plan;
 mod preview;
 mod render;
