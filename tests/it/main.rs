@@ -18,6 +18,7 @@ mod fixture_check;
 mod harness;
 mod plan;
 mod preview;
+mod real_workshop;
 mod render;
 mod resume;
 mod rotate;
