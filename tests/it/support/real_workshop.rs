@@ -1221,7 +1221,7 @@ pub async fn provision_real_lookalikes(aws: &Aws) -> RealLookalikes {
         (digests, revisions, vec![task])
     };
     let other_secret = "smdemo-annabel".to_string();
-    let log_group_names = vec![
+    let log_group_names = [
         names.rotation_function.clone(),
         names.random_str_function.clone(),
         names.azs_function.clone(),
