@@ -20,6 +20,7 @@ mod harness;
 mod lookups;
 mod plan;
 mod preview;
+mod real_workshop;
 mod render;
 mod resume;
 mod rotate;

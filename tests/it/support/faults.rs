@@ -8,6 +8,10 @@
 //! or rely on the actions being idempotent, and say which; or they use a rule that holds the
 //! request back ([`Rule::instead_of_sending`]), as AWS refuses a throttled call before acting on
 //! it.
+//!
+//! A rule can also correct the emulator after the fact: [`Rule::when_answer_contains`] replaces
+//! only an error answer that says something given, once the emulator has acted on the call (see
+//! [`aws_like_delete_stack`], which makes DeleteStack treat already-gone resources as AWS does).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,11 +19,12 @@ use std::sync::{Arc, Mutex};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{
     BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextMut,
-    BeforeTransmitInterceptorContextRef,
+    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextMut,
 };
 use aws_smithy_runtime_api::client::interceptors::{Intercept, SharedInterceptor};
 use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, Metadata};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::client::ser_de::{DeserializeResponse, SharedResponseDeserializer};
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
@@ -82,6 +87,9 @@ pub struct Rule {
     /// The emulator never sees the call: it is sent as a harmless `GET /moto-api/config`
     /// instead (so it still reaches the endpoint, with its headers), and answered with `answer`.
     pub unsent: bool,
+    /// Only when the emulator answered with an error (HTTP status 400 or more) whose body contains
+    /// this text: the call reaches the emulator, and only such an answer is replaced.
+    pub answer_contains: Option<String>,
 }
 
 impl Rule {
@@ -111,6 +119,14 @@ impl Rule {
         self
     }
 
+    /// Only replaces an error answer of the emulator whose body contains `text` (e.g. an error
+    /// code such as `RepositoryNotFoundException`); other answers pass untouched and are not
+    /// counted against the rule.
+    pub fn when_answer_contains(mut self, text: &str) -> Rule {
+        self.answer_contains = Some(text.to_string());
+        self
+    }
+
     fn matches(&self, service: &str, operation: &str) -> bool {
         let op = match self.operation.strip_suffix('*') {
             Some(prefix) => operation.starts_with(prefix),
@@ -130,9 +146,89 @@ impl Rule {
             times,
             answer,
             unsent: false,
+            answer_contains: None,
         }
     }
 }
+
+/// When a rule decides: before the request is sent (it holds the call back), when the answer
+/// arrives (it replaces whatever the emulator said), or once the answer is read (it replaces only
+/// an error answer that says something given).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    BeforeSending,
+    OnAnswer,
+    AfterAnswer,
+}
+
+impl Rule {
+    fn phase(&self) -> Phase {
+        if self.answer_contains.is_some() {
+            Phase::AfterAnswer
+        } else if self.unsent {
+            Phase::BeforeSending
+        } else {
+            Phase::OnAnswer
+        }
+    }
+}
+
+/// Error codes with which moto's DeleteStack reports that one of the stack's resources was
+/// already gone (deleted by hand before the stack), one per resource type the workshop stacks
+/// hold. Observed with moto 5.2.5: the ECR repository (`RepositoryNotFoundException`), a Lambda
+/// function or a log group (`ResourceNotFoundException`, sent as a JSON body inside the XML
+/// protocol, which the SDK cannot even parse), an IAM role or instance profile (`NoSuchEntity`),
+/// the RDS instance (`DBInstanceNotFound`), a security group or subnet
+/// (`InvalidGroup.NotFound`, `InvalidSubnetID.NotFound`). An ECS cluster or task definition
+/// deleted by hand gives no error at all.
+pub const ALREADY_GONE_CODES: &[&str] = &[
+    "RepositoryNotFoundException",
+    "ResourceNotFoundException",
+    "ClusterNotFoundException",
+    "NoSuchEntity",
+    "DBInstanceNotFound",
+    "DBSubnetGroupNotFoundFault",
+    "InvalidGroup.NotFound",
+    "InvalidSubnetID.NotFound",
+    "InvalidVpcID.NotFound",
+];
+
+/// The rules of [`aws_like_delete_stack`], to combine with others in one [`Faults`].
+pub fn aws_like_delete_stack_rules() -> Vec<Rule> {
+    ALREADY_GONE_CODES
+        .iter()
+        .map(|code| {
+            Rule::on(
+                "CloudFormation",
+                "DeleteStack",
+                usize::MAX,
+                Answer::Body(DELETE_STACK_OK.into()),
+            )
+            .when_answer_contains(code)
+        })
+        .collect()
+}
+
+/// DeleteStack as AWS does it when some of the stack's resources were already deleted by hand.
+///
+/// AWS's DeleteStack only starts the deletion (it always answers 200), and CloudFormation counts
+/// a resource that is already gone as deleted, so the stack ends DELETE_COMPLETE. moto deletes
+/// synchronously: it deletes every other resource of the stack, drops the stack (it is then
+/// unknown even by its id, and missing from ListStacks), and answers DeleteStack with the error
+/// of the missing resource (e.g. RepositoryNotFoundException when a teardown force-deleted the
+/// repository first, as the workshop's cleanup.sh does). This interceptor replaces exactly that
+/// error answer ([`ALREADY_GONE_CODES`]) with AWS's empty success; every other answer, e.g.
+/// RepositoryNotEmptyException (in AWS: DELETE_FAILED), passes unchanged.
+///
+/// What stays different from AWS: afterwards the stack is unknown by its id (AWS: describable as
+/// DELETE_COMPLETE for 90 days) and missing from ListStacks. The SDK's
+/// `wait_until_stack_delete_complete` counts "does not exist" as success, as AWS's waiter does.
+pub fn aws_like_delete_stack() -> Faults {
+    Faults::new(aws_like_delete_stack_rules())
+}
+
+/// The answer AWS gives to every accepted DeleteStack.
+const DELETE_STACK_OK: &str = "<DeleteStackResponse xmlns=\"http://cloudformation.amazonaws.com/doc/2010-05-15/\"><ResponseMetadata><RequestId>aws-like-delete-stack</RequestId></ResponseMetadata></DeleteStackResponse>";
 
 #[derive(Debug)]
 struct RuleState {
@@ -200,6 +296,37 @@ fn error_body(service: &str, code: &str, message: &str) -> (String, &'static str
     }
 }
 
+/// The content type of a service's answers.
+fn content_type(service: &str) -> &'static str {
+    match service {
+        "EC2" | "CloudFormation" | "STS" => "text/xml",
+        _ => "application/x-amz-json-1.1",
+    }
+}
+
+/// The HTTP answer for `answer`; a whole body is sent with `body_content_type`.
+fn replacement(service: &str, answer: Answer, body_content_type: &str) -> HttpResponse {
+    match answer {
+        Answer::Error {
+            status,
+            code,
+            message,
+        } => {
+            let (body, content_type) = error_body(service, &code, &message);
+            let mut r =
+                HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::from(body));
+            r.headers_mut().insert("content-type", content_type);
+            r
+        }
+        Answer::Body(body) => {
+            let mut r = HttpResponse::new(StatusCode::try_from(200).unwrap(), SdkBody::from(body));
+            r.headers_mut()
+                .insert("content-type", body_content_type.to_string());
+            r
+        }
+    }
+}
+
 /// The request body as sent, kept for the hook that sees the answer (by then the request has
 /// been handed to the connector).
 #[derive(Clone, Debug)]
@@ -218,13 +345,32 @@ impl Storable for HeldBack {
 }
 
 impl Faults {
-    /// The answer of the first rule (of those that hold calls back, or of the others) that
-    /// applies to this call, counting the call against it.
-    fn pick(&self, service: &str, operation: &str, body: &str, unsent: bool) -> Option<Answer> {
+    fn record(&self, service: &str, operation: &str) {
+        self.injected.fetch_add(1, Ordering::SeqCst);
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("{service}.{operation}"));
+    }
+
+    /// The answer of the first rule of this phase that applies to this call, counting the call
+    /// against it. `answer` is the emulator's error answer (in the after-answer phase only).
+    fn pick(
+        &self,
+        phase: Phase,
+        service: &str,
+        operation: &str,
+        body: &str,
+        answer: &str,
+    ) -> Option<Answer> {
         let mut rules = self.rules.lock().unwrap();
         let state = rules.iter_mut().find(|s| {
-            s.rule.unsent == unsent
+            s.rule.phase() == phase
                 && s.rule.matches(service, operation)
+                && s.rule
+                    .answer_contains
+                    .as_ref()
+                    .is_none_or(|text| answer.contains(text.as_str()))
                 && s.injected < s.rule.times
                 && s.rule
                     .request_contains
@@ -263,7 +409,7 @@ impl Intercept for Faults {
             .bytes()
             .map(|b| String::from_utf8_lossy(b).to_string())
             .unwrap_or_default();
-        let Some(answer) = self.pick(&service, &operation, &text, true) else {
+        let Some(answer) = self.pick(Phase::BeforeSending, &service, &operation, &text, "") else {
             return Ok(());
         };
         let base = request.uri().to_string();
@@ -318,39 +464,66 @@ impl Intercept for Faults {
         let decided = cfg.load::<HeldBack>().and_then(|h| h.0.clone());
         let answer = match decided {
             Some(answer) => answer,
-            None => match self.pick(&service, &operation, &body, false) {
+            None => match self.pick(Phase::OnAnswer, &service, &operation, &body, "") {
                 Some(answer) => answer,
                 None => return Ok(()),
             },
         };
         let response = context.response_mut();
-        let replacement = match answer {
-            Answer::Error {
-                status,
-                code,
-                message,
-            } => {
-                let (body, content_type) = error_body(&service, &code, &message);
-                let mut r =
-                    HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::from(body));
-                r.headers_mut().insert("content-type", content_type);
-                r
-            }
-            Answer::Body(body) => {
-                let mut r =
-                    HttpResponse::new(StatusCode::try_from(200).unwrap(), SdkBody::from(body));
-                if let Some(ct) = response.headers().get("content-type") {
-                    r.headers_mut().insert("content-type", ct.to_string());
-                }
-                r
-            }
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(str::to_string)
+            .unwrap_or_else(|| content_type(&service).to_string());
+        *response = replacement(&service, answer, &content_type);
+        self.record(&service, &operation);
+        Ok(())
+    }
+
+    fn modify_before_attempt_completion(
+        &self,
+        context: &mut FinalizerInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        // By now the answer's body has been read into memory (it is not yet when the answer
+        // arrives), so a rule can look at what the emulator said.
+        let Some(meta) = cfg.load::<Metadata>() else {
+            return Ok(());
         };
-        *response = replacement;
-        self.injected.fetch_add(1, Ordering::SeqCst);
-        self.log
-            .lock()
-            .unwrap()
-            .push(format!("{service}.{operation}"));
+        let (service, operation) = (meta.service().to_string(), meta.name().to_string());
+        let Some(response) = context.response() else {
+            return Ok(());
+        };
+        if response.status().as_u16() < 400 {
+            return Ok(());
+        }
+        let said = response
+            .body()
+            .bytes()
+            .map(|b| String::from_utf8_lossy(b).to_string())
+            .unwrap_or_default();
+        let body = cfg
+            .load::<RequestText>()
+            .map(|t| t.0.clone())
+            .unwrap_or_default();
+        let Some(answer) = self.pick(Phase::AfterAnswer, &service, &operation, &body, &said) else {
+            return Ok(());
+        };
+        let Some(deserializer) = cfg.load::<SharedResponseDeserializer>() else {
+            return Ok(());
+        };
+        // The output is already deserialized: deserialize the replacement with the operation's
+        // own deserializer, so the caller gets a typed output (or error) as from a real answer.
+        let replaced = replacement(&service, answer, content_type(&service));
+        let output = deserializer.deserialize_nonstreaming_with_config(&replaced, cfg);
+        if let Some(slot) = context.output_or_error_mut() {
+            *slot = output;
+        }
+        if let Some(slot) = context.response_mut() {
+            *slot = replaced;
+        }
+        self.record(&service, &operation);
         Ok(())
     }
 }

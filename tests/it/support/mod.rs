@@ -6,6 +6,7 @@
 
 pub mod faults;
 pub mod fixture;
+pub mod real_workshop;
 pub mod scale;
 
 use std::io::{Read, Write};
