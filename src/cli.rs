@@ -475,7 +475,11 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
         let flags: Vec<String> = missing.iter().map(|m| format!("--var {m}=...")).collect();
         eprintln!(
             "error: the plan needs a value for {}: pass {} (nothing was done)",
-            missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "),
+            missing
+                .iter()
+                .map(|m| format!("`{m}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
             flags.join(" ")
         );
         return Outcome::BadInput;
@@ -620,7 +624,13 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
     };
     if !dry_run
         && !args.yes
-        && !confirm(&plan, &account, &aws.region, &selected.dag, preflight.as_ref())
+        && !confirm(
+            &plan,
+            &account,
+            &aws.region,
+            &selected.dag,
+            preflight.as_ref(),
+        )
     {
         return Outcome::Refused;
     }
@@ -772,8 +782,11 @@ fn expectation_problems(
         let Some(output) = &result.output else {
             continue;
         };
-        let found: Vec<crate::resource::Resource> =
-            output.resources.iter().map(|o| o.resource.clone()).collect();
+        let found: Vec<crate::resource::Resource> = output
+            .resources
+            .iter()
+            .map(|o| o.resource.clone())
+            .collect();
         matched_any |= !found.is_empty();
         let Some(step) = steps.get(&result.id) else {
             continue;
@@ -820,13 +833,9 @@ async fn preflight(
     let failed: Vec<String> = summary
         .steps
         .iter()
-        .filter_map(|s| {
-            match &s.outcome {
-                engine::StepOutcome::Failed { error, .. } => {
-                    Some(format!("step `{}`: {error}", s.id))
-                }
-                _ => None,
-            }
+        .filter_map(|s| match &s.outcome {
+            engine::StepOutcome::Failed { error, .. } => Some(format!("step `{}`: {error}", s.id)),
+            _ => None,
         })
         .collect();
     if !failed.is_empty() {

@@ -84,8 +84,8 @@ async fn one(
 ) -> Result<String, String> {
     let key = |k: &str| keys.get(k).cloned().unwrap_or_default();
     for (k, v) in keys {
-        if v.contains("looked up at run time") {
-            return Err(format!("`{k}` uses a lookup that was not resolved: {v}"));
+        if v.contains(&crate::plan::lookup::placeholder("")) {
+            return Err(format!("`{k}` uses a variable that has no value yet: {v}"));
         }
     }
     match lookup.from {
@@ -114,9 +114,9 @@ async fn one(
                 ));
             };
             if resource_type == "AWS::ECS::TaskDefinition" {
-                family_of(physical).map(str::to_string).ok_or_else(|| {
-                    format!("`{physical}` is not a task definition ARN")
-                })
+                family_of(physical)
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("`{physical}` is not a task definition ARN"))
             } else {
                 Ok(physical.clone())
             }
@@ -130,9 +130,7 @@ async fn one(
                 .secret_id(&secret)
                 .send()
                 .await
-                .map_err(|e| {
-                    AwsError::from_sdk("Secrets Manager.DescribeSecret", e).to_string()
-                })?;
+                .map_err(|e| AwsError::from_sdk("Secrets Manager.DescribeSecret", e).to_string())?;
             let arn = described.rotation_lambda_arn().unwrap_or_default();
             if arn.is_empty() {
                 return Err(format!(
@@ -225,7 +223,13 @@ async fn secret_of_family(aws: &Aws, family: &str) -> Result<String, String> {
     let mut existing = Vec::new();
     let mut missing = Vec::new();
     for arn in &referenced {
-        match aws.secretsmanager.describe_secret().secret_id(arn).send().await {
+        match aws
+            .secretsmanager
+            .describe_secret()
+            .secret_id(arn)
+            .send()
+            .await
+        {
             Ok(secret) if secret.deleted_date().is_none() => {
                 existing.push(secret.name().unwrap_or(arn).to_string())
             }
@@ -263,7 +267,11 @@ async fn secret_of_family(aws: &Aws, family: &str) -> Result<String, String> {
 /// The name of the one stack that owns the resource with this physical id. AWS answers that in
 /// one call (DescribeStackResources with PhysicalResourceId); where that form is refused (moto
 /// does not implement it), every live stack's resources are read instead.
-async fn stack_owning(aws: &Aws, physical: &str, stacks: &mut StackCache) -> Result<String, String> {
+async fn stack_owning(
+    aws: &Aws,
+    physical: &str,
+    stacks: &mut StackCache,
+) -> Result<String, String> {
     match aws
         .cloudformation
         .describe_stack_resources()
@@ -287,7 +295,9 @@ async fn stack_owning(aws: &Aws, physical: &str, stacks: &mut StackCache) -> Res
                 .as_service_error()
                 .is_some_and(|s| s.code() == Some("ValidationError"));
             if !known_refusal {
-                return Err(AwsError::from_sdk("CloudFormation.DescribeStackResources", e).to_string());
+                return Err(
+                    AwsError::from_sdk("CloudFormation.DescribeStackResources", e).to_string(),
+                );
             }
         }
     }
@@ -302,7 +312,11 @@ async fn stack_owning(aws: &Aws, physical: &str, stacks: &mut StackCache) -> Res
     match owners.as_slice() {
         [one] => Ok(one.clone()),
         [] => Err(format!("no stack owns `{physical}`")),
-        many => Err(format!("{} stacks own `{physical}`: {}", many.len(), many.join(", "))),
+        many => Err(format!(
+            "{} stacks own `{physical}`: {}",
+            many.len(),
+            many.join(", ")
+        )),
     }
 }
 
@@ -319,7 +333,10 @@ async fn live_stacks(aws: &Aws) -> Result<Vec<String>, String> {
         .map_err(|e| AwsError::from_sdk("CloudFormation.DescribeStacks", e).to_string())?;
     Ok(stacks
         .iter()
-        .filter(|s| s.stack_status().is_none_or(|st| st.as_str() != "DELETE_COMPLETE"))
+        .filter(|s| {
+            s.stack_status()
+                .is_none_or(|st| st.as_str() != "DELETE_COMPLETE")
+        })
         .filter_map(|s| s.stack_name().map(str::to_string))
         .collect())
 }
@@ -353,7 +370,10 @@ impl StackCache {
             .await
             .map_err(|e| missing_or(name, "CloudFormation.DescribeStacks", e))?;
         let Some(stack) = answer.stacks().first() else {
-            return Err(format!("stack {name} does not exist in account/region {}", aws.region));
+            return Err(format!(
+                "stack {name} does not exist in account/region {}",
+                aws.region
+            ));
         };
         let facts = std::sync::Arc::new(StackFacts {
             outputs: stack
@@ -365,7 +385,10 @@ impl StackCache {
                 .parameters()
                 .iter()
                 .filter_map(|p| {
-                    Some((p.parameter_key()?.to_string(), p.parameter_value()?.to_string()))
+                    Some((
+                        p.parameter_key()?.to_string(),
+                        p.parameter_value()?.to_string(),
+                    ))
                 })
                 .collect(),
             tags: stack
@@ -439,7 +462,9 @@ mod tests {
     #[test]
     fn families_and_secret_arns_read_from_what_ecs_records() {
         assert_eq!(
-            family_of("arn:aws:ecs:us-west-2:123456789012:task-definition/lab-TaskDefinition-AB12:3"),
+            family_of(
+                "arn:aws:ecs:us-west-2:123456789012:task-definition/lab-TaskDefinition-AB12:3"
+            ),
             Some("lab-TaskDefinition-AB12")
         );
         assert_eq!(family_of("arn:aws:ecs:us-west-2:1:cluster/x"), None);

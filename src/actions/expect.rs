@@ -73,11 +73,7 @@ impl Expect {
         if self.allows(found.len()) {
             return Ok(());
         }
-        let mut message = format!(
-            "expected {}, matched {}",
-            self.describe(kind),
-            found.len()
-        );
+        let mut message = format!("expected {}, matched {}", self.describe(kind), found.len());
         if found.is_empty() {
             message.push_str(": check the variables the step's `match` uses (the preview lists each with where its value came from)");
         } else {
@@ -114,11 +110,29 @@ mod tests {
     #[test]
     fn words_and_numbers_read_as_bounds() {
         let parse = |v: toml::Value| Expect::parse(&v).unwrap();
-        assert_eq!(parse("one".into()), Expect { min: 1, max: Some(1) });
+        assert_eq!(
+            parse("one".into()),
+            Expect {
+                min: 1,
+                max: Some(1)
+            }
+        );
         assert_eq!(parse("at-least-one".into()), Expect { min: 1, max: None });
-        assert_eq!(parse("at-most-one".into()), Expect { min: 0, max: Some(1) });
+        assert_eq!(
+            parse("at-most-one".into()),
+            Expect {
+                min: 0,
+                max: Some(1)
+            }
+        );
         assert_eq!(parse("any".into()), Expect::ANY);
-        assert_eq!(parse(3.into()), Expect { min: 3, max: Some(3) });
+        assert_eq!(
+            parse(3.into()),
+            Expect {
+                min: 3,
+                max: Some(3)
+            }
+        );
         assert!(Expect::parse(&"two".into()).is_err());
         assert!(Expect::parse(&(-1).into()).is_err());
         assert!(Expect::parse(&true.into()).is_err());
@@ -129,7 +143,10 @@ mod tests {
         let one = Expect::parse(&"one".into()).unwrap();
         assert!(one.check("CloudFormation stack", &found(1)).is_ok());
         let err = one.check("CloudFormation stack", &found(2)).unwrap_err();
-        assert!(err.starts_with("expected exactly 1 CloudFormation stack, matched 2:"), "{err}");
+        assert!(
+            err.starts_with("expected exactly 1 CloudFormation stack, matched 2:"),
+            "{err}"
+        );
         assert!(err.contains("stack-0 (name matches \"stack-*\")"), "{err}");
         assert!(err.contains("stack-1"), "{err}");
         assert!(err.ends_with("nothing was changed by this step"), "{err}");

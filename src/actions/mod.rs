@@ -393,9 +393,7 @@ impl ActionStep {
             .await
             .map_err(|e| step_error(&e))?;
         if ctx.attempt() == 1 && !self.aws.is_dry_run() {
-            self.expect
-                .check(kind, &found)
-                .map_err(StepError::fatal)?;
+            self.expect.check(kind, &found).map_err(StepError::fatal)?;
         }
         let mut outcomes = Vec::with_capacity(found.len());
         let mut to_change = Vec::new();

@@ -129,11 +129,13 @@ impl Lookup {
     }
 }
 
-/// The value a looked-up variable has while a plan is validated and before the account is read:
-/// it cannot be the name of anything in AWS (no service allows `<`, `>` and spaces in these
-/// names), so a step bound with it by mistake would match nothing.
+/// The value a variable has while a plan is validated and before it is known (a lookup not yet
+/// read from the account, or a required variable nobody gave): a name every action accepts, so
+/// that the rest of the step is checked, and that says what it stands for. A step whose variables
+/// still hold one is never run: the session refuses it before any call (`Plan::missing_for`, and
+/// the check that every lookup the selected steps need was read).
 pub fn placeholder(name: &str) -> String {
-    format!("<{name}: looked up at run time>")
+    format!("teardown-unresolved-{}", name.replace('_', "-"))
 }
 
 /// The lookups in the order they can be resolved (each after those it uses), or the cycle.
@@ -225,8 +227,9 @@ mod tests {
     }
 
     #[test]
-    fn the_placeholder_cannot_name_an_aws_resource() {
-        let p = placeholder("cluster");
-        assert!(p.contains(' ') && p.contains('<') && p.contains('>'));
+    fn the_placeholder_says_what_it_stands_for_in_a_name_every_service_accepts() {
+        let p = placeholder("rotation_function");
+        assert_eq!(p, "teardown-unresolved-rotation-function");
+        assert!(p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
     }
 }

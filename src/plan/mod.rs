@@ -280,16 +280,18 @@ impl Validator<'_> {
         let mut missing = BTreeSet::new();
         for (name, value) in vars.iter_mut() {
             if value.is_empty() && !given.contains(name) {
-                *value = format!("<{name}: give it with --var {name}=...>");
+                *value = lookup::placeholder(name);
                 missing.insert(name.clone());
             }
         }
         let lookups = self.lookups(&file, &vars);
         let mut unresolved = BTreeSet::new();
-        for lookup in &lookups {
-            if !given.contains(&lookup.name) {
-                vars.insert(lookup.name.clone(), lookup::placeholder(&lookup.name));
-                unresolved.insert(lookup.name.clone());
+        // Every entry of [lookup], valid or not (its own error is reported), so that the steps
+        // that use it are checked without a second error for the same mistake.
+        for name in file.lookup.keys() {
+            if !given.contains(name) && !file.vars.contains_key(name) {
+                vars.insert(name.clone(), lookup::placeholder(name));
+                unresolved.insert(name.clone());
             }
         }
         let default_timeout = match &file.defaults.timeout {
@@ -431,10 +433,18 @@ impl Validator<'_> {
                     Some(kind) => kind,
                     None => {
                         let hint = match nearest(from, &kinds) {
-                            Some(near) => format!("did you mean `{near}`? the lookups are: {}", kinds.join(", ")),
+                            Some(near) => format!(
+                                "did you mean `{near}`? the lookups are: {}",
+                                kinds.join(", ")
+                            ),
                             None => format!("the lookups are: {}", kinds.join(", ")),
                         };
-                        self.error(at(&["from"]), Target::Value, format!("unknown lookup `{from}`"), Some(hint));
+                        self.error(
+                            at(&["from"]),
+                            Target::Value,
+                            format!("unknown lookup `{from}`"),
+                            Some(hint),
+                        );
                         continue;
                     }
                 },
@@ -460,13 +470,22 @@ impl Validator<'_> {
                         at(&[key]),
                         Target::Key,
                         format!("unknown key `{key}` in lookup `{name}` ({})", kind.from),
-                        Some(format!("{} takes: from, {}", kind.from, kind.keys.join(", "))),
+                        Some(format!(
+                            "{} takes: from, {}",
+                            kind.from,
+                            kind.keys.join(", ")
+                        )),
                     );
                     ok = false;
                     continue;
                 }
                 let Some(text) = value.as_str() else {
-                    self.error(at(&[key]), Target::Value, format!("`{key}` must be a string"), None);
+                    self.error(
+                        at(&[key]),
+                        Target::Value,
+                        format!("`{key}` must be a string"),
+                        None,
+                    );
                     ok = false;
                     continue;
                 };
@@ -478,13 +497,19 @@ impl Validator<'_> {
                     Ok(names) => {
                         for used in names {
                             if !vars.contains_key(&used) && !file.lookup.contains_key(&used) {
-                                let declared: Vec<&str> =
-                                    vars.keys().chain(file.lookup.keys()).map(String::as_str).collect();
+                                let declared: Vec<&str> = vars
+                                    .keys()
+                                    .chain(file.lookup.keys())
+                                    .map(String::as_str)
+                                    .collect();
                                 self.error(
                                     at(&[key]),
                                     Target::Value,
                                     format!("unknown variable `{used}` in \"{text}\""),
-                                    Some(format!("declare it under [vars] or [lookup]; declared: {}", declared.join(", "))),
+                                    Some(format!(
+                                        "declare it under [vars] or [lookup]; declared: {}",
+                                        declared.join(", ")
+                                    )),
                                 );
                                 ok = false;
                             }
@@ -520,7 +545,10 @@ impl Validator<'_> {
                 self.error(
                     key_path!["lookup", cycle[0].as_str()],
                     Target::Key,
-                    format!("the lookups need each other in a cycle: {}", cycle.join(" -> ")),
+                    format!(
+                        "the lookups need each other in a cycle: {}",
+                        cycle.join(" -> ")
+                    ),
                     Some("one of them must come from [vars], --var or the account directly".into()),
                 );
                 Vec::new()

@@ -65,6 +65,20 @@ impl Sweep {
                 lab.fail(format!("its preview failed: {}", problems.join("; ")));
                 continue;
             }
+            // As a run's pre-flight: a step that matched more (or fewer) than its `expect` says
+            // reaches beyond this lab, or misses it; the lab is kept, untouched, with the counts.
+            let unexpected = lab
+                .plan
+                .as_ref()
+                .map(|plan| unexpected_counts(plan, &lab.steps))
+                .unwrap_or_default();
+            if !unexpected.is_empty() {
+                lab.keep(format!(
+                    "not as the plan expects: {}",
+                    unexpected.join("; ")
+                ));
+                continue;
+            }
             lab.allowed = lab
                 .steps
                 .iter()
@@ -247,6 +261,33 @@ impl Sweep {
         }
         summary
     }
+}
+
+/// `step: expected ..., matched ...` for each step whose dry run found a number of resources
+/// outside its `expect`.
+fn unexpected_counts(plan: &crate::plan::Plan, steps: &[StepResult]) -> Vec<String> {
+    steps
+        .iter()
+        .filter_map(|s| {
+            let step = plan.dag.get(&s.id)?;
+            let output = s.output.as_ref()?;
+            let found: Vec<crate::resource::Resource> = output
+                .resources
+                .iter()
+                .map(|o| o.resource.clone())
+                .collect();
+            let message = step
+                .expect
+                .check(step.built.resource_kind(), &found)
+                .err()?;
+            let first = message
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim_end_matches(':');
+            Some(format!("step {} {first}", s.id))
+        })
+        .collect()
 }
 
 /// `step: error` for each step of a lab that did not succeed.

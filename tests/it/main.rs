@@ -20,6 +20,7 @@ mod harness;
 mod lookups;
 mod plan;
 mod preview;
+mod real_teardown;
 mod real_workshop;
 mod render;
 mod resume;

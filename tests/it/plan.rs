@@ -34,11 +34,8 @@ fn error(text: &str) -> (usize, usize, String, String) {
 
 #[test]
 fn the_workshop_plan_is_valid_and_ordered() {
-    let plan = plan::load(
-        Path::new("tests/it/plans/named-workshop.toml"),
-        &[],
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let plan = plan::load(Path::new("tests/it/plans/named-workshop.toml"), &[])
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(plan.name, "secrets-manager-fargate-workshop");
     assert!(plan
         .dag

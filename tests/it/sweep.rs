@@ -144,7 +144,11 @@ async fn created(aws: &Aws, stack: &str) -> DateTime<Utc> {
 }
 
 /// Discovers, previews and (when the regions have clients that may delete) applies.
-async fn sweep(plan: &SweepPlan, regions: &[RegionClients], options: &SweepOptions) -> Sweep {
+pub(crate) async fn sweep(
+    plan: &SweepPlan,
+    regions: &[RegionClients],
+    options: &SweepOptions,
+) -> Sweep {
     let mut sweep = Sweep::discover(plan, regions, support::ACCOUNT, options).await;
     let (events, _) = EventSink::channel();
     let cancel = CancellationToken::new();
@@ -155,12 +159,12 @@ async fn sweep(plan: &SweepPlan, regions: &[RegionClients], options: &SweepOptio
     sweep
 }
 
-fn report(sweep: &Sweep, plan: &SweepPlan, options: &SweepOptions) -> Value {
+pub(crate) fn report(sweep: &Sweep, plan: &SweepPlan, options: &SweepOptions) -> Value {
     serde_json::to_value(sweep.report(plan, options)).unwrap()
 }
 
 /// Lab id -> (status, reasons joined), from a report.
-fn statuses(report: &Value) -> BTreeMap<String, (String, String)> {
+pub(crate) fn statuses(report: &Value) -> BTreeMap<String, (String, String)> {
     report["labs"]
         .as_array()
         .unwrap()
@@ -183,7 +187,7 @@ fn statuses(report: &Value) -> BTreeMap<String, (String, String)> {
         .collect()
 }
 
-fn lab<'a>(report: &'a Value, id: &str) -> &'a Value {
+pub(crate) fn lab<'a>(report: &'a Value, id: &str) -> &'a Value {
     report["labs"]
         .as_array()
         .unwrap()
@@ -820,10 +824,7 @@ async fn shards_one_and_two_of_two_partition_the_labs() {
 
 #[test]
 fn a_plan_without_a_sweep_section_is_bad_input() {
-    let out = teardown(
-        &["sweep", "tests/it/plans/named-workshop.toml"],
-        &[],
-    );
+    let out = teardown(&["sweep", "tests/it/plans/named-workshop.toml"], &[]);
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(err.contains("the plan has no [sweep] section"), "{err}");

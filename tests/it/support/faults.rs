@@ -228,7 +228,7 @@ pub fn aws_like_delete_stack() -> Faults {
 }
 
 /// The answer AWS gives to every accepted DeleteStack.
-const DELETE_STACK_OK: &str = "<DeleteStackResponse xmlns=\"http://cloudformation.amazonaws.com/doc/2010-05-15/\"><ResponseMetadata><RequestId>aws-like-delete-stack</RequestId></ResponseMetadata></DeleteStackResponse>";
+pub const DELETE_STACK_OK: &str = "<DeleteStackResponse xmlns=\"http://cloudformation.amazonaws.com/doc/2010-05-15/\"><ResponseMetadata><RequestId>aws-like-delete-stack</RequestId></ResponseMetadata></DeleteStackResponse>";
 
 #[derive(Debug)]
 struct RuleState {
@@ -279,7 +279,8 @@ impl Faults {
     }
 }
 
-fn error_body(service: &str, code: &str, message: &str) -> (String, &'static str) {
+/// An error answer in the service's protocol: (body, content type).
+pub fn error_body(service: &str, code: &str, message: &str) -> (String, &'static str) {
     match service {
         "EC2" => (
             format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>fault-injected</RequestID></Response>"),

@@ -4,6 +4,7 @@
 //! from an empty emulator (`POST /moto-api/reset`).
 #![allow(dead_code)]
 
+pub mod aws_like;
 pub mod faults;
 pub mod fixture;
 pub mod real_workshop;

@@ -40,12 +40,59 @@ pub struct CountingProxy {
     /// `http://127.0.0.1:PORT`, for the clients.
     pub endpoint: String,
     seen: Arc<Mutex<BTreeMap<String, Seen>>>,
+    calls: Arc<Mutex<Vec<String>>>,
+}
+
+/// One call as a [`ProxyRule`] sees it.
+pub struct Exchange<'a> {
+    /// The SDK's name of the service (`CloudFormation`, `EC2`...).
+    pub service: &'a str,
+    /// The operation (`DeleteStack`), from `X-Amz-Target` or the query protocol's `Action`.
+    pub operation: &'a str,
+    /// The request body as text.
+    pub request: &'a str,
+}
+
+/// An answer a rule gives instead of moto's.
+pub struct ProxyAnswer {
+    /// HTTP status.
+    pub status: u16,
+    /// Content type.
+    pub content_type: &'static str,
+    /// Body.
+    pub body: String,
+}
+
+/// Gives AWS's behaviour where moto differs, for a `teardown` binary that the test cannot hand an
+/// SDK interceptor: `before` may answer a call without sending it to moto (AWS refuses it, so
+/// nothing happens), `after` may replace moto's answer.
+pub trait ProxyRule: Send + Sync {
+    /// An answer instead of sending the call on.
+    fn before(&self, _call: &Exchange) -> Option<ProxyAnswer> {
+        None
+    }
+    /// An answer instead of moto's (`status`, `body`).
+    fn after(&self, _call: &Exchange, _status: u16, _body: &str) -> Option<ProxyAnswer> {
+        None
+    }
 }
 
 impl CountingProxy {
     /// Starts a proxy to moto's endpoint (`http://127.0.0.1:PORT`).
     pub fn start(upstream: &str, latency: Duration) -> CountingProxy {
+        CountingProxy::with_rules(upstream, latency, Vec::new())
+    }
+
+    /// A proxy whose `rules` may answer calls or replace answers (see [`ProxyRule`]).
+    pub fn with_rules(
+        upstream: &str,
+        latency: Duration,
+        rules: Vec<Arc<dyn ProxyRule>>,
+    ) -> CountingProxy {
         let upstream = upstream.trim_start_matches("http://").to_string();
+        let rules = Arc::new(rules);
+        let calls: Arc<Mutex<Vec<String>>> = Arc::default();
+        let log = Arc::clone(&calls);
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let seen: Arc<Mutex<BTreeMap<String, Seen>>> = Arc::default();
@@ -55,12 +102,23 @@ impl CountingProxy {
             for client in listener.incoming().flatten() {
                 let upstream = upstream.clone();
                 let counts = Arc::clone(&counts);
+                let rules = Arc::clone(&rules);
+                let log = Arc::clone(&log);
                 std::thread::spawn(move || {
-                    let _ = serve(client, &upstream, latency, &counts);
+                    let _ = serve(client, &upstream, latency, &counts, &rules, &log);
                 });
             }
         });
-        CountingProxy { endpoint, seen }
+        CountingProxy {
+            endpoint,
+            seen,
+            calls,
+        }
+    }
+
+    /// Every call it received, as `Service.Operation`, in the order they arrived.
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
     }
 
     /// What it saw, per service, by the SDK's names for them (`CloudFormation`, `ECS`,
@@ -149,11 +207,25 @@ fn closing(head: &[String]) -> Vec<u8> {
     text.into_bytes()
 }
 
+/// The operation of a call: `X-Amz-Target: Service.Operation`, or `Action=Operation` in a query
+/// protocol's form body.
+fn operation_of(head: &[String], body: &str) -> String {
+    if let Some(target) = header(head, "x-amz-target") {
+        return target.rsplit('.').next().unwrap_or(target).to_string();
+    }
+    body.split('&')
+        .find_map(|pair| pair.strip_prefix("Action="))
+        .unwrap_or("unknown")
+        .to_string()
+}
+
 fn serve(
     client: TcpStream,
     upstream: &str,
     latency: Duration,
     seen: &Mutex<BTreeMap<String, Seen>>,
+    rules: &[Arc<dyn ProxyRule>],
+    calls: &Mutex<Vec<String>>,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(client.try_clone()?);
     let Some(head) = read_head(&mut reader)? else {
@@ -172,11 +244,53 @@ fn serve(
         counts.requests += 1;
         counts.peak = counts.peak.max(counts.in_flight);
     }
-    let answer = forward(&head, &body, upstream, latency);
+    let text = String::from_utf8_lossy(&body).to_string();
+    let operation = operation_of(&head, &text);
+    calls.lock().unwrap().push(format!("{service}.{operation}"));
+    let call = Exchange {
+        service: &service,
+        operation: &operation,
+        request: &text,
+    };
+    let answer = match rules.iter().find_map(|r| r.before(&call)) {
+        Some(answer) => {
+            std::thread::sleep(latency);
+            Ok(canned(&answer))
+        }
+        None => forward(&head, &body, upstream, latency).map(|(head, body)| {
+            let status: u16 = head
+                .first()
+                .and_then(|l| l.split(' ').nth(1))
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+            let text = String::from_utf8_lossy(&body);
+            match rules.iter().find_map(|r| r.after(&call, status, &text)) {
+                Some(answer) => canned(&answer),
+                None => {
+                    let mut answer = closing(&head);
+                    answer.extend_from_slice(&body);
+                    answer
+                }
+            }
+        }),
+    };
     seen.lock().unwrap().get_mut(&service).unwrap().in_flight -= 1;
     let mut client = client;
     client.write_all(&answer?)?;
     client.flush()
+}
+
+/// A whole HTTP answer from a rule's.
+fn canned(answer: &ProxyAnswer) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nx-amzn-RequestId: proxy-rule\r\nConnection: close\r\n\r\n{}",
+        answer.status,
+        if answer.status < 300 { "OK" } else { "Bad Request" },
+        answer.content_type,
+        answer.body.len(),
+        answer.body
+    )
+    .into_bytes()
 }
 
 fn forward(
@@ -184,7 +298,7 @@ fn forward(
     body: &[u8],
     upstream: &str,
     latency: Duration,
-) -> std::io::Result<Vec<u8>> {
+) -> std::io::Result<(Vec<String>, Vec<u8>)> {
     std::thread::sleep(latency);
     let mut moto = TcpStream::connect(upstream)?;
     moto.write_all(&closing(head))?;
@@ -195,9 +309,7 @@ fn forward(
     };
     let mut rest = Vec::new();
     reader.read_to_end(&mut rest)?;
-    let mut answer = closing(&response_head);
-    answer.extend_from_slice(&rest);
-    Ok(answer)
+    Ok((response_head, rest))
 }
 
 /// How much to add to the workshop.

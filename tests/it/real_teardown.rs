@@ -1,0 +1,458 @@
+//! The shipped workshop plan on the real workshop (`support::real_workshop`: the public template's
+//! resources, generated names and relations, two attendees' labs side by side whose names are
+//! prefixes of each other, and a third attendee's leftovers), run as a user runs it: the
+//! `teardown` binary, one stack name in.
+//!
+//! Where moto differs from AWS in a way the flow depends on, a proxy in front of moto gives AWS's
+//! behaviour (`support::aws_like`), and each test says which:
+//! - DeleteStack after teardown deleted the stack's repository: AWS succeeds, moto answers
+//!   RepositoryNotFoundException ([`DeleteStackAsAws`], in every run here);
+//! - Lambda's interfaces stay in use for a while after the rotation function is gone
+//!   ([`InterfacesInUse`], in the run test).
+//!
+//! The same proxy records every call, so that the tests can tell that a preview or a refused run
+//! sent nothing that changes anything, and in which order a run deleted.
+
+use std::path::Path;
+use std::process::Output;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::support;
+use support::aws_like::{is_read_only, DeleteStackAsAws, InterfacesInUse};
+use support::real_workshop::{
+    self, lookalike_damage, real_lab_damage, real_lab_leftovers, RealLab, RealLookalikes,
+};
+use support::scale::{CountingProxy, ProxyRule};
+use teardown::aws::Mode;
+
+const PLAN: &str = "plans/secrets-manager-fargate-workshop.toml";
+
+/// Two labs and the look-alikes, a proxy with `rules` in front of moto, and the environment that
+/// points the binary at the proxy.
+struct Account {
+    moto: support::Moto,
+    ann: RealLab,
+    anna: RealLab,
+    lookalikes: RealLookalikes,
+    proxy: CountingProxy,
+    home: tempfile::TempDir,
+}
+
+impl Account {
+    async fn new(rules: Vec<Arc<dyn ProxyRule>>) -> Account {
+        let moto = support::moto().await;
+        moto.keep_tasks_running();
+        let aws = moto.aws(Mode::Apply);
+        let (ann, anna) = real_workshop::provision_two_real_labs(&aws).await;
+        let lookalikes = real_workshop::provision_real_lookalikes(&aws).await;
+        let mut all: Vec<Arc<dyn ProxyRule>> = vec![Arc::new(DeleteStackAsAws)];
+        all.extend(rules);
+        let proxy = CountingProxy::with_rules(&moto.endpoint, Duration::ZERO, all);
+        Account {
+            moto,
+            ann,
+            anna,
+            lookalikes,
+            proxy,
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn teardown(&self, args: &[&str]) -> Output {
+        let mut env = self.moto.cli_env(self.home.path());
+        for (key, value) in env.iter_mut() {
+            if key == "AWS_ENDPOINT_URL" {
+                *value = self.proxy.endpoint.clone();
+            }
+        }
+        env.push((
+            "TEARDOWN_RUNS_DIR".into(),
+            self.home.path().join("runs").to_str().unwrap().into(),
+        ));
+        support::teardown_command(&env, args).output().unwrap()
+    }
+
+    /// The calls that changed something, in order.
+    fn mutating_calls(&self) -> Vec<String> {
+        self.proxy
+            .calls()
+            .into_iter()
+            .filter(|c| !is_read_only(c))
+            .collect()
+    }
+
+    /// Panics unless the other lab and every look-alike are exactly as provisioned.
+    async fn assert_bystanders_untouched(&self) {
+        let aws = self.moto.aws(Mode::DryRun);
+        let damage = real_lab_damage(&aws, &self.anna).await;
+        assert!(
+            damage.is_empty(),
+            "the other attendee's lab was changed: {damage:#?}"
+        );
+        let damage = lookalike_damage(&aws, &self.lookalikes).await;
+        assert!(damage.is_empty(), "look-alikes were changed: {damage:#?}");
+    }
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_stack_name_previews_exactly_that_lab_with_where_each_value_came_from() {
+    let account = Account::new(vec![]).await;
+    let ann = &account.ann;
+    let out = account.teardown(&[
+        "preview",
+        PLAN,
+        "--var",
+        &format!("main_stack={}", ann.main_stack),
+        "--output",
+        "plain",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+
+    // Every value, and where it came from.
+    for (name, value, source) in [
+        ("main_stack", ann.main_stack.clone(), "--var".to_string()),
+        (
+            "cluster",
+            ann.cluster.clone(),
+            format!("output ECSCluster of stack {}", ann.main_stack),
+        ),
+        (
+            "repository",
+            ann.repository.clone(),
+            format!("output ECRRepository of stack {}", ann.main_stack),
+        ),
+        (
+            "task_family",
+            ann.task_family.clone(),
+            format!("resource TaskDefinition of stack {}", ann.main_stack),
+        ),
+        (
+            "secret",
+            ann.secret.clone(),
+            format!("the secret that task family {} references", ann.task_family),
+        ),
+        (
+            "rotation_function",
+            ann.rotation_function.clone(),
+            format!("the function that rotates secret {}", ann.secret),
+        ),
+        (
+            "rotation_stack",
+            ann.rotation_stack.clone(),
+            format!("the stack that owns {}", ann.rotation_function),
+        ),
+    ] {
+        let line = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no line for `{name}` in\n{stdout}"));
+        assert!(
+            line.contains(&format!("= {value} ")) && line.ends_with(&format!("({source})")),
+            "`{name}`: {line}"
+        );
+    }
+
+    // Every resource of the lab, and nothing of the other attendee's (whose names all start
+    // with this one's: a prefix or a glob would have taken them).
+    let mut expected = vec![
+        ann.cluster.clone(),
+        ann.repository.clone(),
+        ann.secret.clone(),
+        ann.rotation_stack.clone(),
+        ann.main_stack.clone(),
+    ];
+    expected.extend(ann.lambda_enis.iter().cloned());
+    expected.extend(ann.log_groups.iter().cloned());
+    for revision in 1..=ann.task_definitions.len() {
+        expected.push(format!("{}:{revision}", ann.task_family));
+    }
+    for task in &ann.tasks {
+        expected.push(task.rsplit('/').next().unwrap().to_string());
+    }
+    for name in &expected {
+        assert!(
+            stdout.contains(name.as_str()),
+            "{name} is not in the preview:\n{stdout}"
+        );
+    }
+    for name in account.anna.identifiers() {
+        assert!(
+            !stdout.contains(name.as_str()),
+            "the preview of {} names {name} of the other lab:\n{stdout}",
+            ann.main_stack
+        );
+    }
+    assert!(!stderr.contains("error"), "{stderr}");
+    assert_eq!(
+        account.mutating_calls(),
+        Vec::<String>::new(),
+        "a preview changes nothing"
+    );
+    let damage = real_lab_damage(&account.moto.aws(Mode::DryRun), ann).await;
+    assert!(damage.is_empty(), "{damage:#?}");
+    account.assert_bystanders_untouched().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_stack_name_takes_the_whole_lab_apart_in_order_and_nothing_else() {
+    // AWS holds the rotation function's interfaces for a while after the function is gone.
+    let in_use = Arc::new(InterfacesInUse::first(2));
+    let account = Account::new(vec![in_use.clone()]).await;
+    let ann = &account.ann;
+    let out = account.teardown(&[
+        "run",
+        PLAN,
+        "--var",
+        &format!("main_stack={}", ann.main_stack),
+        "--yes",
+        "--output",
+        "plain",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let aws = account.moto.aws(Mode::DryRun);
+    let left = real_lab_leftovers(&aws, ann).await;
+    assert!(left.is_empty(), "left of the lab: {left:#?}\n{stdout}");
+    account.assert_bystanders_untouched().await;
+    assert_eq!(
+        in_use.refused(),
+        2,
+        "the interfaces were deleted once AWS let go of them"
+    );
+
+    // The order CloudFormation needs: everything that would make the main stack's deletion fail
+    // (images, tasks, the rotation stack's interfaces) is gone before it is asked to delete.
+    let calls = account.mutating_calls();
+    let position = |call: &str, last: bool| {
+        let mut found = calls.iter().enumerate().filter(|(_, c)| c.as_str() == call);
+        let hit = if last { found.last() } else { found.next() };
+        hit.map(|(i, _)| i)
+            .unwrap_or_else(|| panic!("no {call} among {calls:#?}"))
+    };
+    let main_stack_deleted = position("CloudFormation.DeleteStack", true);
+    let rotation_stack_deleted = position("CloudFormation.DeleteStack", false);
+    assert!(rotation_stack_deleted < main_stack_deleted);
+    for before_main in [
+        "ECS.StopTask",
+        "ECS.DeleteCluster",
+        "ECR.DeleteRepository",
+        "ECS.DeregisterTaskDefinition",
+        "EC2.DeleteNetworkInterface",
+    ] {
+        assert!(
+            position(before_main, true) < main_stack_deleted,
+            "{before_main}: {calls:#?}"
+        );
+    }
+    assert!(position("Secrets Manager.DeleteSecret", true) < rotation_stack_deleted);
+    assert!(position("CloudWatch Logs.DeleteLogGroup", false) > main_stack_deleted);
+    eprintln!(
+        "the run made {} calls, {} of them changes",
+        account.proxy.calls().len(),
+        calls.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_glob_that_matches_two_rotation_stacks_stops_the_run_before_any_change() {
+    let account = Account::new(vec![]).await;
+    let ann = &account.ann;
+    let glob = format!("rotation_stack={}*", real_workshop::ROTATION_STACK_PREFIX);
+    let out = account.teardown(&[
+        "run",
+        PLAN,
+        "--var",
+        &format!("main_stack={}", ann.main_stack),
+        "--var",
+        &glob,
+        "--yes",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(5), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(
+            "step `delete-rotation-stack`: expected exactly 1 CloudFormation stack, matched 3"
+        ),
+        "{stderr}"
+    );
+    // Each match, with why it matched.
+    for stack in [
+        &ann.rotation_stack,
+        &account.anna.rotation_stack,
+        &account.lookalikes.rotation_stack,
+    ] {
+        assert!(
+            stderr.contains(&format!("- {stack} (name matches")),
+            "{stack}: {stderr}"
+        );
+    }
+    assert!(stderr.contains("nothing was changed"), "{stderr}");
+    assert_eq!(account.mutating_calls(), Vec::<String>::new());
+    assert!(!account.home.path().join("runs").exists() || runs_are_empty(account.home.path()));
+    let aws = account.moto.aws(Mode::DryRun);
+    assert!(real_lab_damage(&aws, ann).await.is_empty());
+    account.assert_bystanders_untouched().await;
+}
+
+/// No audit record of a change exists under the runs directory.
+fn runs_are_empty(home: &Path) -> bool {
+    walk(&home.join("runs"))
+        .iter()
+        .filter(|p| p.ends_with("audit.jsonl"))
+        .all(|p| {
+            std::fs::read_to_string(p)
+                .unwrap_or_default()
+                .trim()
+                .is_empty()
+        })
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stack_name_that_is_not_there_is_a_lookup_error_not_an_empty_success() {
+    let account = Account::new(vec![]).await;
+    // A typo: one letter short of the other attendee's stack, which must not be taken instead.
+    let missing = format!("{}-x", account.ann.main_stack);
+    let out = account.teardown(&[
+        "run",
+        PLAN,
+        "--var",
+        &format!("main_stack={missing}"),
+        "--yes",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(5), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(&format!("of stack {missing}")) && stderr.contains("does not exist"),
+        "{stderr}"
+    );
+    assert_eq!(account.mutating_calls(), Vec::<String>::new());
+    let aws = account.moto.aws(Mode::DryRun);
+    assert!(real_lab_damage(&aws, &account.ann).await.is_empty());
+    account.assert_bystanders_untouched().await;
+}
+
+/// The sweep of real labs, in process (as `sweep.rs` does) so that "now" can be a day later:
+/// moto stamps stacks with the real clock. Both labs are found by what the template leaves
+/// (description, outputs) and bound through lookups alone; the third attendee's leftovers are no
+/// lab (their main stack is gone). Then one lab is in use (moto gives tasks no start time: the
+/// answer to DescribeTasks for its cluster, on the read-only clients, says a task started an hour
+/// before "now") and is kept, while the other is swept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_sweep_finds_real_labs_through_lookups_and_keeps_the_one_in_use() {
+    use support::faults::{aws_like_delete_stack, Answer, Faults, Rule};
+    use teardown::aws::AwsOptions;
+    use teardown::sweep::{RegionClients, SweepOptions, SweepPlan};
+
+    let moto = support::moto().await;
+    moto.keep_tasks_running();
+    let setup = moto.aws(Mode::Apply);
+    let (ann, anna) = real_workshop::provision_two_real_labs(&setup).await;
+    let lookalikes = real_workshop::provision_real_lookalikes(&setup).await;
+    let plan = SweepPlan::load(Path::new("plans/stale-labs-sweep.toml"), &[])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let now = chrono::Utc::now() + chrono::Duration::hours(25);
+    let options = SweepOptions {
+        now,
+        ..SweepOptions::default()
+    };
+    // One account and one region: a lab is known by its stack name alone.
+    let id = |lab: &RealLab| lab.main_stack.clone();
+    let region = |read: teardown::aws::Aws, write: Option<teardown::aws::Aws>| RegionClients {
+        read: Arc::new(read),
+        write: write.map(Arc::new),
+    };
+
+    // Both stale: both found, every value looked up, nothing else is a lab.
+    let dry = crate::sweep::sweep(&plan, &[region(moto.aws(Mode::DryRun), None)], &options).await;
+    let report = crate::sweep::report(&dry, &plan, &options);
+    let found = crate::sweep::statuses(&report);
+    assert_eq!(
+        found.keys().cloned().collect::<Vec<_>>(),
+        vec![id(&ann), id(&anna)],
+        "{found:#?}"
+    );
+    for lab in [&ann, &anna] {
+        assert_eq!(found[&id(lab)].0, "would-delete", "{}", found[&id(lab)].1);
+        let vars = &crate::sweep::lab(&report, &id(lab))["vars"];
+        assert_eq!(vars["cluster"], lab.cluster.as_str(), "{vars}");
+        assert_eq!(vars["secret"], lab.secret.as_str(), "{vars}");
+        assert_eq!(
+            vars["rotation_stack"],
+            lab.rotation_stack.as_str(),
+            "{vars}"
+        );
+    }
+
+    // anna's lab in use: kept with the reason; ann's swept, for real.
+    let started_at = (now - chrono::Duration::hours(1)).timestamp();
+    let described = serde_json::json!({
+        "tasks": [{
+            "taskArn": anna.tasks[0],
+            "clusterArn": format!("arn:aws:ecs:{}:{}:cluster/{}", support::REGION, support::ACCOUNT, anna.cluster),
+            "lastStatus": "RUNNING",
+            "desiredStatus": "RUNNING",
+            "startedAt": started_at
+        }],
+        "failures": []
+    });
+    let in_use = Faults::new(vec![Rule::on(
+        "ECS",
+        "DescribeTasks",
+        usize::MAX,
+        Answer::Body(described.to_string()),
+    )
+    .when_request_contains(&anna.cluster)]);
+    let read = moto.aws_with(
+        Mode::DryRun,
+        AwsOptions {
+            interceptors: vec![in_use.shared()],
+            ..AwsOptions::default()
+        },
+    );
+    // DeleteStack after the repository went: AWS's answer, not moto's (support::faults).
+    let write = moto.aws_with(
+        Mode::Apply,
+        AwsOptions {
+            interceptors: vec![aws_like_delete_stack().shared()],
+            ..AwsOptions::default()
+        },
+    );
+    let swept = crate::sweep::sweep(&plan, &[region(read, Some(write))], &options).await;
+    let report = crate::sweep::report(&swept, &plan, &options);
+    let found = crate::sweep::statuses(&report);
+    assert_eq!(found[&id(&anna)].0, "kept", "{found:#?}");
+    assert!(
+        found[&id(&anna)].1.starts_with("in use: a task in cluster"),
+        "{found:#?}"
+    );
+    assert_eq!(found[&id(&ann)].0, "deleted", "{found:#?}");
+    let aws = moto.aws(Mode::DryRun);
+    let left = real_lab_leftovers(&aws, &ann).await;
+    assert!(left.is_empty(), "{left:#?}");
+    let damage = real_lab_damage(&aws, &anna).await;
+    assert!(damage.is_empty(), "{damage:#?}");
+    let damage = lookalike_damage(&aws, &lookalikes).await;
+    assert!(damage.is_empty(), "{damage:#?}");
+}
