@@ -165,7 +165,7 @@ fn bad_sweep_sections_are_located_and_explained() {
     let e = err("[sweep]\nfind = { stack = \"Lab-*\", older_than = \"yesterday\" }\nbind = { main_stack = \"{stack.name}\", cluster = \"{stack.tag.C}\" }");
     assert!(e.contains("bad duration \"yesterday\""), "{e}");
     let e = err("[sweep]\nfind = { older_than = \"1h\" }\nbind = { main_stack = \"{stack.name}\", cluster = \"{stack.tag.C}\" }");
-    assert!(e.contains("needs `stack` or `tags`"), "{e}");
+    assert!(e.contains("needs `stack`, `description` or `tags`"), "{e}");
     let e = err("[sweep]\nfind = { stack = \"Lab-*\" }\nbind = { main_stak = \"{stack.name}\", cluster = \"{stack.tag.C}\" }");
     assert!(e.contains("`main_stak` is not a variable"), "{e}");
     assert!(e.contains("did you mean `main_stack`"), "{e}");
