@@ -456,3 +456,50 @@ async fn the_sweep_finds_real_labs_through_lookups_and_keeps_the_one_in_use() {
     let damage = lookalike_damage(&aws, &lookalikes).await;
     assert!(damage.is_empty(), "{damage:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_preview_is_applied_with_the_values_it_recorded_and_reads_none_again() {
+    let account = Account::new(vec![]).await;
+    let ann = &account.ann;
+    let saved = account.home.path().join("preview.json");
+    let out = account.teardown(&[
+        "preview",
+        PLAN,
+        "--var",
+        &format!("main_stack={}", ann.main_stack),
+        "--save",
+        saved.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let recorded = std::fs::read_to_string(&saved).unwrap();
+    assert!(
+        recorded.contains("looked_up") && recorded.contains(&ann.rotation_stack),
+        "the preview records what its lookups found: {recorded}"
+    );
+    let before = account.proxy.calls().len();
+    let out = account.teardown(&[
+        "apply",
+        saved.to_str().unwrap(),
+        "--yes",
+        "--output",
+        "plain",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    // The values, with where the preview found them.
+    assert!(
+        stdout.contains(&format!("(the stack that owns {})", ann.rotation_function)),
+        "{stdout}"
+    );
+    // Only the lookups ask CloudFormation which stack owns a resource: the apply did not.
+    let applied = &account.proxy.calls()[before..];
+    assert!(
+        !applied
+            .iter()
+            .any(|c| c == "CloudFormation.DescribeStackResources"),
+        "{applied:#?}"
+    );
+    let left = real_lab_leftovers(&account.moto.aws(Mode::DryRun), ann).await;
+    assert!(left.is_empty(), "{left:#?}");
+    account.assert_bystanders_untouched().await;
+}
