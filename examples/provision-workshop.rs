@@ -1,12 +1,16 @@
-//! For the demo (`scripts/demo`): builds the emulated workshop and its look-alike bystanders in
-//! the AWS endpoint of the environment (`AWS_ENDPOINT_URL`, a local moto server), or with
-//! `--list`, prints what the account holds, so that the demo can show what went and what stayed.
+//! For the demo (`scripts/demo`): builds the real workshop's labs (two attendees' side by side,
+//! `tests/it/support/real_workshop.rs`, and a third attendee's leftovers) in the AWS endpoint of
+//! the environment (`AWS_ENDPOINT_URL`, a local moto server), or with `--list`, prints what the
+//! account holds, so that the demo can show what went and what stayed.
 //!
 //! It refuses to run against anything but a loopback endpoint: it creates resources.
 
-#[path = "../tests/it/support/fixture.rs"]
+#[path = "../tests/it/support/real_workshop.rs"]
 #[allow(dead_code)]
-mod fixture;
+mod real_workshop;
+
+/// moto's account (the fixture names it in ARNs).
+const ACCOUNT: &str = "123456789012";
 
 use teardown::aws::{Aws, AwsOptions, Mode};
 
@@ -24,30 +28,33 @@ async fn main() {
         list(&aws).await;
         return;
     }
-    let workshop = fixture::provision_workshop(&aws, &fixture::WorkshopNames::default()).await;
-    let bystanders = fixture::provision_bystanders(&aws).await;
+    let (ann, anna) = real_workshop::provision_two_real_labs(&aws).await;
+    let lookalikes = real_workshop::provision_real_lookalikes(&aws).await;
+    for lab in [&ann, &anna] {
+        println!(
+            "lab of {}: stack {}, cluster {} ({} tasks), {} revisions of {}, repository {} ({} images), secret {} rotated by {} (stack {}), {} Lambda ENIs, {} log groups",
+            lab.attendee,
+            lab.main_stack,
+            lab.cluster,
+            lab.tasks.len(),
+            lab.task_definitions.len(),
+            lab.task_family,
+            lab.repository,
+            lab.image_digests.len(),
+            lab.secret,
+            lab.rotation_function,
+            lab.rotation_stack,
+            lab.lambda_enis.len(),
+            lab.log_groups.len()
+        );
+    }
     println!(
-        "workshop: stacks {} and {}, cluster {} (service {}, {} task(s)), {} task definition revisions, repository {} ({} images), secret {} (rotating), {} Lambda ENIs in {}",
-        workshop.main_stack,
-        workshop.rotation_stack,
-        workshop.cluster,
-        workshop.service,
-        workshop.tasks.len(),
-        workshop.task_definitions.len(),
-        workshop.repository,
-        workshop.image_digests.len(),
-        workshop.secret,
-        workshop.lambda_enis.len(),
-        workshop.vpc_id
-    );
-    println!(
-        "bystanders (must survive): stacks {}, cluster {}, family {}, repository {}, secret {}, ENI {} in another VPC",
-        bystanders.stacks.join(", "),
-        bystanders.cluster,
-        bystanders.task_family,
-        bystanders.repository,
-        bystanders.secret,
-        bystanders.lambda_eni
+        "left behind by attendee {} (no lab: their main stack is gone): rotation stack {}, secret {}, cluster {}, repository {}",
+        lookalikes.attendee,
+        lookalikes.rotation_stack,
+        lookalikes.secret,
+        lookalikes.cluster,
+        lookalikes.repository
     );
 }
 
@@ -124,5 +131,14 @@ async fn list(aws: &Aws) {
             e.vpc_id().unwrap_or("?"),
             e.description().unwrap_or("")
         );
+    }
+    let groups = aws
+        .logs
+        .describe_log_groups()
+        .send()
+        .await
+        .expect("DescribeLogGroups");
+    for g in groups.log_groups() {
+        println!("  log group   {}", g.log_group_name().unwrap_or("?"));
     }
 }

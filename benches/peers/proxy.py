@@ -15,6 +15,12 @@ Control paths, answered by the proxy itself (never counted, never delayed):
 
     python3 proxy.py --upstream http://127.0.0.1:5000 --port 0 --port-file FILE [--latency-ms 50]
 
+`--aws-like` gives AWS's answer where moto differs in a way a teardown depends on: DeleteStack of a
+stack one of whose resources was already deleted (the workshop's cleanup deletes the repository
+before the stack). AWS accepts it and counts the resource as deleted; moto deletes the rest, drops
+the stack and answers with that resource's error. The same rule as the tests'
+(tests/it/support/aws_like.rs, `DeleteStackAsAws`). scripts/demo uses it.
+
 Only loopback: it listens on 127.0.0.1 and refuses an upstream that is not 127.0.0.1/localhost.
 """
 
@@ -41,6 +47,24 @@ HOP_BY_HOP = {
     "upgrade",
     "content-length",
 }
+# Error codes of a stack's resources that moto answers DeleteStack with when teardown deleted that
+# resource first (tests/it/support/faults.rs, ALREADY_GONE_CODES).
+ALREADY_GONE = (
+    b"RepositoryNotFoundException",
+    b"ResourceNotFoundException",
+    b"ClusterNotFoundException",
+    b"NoSuchEntity",
+    b"DBInstanceNotFound",
+    b"DBSubnetGroupNotFoundFault",
+    b"InvalidGroup.NotFound",
+    b"InvalidSubnetID.NotFound",
+    b"InvalidVpcID.NotFound",
+)
+DELETE_STACK_OK = (
+    b'<DeleteStackResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/">'
+    b"<ResponseMetadata><RequestId>aws-like-delete-stack</RequestId></ResponseMetadata>"
+    b"</DeleteStackResponse>"
+)
 SCOPE = re.compile(r"Credential=[^/]+/[0-9]{8}/[^/]+/([^/]+)/aws4_request")
 
 
@@ -99,7 +123,7 @@ def operation_of(headers, body, path):
     return f"{service}:{headers.get('X-Amz-Target') or ''}{path.split('?', 1)[0]}"
 
 
-def make_handler(upstream, latency, counts):
+def make_handler(upstream, latency, counts, aws_like=False):
     host, port = upstream
     local = threading.local()
 
@@ -172,9 +196,16 @@ def make_handler(upstream, latency, counts):
                     op = operation_of(self.headers, body, self.path)
                     counts.add(op, 502, started, time.monotonic())
                 return self.answer(502, json.dumps({"proxy_error": str(e)}).encode())
+            op = operation_of(self.headers, body, self.path)
             if counted:
-                op = operation_of(self.headers, body, self.path)
                 counts.add(op, response.status, started, time.monotonic())
+            if (
+                aws_like
+                and op.endswith(":DeleteStack")
+                and response.status >= 400
+                and any(code in payload for code in ALREADY_GONE)
+            ):
+                return self.answer(200, DELETE_STACK_OK, "text/xml")
             self.send_response(response.status, response.reason)
             for key, value in response.getheaders():
                 if key.lower() not in HOP_BY_HOP and key.lower() not in ("server", "date"):
@@ -201,12 +232,13 @@ def main():
     parser.add_argument("--port", type=int, default=0, help="port to listen on (0: a free one)")
     parser.add_argument("--port-file", help="write the port listened on to this file")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every call")
+    parser.add_argument("--aws-like", action="store_true", help="AWS's answer to DeleteStack (above)")
     args = parser.parse_args()
     upstream = urllib.parse.urlsplit(args.upstream)
     if upstream.hostname not in ("127.0.0.1", "localhost"):
         sys.exit(f"refusing: the upstream must be on loopback, not {args.upstream}")
     handler = make_handler(
-        (upstream.hostname, upstream.port or 80), args.latency_ms / 1000.0, Counts()
+        (upstream.hostname, upstream.port or 80), args.latency_ms / 1000.0, Counts(), args.aws_like
     )
     server = Server(("127.0.0.1", args.port), handler)
     if args.port_file:

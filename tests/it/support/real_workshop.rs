@@ -91,7 +91,10 @@ use teardown::aws::{Aws, AwsError};
 
 use super::ACCOUNT;
 
+// Explicit paths, so that the demo's example can include this file on its own (scripts/demo).
+#[path = "real_workshop/checks.rs"]
 mod checks;
+#[path = "real_workshop/template.rs"]
 mod template;
 
 pub use checks::{lookalike_damage, real_lab_damage, real_lab_leftovers};
