@@ -6,7 +6,7 @@
 //! It refuses to run against anything but a loopback endpoint: it creates resources.
 
 #[path = "../tests/it/support/real_workshop.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 mod real_workshop;
 
 /// moto's account (the fixture names it in ARNs).
