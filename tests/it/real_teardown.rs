@@ -8,7 +8,11 @@
 //! - DeleteStack after teardown deleted the stack's repository: AWS succeeds, moto answers
 //!   RepositoryNotFoundException ([`DeleteStackAsAws`], in every run here);
 //! - Lambda's interfaces stay in use for a while after the rotation function is gone
-//!   ([`InterfacesInUse`], in the run test).
+//!   ([`InterfacesInUse`]), and a stack stays DELETE_IN_PROGRESS for a while
+//!   ([`DeletionTakesAWhile`]), in the run test;
+//! - CloudFormation ends DELETE_FAILED, and keeps the stack, when its repository still holds
+//!   images ([`DeletionFailsOnImages`]); moto drops the stack instead, so that a second look
+//!   would find nothing and could pass for success.
 //!
 //! The same proxy records every call, so that the tests can tell that a preview or a refused run
 //! sent nothing that changes anything, and in which order a run deleted.
@@ -19,7 +23,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::support;
-use support::aws_like::{is_read_only, DeleteStackAsAws, InterfacesInUse};
+use support::aws_like::{
+    is_read_only, DeleteStackAsAws, DeletionFailsOnImages, DeletionTakesAWhile, InterfacesInUse,
+};
 use support::real_workshop::{
     self, lookalike_damage, real_lab_damage, real_lab_leftovers, RealLab, RealLookalikes,
 };
@@ -204,9 +210,20 @@ async fn one_stack_name_previews_exactly_that_lab_with_where_each_value_came_fro
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_stack_name_takes_the_whole_lab_apart_in_order_and_nothing_else() {
-    // AWS holds the rotation function's interfaces for a while after the function is gone.
+    // AWS holds the rotation function's interfaces for a while after the function is gone, and
+    // takes a while to delete a stack.
     let in_use = Arc::new(InterfacesInUse::first(2));
-    let account = Account::new(vec![in_use.clone()]).await;
+    let mut account = Account::new(vec![in_use.clone()]).await;
+    let slow = Arc::new(DeletionTakesAWhile::new(
+        &account.ann.rotation_stack_id,
+        &account.ann.rotation_stack,
+        1,
+    ));
+    account.proxy = CountingProxy::with_rules(
+        &account.moto.endpoint,
+        Duration::ZERO,
+        vec![Arc::new(DeleteStackAsAws), in_use.clone(), slow.clone()],
+    );
     let ann = &account.ann;
     let out = account.teardown(&[
         "run",
@@ -501,5 +518,62 @@ async fn a_saved_preview_is_applied_with_the_values_it_recorded_and_reads_none_a
     );
     let left = real_lab_leftovers(&account.moto.aws(Mode::DryRun), ann).await;
     assert!(left.is_empty(), "{left:#?}");
+    account.assert_bystanders_untouched().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_main_stack_that_ends_delete_failed_fails_the_run_loudly_and_is_kept() {
+    // The Fargate part is left out (--only general --assume-done), so the repository still holds
+    // its images when the main stack is deleted: AWS ends DELETE_FAILED (see the top).
+    let mut account = Account::new(vec![]).await;
+    let failing = Arc::new(DeletionFailsOnImages::new(
+        &account.ann.main_stack_id,
+        &account.ann.main_stack,
+        &account.ann.repository,
+    ));
+    account.proxy = CountingProxy::with_rules(
+        &account.moto.endpoint,
+        Duration::ZERO,
+        vec![Arc::new(DeleteStackAsAws), failing.clone()],
+    );
+    // The plan with short retry delays, so that the test takes seconds, not minutes.
+    let plan = std::fs::read_to_string(PLAN).unwrap().replace(
+        "delay = \"5s\", max-delay = \"1m\"",
+        "delay = \"50ms\", max-delay = \"100ms\"",
+    );
+    let copy = account.home.path().join("workshop.toml");
+    std::fs::write(&copy, plan).unwrap();
+    let ann = &account.ann;
+    let out = account.teardown(&[
+        "run",
+        copy.to_str().unwrap(),
+        "--var",
+        &format!("main_stack={}", ann.main_stack),
+        "--only",
+        "general",
+        "--assume-done",
+        "--yes",
+        "--output",
+        "plain",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stdout.contains("DELETE_FAILED"), "{stdout}");
+    assert!(stdout.contains("still contains images"), "{stdout}");
+    assert!(
+        failing.deletions() >= 2,
+        "the failure handler ran and the deletion was tried again"
+    );
+    // The log groups wait for the main stack: skipped, kept, and said so.
+    assert!(stdout.contains("delete-log-groups"), "{stdout}");
+    let left = real_lab_leftovers(&account.moto.aws(Mode::DryRun), ann).await;
+    assert!(
+        left.iter().any(|l| l.contains(&ann.main_stack)),
+        "the main stack is still there: {left:#?}"
+    );
+    assert!(
+        left.iter().any(|l| l.contains(&ann.log_groups[0])),
+        "{left:#?}"
+    );
     account.assert_bystanders_untouched().await;
 }

@@ -77,3 +77,138 @@ pub fn is_read_only(call: &str) -> bool {
     let operation = call.rsplit('.').next().unwrap_or(call);
     teardown::aws::is_read_only(operation)
 }
+
+/// The request names this stack: its id, or its name followed by what ends a name in a request
+/// (so that `lab` never stands for `lab-2`). Stack ids are URL-encoded in the query protocol.
+fn names_stack(request: &str, stack_id: &str, stack_name: &str) -> bool {
+    let encoded_id = stack_id.replace(':', "%3A").replace('/', "%2F");
+    request.contains(&encoded_id)
+        || request.contains(stack_id)
+        || request
+            .split('&')
+            .any(|pair| pair == format!("StackName={stack_name}"))
+}
+
+/// A stack's deletion takes a while in AWS (minutes, up to an hour with Lambda's interfaces);
+/// moto's is immediate. After its DeleteStack, the first `times` DescribeStacks that name it see
+/// DELETE_IN_PROGRESS instead of moto's answer.
+pub struct DeletionTakesAWhile {
+    stack_id: String,
+    stack_name: String,
+    times: usize,
+    seen: AtomicUsize,
+    deleting: std::sync::atomic::AtomicBool,
+}
+
+impl DeletionTakesAWhile {
+    /// For the stack with this id and name.
+    pub fn new(stack_id: &str, stack_name: &str, times: usize) -> DeletionTakesAWhile {
+        DeletionTakesAWhile {
+            stack_id: stack_id.to_string(),
+            stack_name: stack_name.to_string(),
+            times,
+            seen: AtomicUsize::new(0),
+            deleting: Default::default(),
+        }
+    }
+
+    /// How many answers said DELETE_IN_PROGRESS.
+    pub fn in_progress_answers(&self) -> usize {
+        self.seen.load(Ordering::SeqCst).min(self.times)
+    }
+}
+
+impl ProxyRule for DeletionTakesAWhile {
+    fn before(&self, call: &Exchange) -> Option<ProxyAnswer> {
+        if call.operation == "DeleteStack"
+            && names_stack(call.request, &self.stack_id, &self.stack_name)
+        {
+            self.deleting.store(true, Ordering::SeqCst);
+        }
+        if call.operation != "DescribeStacks"
+            || !self.deleting.load(Ordering::SeqCst)
+            || !names_stack(call.request, &self.stack_id, &self.stack_name)
+            || self.seen.fetch_add(1, Ordering::SeqCst) >= self.times
+        {
+            return None;
+        }
+        Some(ProxyAnswer {
+            status: 200,
+            content_type: "text/xml",
+            body: describe_stack_xml(&self.stack_id, &self.stack_name, "DELETE_IN_PROGRESS", ""),
+        })
+    }
+}
+
+/// CloudFormation refuses to delete a repository that still holds images (unless the template
+/// says EmptyOnDelete), and the stack ends DELETE_FAILED, kept, with the reason; moto answers
+/// DeleteStack with RepositoryNotEmptyException and drops the stack, so that a second look finds
+/// nothing and a careless tool calls that success. This rule gives AWS's behaviour for one stack:
+/// its DeleteStack is accepted without reaching moto (the stack stays, untouched), and from then on
+/// DescribeStacks says DELETE_FAILED with the repository's reason.
+pub struct DeletionFailsOnImages {
+    stack_id: String,
+    stack_name: String,
+    repository: String,
+    deletions: AtomicUsize,
+}
+
+impl DeletionFailsOnImages {
+    /// For the stack with this id and name, whose repository is `repository`.
+    pub fn new(stack_id: &str, stack_name: &str, repository: &str) -> DeletionFailsOnImages {
+        DeletionFailsOnImages {
+            stack_id: stack_id.to_string(),
+            stack_name: stack_name.to_string(),
+            repository: repository.to_string(),
+            deletions: AtomicUsize::new(0),
+        }
+    }
+
+    /// How many DeleteStack calls it accepted (and failed).
+    pub fn deletions(&self) -> usize {
+        self.deletions.load(Ordering::SeqCst)
+    }
+}
+
+impl ProxyRule for DeletionFailsOnImages {
+    fn before(&self, call: &Exchange) -> Option<ProxyAnswer> {
+        if !names_stack(call.request, &self.stack_id, &self.stack_name) {
+            return None;
+        }
+        match call.operation {
+            "DeleteStack" => {
+                self.deletions.fetch_add(1, Ordering::SeqCst);
+                Some(ProxyAnswer {
+                    status: 200,
+                    content_type: "text/xml",
+                    body: DELETE_STACK_OK.to_string(),
+                })
+            }
+            "DescribeStacks" if self.deletions() > 0 => Some(ProxyAnswer {
+                status: 200,
+                content_type: "text/xml",
+                body: describe_stack_xml(
+                    &self.stack_id,
+                    &self.stack_name,
+                    "DELETE_FAILED",
+                    &format!(
+                        "The following resource(s) failed to delete: [ECRRepository]. The repository with name '{}' cannot be deleted because it still contains images",
+                        self.repository
+                    ),
+                ),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// DescribeStacks' answer for one stack in a given status.
+fn describe_stack_xml(stack_id: &str, stack_name: &str, status: &str, reason: &str) -> String {
+    format!(
+        "<DescribeStacksResponse xmlns=\"http://cloudformation.amazonaws.com/doc/2010-05-15/\"><DescribeStacksResult><Stacks><member>\
+         <StackId>{stack_id}</StackId><StackName>{stack_name}</StackName>\
+         <CreationTime>2026-11-30T00:00:00Z</CreationTime><StackStatus>{status}</StackStatus>\
+         <StackStatusReason>{reason}</StackStatusReason>\
+         </member></Stacks></DescribeStacksResult><ResponseMetadata><RequestId>aws-like</RequestId></ResponseMetadata></DescribeStacksResponse>"
+    )
+}
