@@ -577,3 +577,75 @@ async fn a_main_stack_that_ends_delete_failed_fails_the_run_loudly_and_is_kept()
     );
     account.assert_bystanders_untouched().await;
 }
+
+/// A lab whose relations are ambiguous is kept, with the lookup's reason, never guessed at: here
+/// the attendee registered a revision naming someone else's secret as well, so the lab's task
+/// family names two existing secrets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_keeps_a_lab_whose_relations_are_ambiguous_and_says_why() {
+    use aws_sdk_ecs::types::{ContainerDefinition, Secret};
+    use teardown::sweep::{RegionClients, SweepOptions, SweepPlan};
+
+    let moto = support::moto().await;
+    moto.keep_tasks_running();
+    let setup = moto.aws(Mode::Apply);
+    let ann = real_workshop::provision_real_lab(&setup, "ann").await;
+    let other = setup
+        .secretsmanager
+        .create_secret()
+        .name("smdemo-someone-else")
+        .secret_string("{}")
+        .send()
+        .await
+        .unwrap();
+    setup
+        .ecs
+        .register_task_definition()
+        .family(&ann.task_family)
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("smdemo")
+                .image(&ann.repository_uri)
+                .memory(512)
+                .secrets(
+                    Secret::builder()
+                        .name("TASKDEF_SECRET")
+                        .value_from(other.arn().unwrap())
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let plan = SweepPlan::load(Path::new("plans/stale-labs-sweep.toml"), &[])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let options = SweepOptions {
+        now: chrono::Utc::now() + chrono::Duration::hours(25),
+        ..SweepOptions::default()
+    };
+    let regions = [RegionClients {
+        read: Arc::new(moto.aws(Mode::DryRun)),
+        write: None,
+    }];
+    let dry = crate::sweep::sweep(&plan, &regions, &options).await;
+    let report = crate::sweep::report(&dry, &plan, &options);
+    let found = crate::sweep::statuses(&report);
+    let (status, reasons) = &found[&ann.main_stack];
+    assert_eq!(status, "kept", "{found:#?}");
+    assert!(
+        reasons.contains("lookup `secret`")
+            && reasons.contains("reference 2 secrets")
+            && reasons.contains("smdemo-someone-else")
+            && reasons.contains(&ann.secret),
+        "{reasons}"
+    );
+    assert!(
+        real_lab_damage(&moto.aws(Mode::DryRun), &ann)
+            .await
+            .iter()
+            .all(|d| d.contains("revision")),
+        "only the revision this test added differs"
+    );
+}
