@@ -341,24 +341,59 @@ async fn live_stacks(aws: &Aws) -> Result<Vec<String>, String> {
         .collect())
 }
 
-/// What one DescribeStacks says of a stack.
-#[derive(Default)]
-struct StackFacts {
-    outputs: BTreeMap<String, String>,
-    parameters: BTreeMap<String, String>,
-    tags: BTreeMap<String, String>,
+/// A stack's outputs, parameters and tags, as DescribeStacks gives them: what `stack-output`,
+/// `stack-parameter` and `stack-tag` read, and what a sweep's `{stack.output.KEY}`,
+/// `{stack.parameter.KEY}` and `{stack.tag.KEY}` read (one reading for both).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StackValues {
+    /// Output key to value.
+    pub outputs: BTreeMap<String, String>,
+    /// Parameter key to value (the resolved value of an SSM parameter, where there is one).
+    pub parameters: BTreeMap<String, String>,
+    /// Tag key to value.
+    pub tags: BTreeMap<String, String>,
+}
+
+impl StackValues {
+    /// Reads them from a described stack.
+    pub fn of(stack: &aws_sdk_cloudformation::types::Stack) -> StackValues {
+        StackValues {
+            outputs: stack
+                .outputs()
+                .iter()
+                .filter_map(|o| Some((o.output_key()?.to_string(), o.output_value()?.to_string())))
+                .collect(),
+            parameters: stack
+                .parameters()
+                .iter()
+                .filter_map(|p| {
+                    let value = p.resolved_value().or(p.parameter_value())?;
+                    Some((p.parameter_key()?.to_string(), value.to_string()))
+                })
+                .collect(),
+            tags: stack
+                .tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+                .collect(),
+        }
+    }
 }
 
 /// Each stack is described, and its resources listed, at most once per resolution.
 #[derive(Default)]
 struct StackCache {
-    facts: BTreeMap<String, std::sync::Arc<StackFacts>>,
+    facts: BTreeMap<String, std::sync::Arc<StackValues>>,
     /// Logical id -> (type, physical id).
     resources: BTreeMap<String, std::sync::Arc<BTreeMap<String, (String, String)>>>,
 }
 
 impl StackCache {
-    async fn stack(&mut self, aws: &Aws, name: &str) -> Result<std::sync::Arc<StackFacts>, String> {
+    async fn stack(
+        &mut self,
+        aws: &Aws,
+        name: &str,
+    ) -> Result<std::sync::Arc<StackValues>, String> {
         if let Some(facts) = self.facts.get(name) {
             return Ok(facts.clone());
         }
@@ -375,28 +410,7 @@ impl StackCache {
                 aws.region
             ));
         };
-        let facts = std::sync::Arc::new(StackFacts {
-            outputs: stack
-                .outputs()
-                .iter()
-                .filter_map(|o| Some((o.output_key()?.to_string(), o.output_value()?.to_string())))
-                .collect(),
-            parameters: stack
-                .parameters()
-                .iter()
-                .filter_map(|p| {
-                    Some((
-                        p.parameter_key()?.to_string(),
-                        p.parameter_value()?.to_string(),
-                    ))
-                })
-                .collect(),
-            tags: stack
-                .tags()
-                .iter()
-                .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
-                .collect(),
-        });
+        let facts = std::sync::Arc::new(StackValues::of(stack));
         self.facts.insert(name.to_string(), facts.clone());
         Ok(facts)
     }

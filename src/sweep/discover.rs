@@ -55,12 +55,8 @@ pub struct StackFacts {
 impl StackFacts {
     /// Reads what a sweep needs from a described stack.
     pub fn from_stack(stack: &Stack) -> StackFacts {
-        let pairs = |items: Vec<(Option<&str>, Option<&str>)>| -> BTreeMap<String, String> {
-            items
-                .into_iter()
-                .filter_map(|(k, v)| Some((k?.to_string(), v.unwrap_or_default().to_string())))
-                .collect()
-        };
+        // The same reading as the plans' `stack-output`/`stack-parameter`/`stack-tag` lookups.
+        let values = crate::resolve::StackValues::of(stack);
         StackFacts {
             name: stack.stack_name().unwrap_or_default().to_string(),
             id: stack.stack_id().unwrap_or_default().to_string(),
@@ -71,26 +67,9 @@ impl StackFacts {
                 .unwrap_or_default(),
             created: stack.creation_time().and_then(to_chrono),
             last_updated: stack.last_updated_time().and_then(to_chrono),
-            tags: pairs(stack.tags().iter().map(|t| (t.key(), t.value())).collect()),
-            outputs: pairs(
-                stack
-                    .outputs()
-                    .iter()
-                    .map(|o| (o.output_key(), o.output_value()))
-                    .collect(),
-            ),
-            parameters: pairs(
-                stack
-                    .parameters()
-                    .iter()
-                    .map(|p| {
-                        (
-                            p.parameter_key(),
-                            p.resolved_value().or(p.parameter_value()),
-                        )
-                    })
-                    .collect(),
-            ),
+            tags: values.tags,
+            outputs: values.outputs,
+            parameters: values.parameters,
             parent: stack.parent_id().map(str::to_string),
         }
     }
