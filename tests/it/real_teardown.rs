@@ -272,9 +272,14 @@ async fn one_stack_name_takes_the_whole_lab_apart_in_order_and_nothing_else() {
     }
     assert!(position("Secrets Manager.DeleteSecret", true) < rotation_stack_deleted);
     assert!(position("CloudWatch Logs.DeleteLogGroup", false) > main_stack_deleted);
+    let all = account.proxy.calls();
+    let mut by_operation = std::collections::BTreeMap::<&str, usize>::new();
+    for call in &all {
+        *by_operation.entry(call.as_str()).or_default() += 1;
+    }
     eprintln!(
-        "the run made {} calls, {} of them changes",
-        account.proxy.calls().len(),
+        "the run made {} calls, {} of them changes: {by_operation:#?}",
+        all.len(),
         calls.len()
     );
 }
