@@ -185,7 +185,7 @@ impl Intercept for Retries {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_teardown_of_hundreds_of_resources_under_throttling_finishes_within_the_limits() {
+async fn a_teardown_of_a_hundred_resources_under_throttling_finishes_within_the_limits() {
     let moto = support::moto().await;
     moto.keep_tasks_running();
     let provisioner = moto.aws(Mode::Apply);
@@ -194,11 +194,13 @@ async fn a_teardown_of_hundreds_of_resources_under_throttling_finishes_within_th
     scale::grow_workshop(
         &provisioner,
         &mut workshop,
+        // A quarter of the first version's growth (200, 100, 40, 20): the same assertions, a
+        // quarter of the CI time; benches/ measure the larger scales.
         Growth {
-            task_definitions: 200,
-            images: 100,
-            lambda_enis: 40,
-            tasks: 20,
+            task_definitions: 50,
+            images: 25,
+            lambda_enis: 10,
+            tasks: 5,
         },
     )
     .await;
@@ -206,7 +208,7 @@ async fn a_teardown_of_hundreds_of_resources_under_throttling_finishes_within_th
         + workshop.image_digests.len()
         + workshop.lambda_enis.len()
         + workshop.tasks.len();
-    assert!(resources >= 360, "only {resources} resources to tear down");
+    assert!(resources >= 90, "only {resources} resources to tear down");
 
     let faults = throttle_a_third_of_every_service();
     let retries = Retries::default();
