@@ -1,4 +1,7 @@
-//! EC2: `ec2.delete-network-interfaces`.
+//! `ec2.delete-network-interfaces`: deletes the matched VPC network interfaces, always within one
+//! network (`vpc`, `vpc_of_stack` or `subnet`). Available ones go at once; AWS-managed ones
+//! (Lambda's) are waited for until AWS releases them; our own attached ones are detached only with
+//! `detach = true`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -6,8 +9,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{Filter, NetworkInterface, NetworkInterfaceStatus, NetworkInterfaceType};
 
-use super::cloudformation::is_missing_stack;
-use super::{
+use crate::actions::cloudformation::is_missing_stack;
+use crate::actions::{
     Acted, Action, ActionSpec, FieldKind, FieldSpec, InputError, Pattern, Pending, PollPolicy,
     ResourceFilter, StepInput, COMMON_FILTER_FIELDS,
 };

@@ -1,4 +1,4 @@
-//! EventBridge (CloudWatch Events): `events.delete-rule`.
+//! `events.delete-rule`: deletes the matched EventBridge (CloudWatch Events) rules.
 //!
 //! AWS refuses to delete a rule that still has targets, so each rule's targets are removed first,
 //! in the same act. The targets themselves (an SNS topic, a Lambda function) are not touched: a
@@ -15,7 +15,7 @@ use aws_sdk_eventbridge::operation::list_targets_by_rule::ListTargetsByRuleError
 use aws_sdk_eventbridge::operation::remove_targets::RemoveTargetsError;
 use aws_sdk_eventbridge::types::{Rule, Target};
 
-use super::{
+use crate::actions::{
     Acted, Action, ActionSpec, FieldKind, FieldSpec, InputError, Pattern, ResourceFilter,
     StepInput, COMMON_FILTER_FIELDS,
 };

@@ -1,12 +1,14 @@
-//! CloudFormation: `cloudformation.delete-stack`.
+//! `cloudformation.delete-stack`: deletes the matched stacks and waits for DELETE_COMPLETE. A
+//! stack that ends DELETE_FAILED is reported resource by resource, from its latest deletion
+//! attempt's events; termination protection and `retain_on_failure` are opt-in.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_cloudformation::types::{HookStatus, ResourceStatus, Stack, StackEvent, StackStatus};
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use super::{
+use super::is_missing_stack;
+use crate::actions::{
     Acted, Action, ActionSpec, FieldKind, FieldSpec, InputError, Pending, PollPolicy,
     ResourceFilter, StepInput, COMMON_FILTER_FIELDS,
 };
@@ -69,16 +71,6 @@ const KIND: &str = "CloudFormation stack";
 const STATUS: &str = "status";
 const TERMINATION_PROTECTION: &str = "termination_protection";
 const NESTED_IN: &str = "nested_in";
-
-/// True when CloudFormation says the stack does not exist. It has no error code of its own: it is
-/// a `ValidationError` ("Stack with id X does not exist"), the code of every bad input too, so the
-/// message is the only way to tell. This is the one place that reads it.
-pub fn is_missing_stack(err: &impl ProvideErrorMetadata) -> bool {
-    err.code() == Some("ValidationError")
-        && err
-            .message()
-            .is_some_and(|m| m.starts_with("Stack with id") && m.ends_with("does not exist"))
-}
 
 /// One resource of a stack that failed to delete.
 #[derive(Debug, PartialEq, Eq)]
@@ -553,28 +545,6 @@ impl Action for DeleteStack {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_cloudformation::operation::describe_stacks::DescribeStacksError;
-    use aws_smithy_types::error::ErrorMetadata;
-
-    fn error(code: &str, message: &str) -> DescribeStacksError {
-        DescribeStacksError::generic(ErrorMetadata::builder().code(code).message(message).build())
-    }
-
-    #[test]
-    fn a_missing_stack_is_told_apart_from_other_validation_errors() {
-        assert!(is_missing_stack(&error(
-            "ValidationError",
-            "Stack with id lab-main does not exist"
-        )));
-        assert!(!is_missing_stack(&error(
-            "ValidationError",
-            "Stack [lab-main] cannot be deleted while TerminationProtection is enabled"
-        )));
-        assert!(!is_missing_stack(&error(
-            "AccessDenied",
-            "Stack with id lab-main does not exist"
-        )));
-    }
 
     fn event(logical: &str, physical: &str, status: ResourceStatus, reason: &str) -> StackEvent {
         StackEvent::builder()

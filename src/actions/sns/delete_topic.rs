@@ -1,4 +1,4 @@
-//! SNS: `sns.delete-topic`.
+//! `sns.delete-topic`: deletes the matched SNS topics.
 //!
 //! Deleting a topic deletes its subscriptions with it. Who was subscribed is worth knowing
 //! afterwards (those people get no more alerts), so the step lists the subscriptions first and
@@ -14,7 +14,7 @@ use aws_sdk_sns::operation::list_subscriptions_by_topic::ListSubscriptionsByTopi
 use aws_sdk_sns::operation::list_tags_for_resource::ListTagsForResourceError;
 use aws_sdk_sns::types::Subscription;
 
-use super::{
+use crate::actions::{
     Acted, Action, ActionSpec, FieldSpec, InputError, ResourceFilter, StepInput,
     COMMON_FILTER_FIELDS,
 };
