@@ -65,6 +65,17 @@ pub fn lookup(name: &str) -> Option<&'static ActionSpec> {
     registry().into_iter().find(|spec| spec.name == name)
 }
 
+/// A step input from the TOML of its `match` table and of its options: for the actions' unit
+/// tests, which build actions from their specs as a plan would.
+#[cfg(test)]
+pub(crate) fn test_input(selector: &str, options: &str) -> StepInput {
+    StepInput {
+        step: "t".into(),
+        selector: toml::from_str(selector).expect("selector TOML"),
+        options: toml::from_str(options).expect("options TOML"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;

@@ -605,4 +605,121 @@ mod tests {
             Some("The following resource(s) failed to delete: [Vpc].")
         );
     }
+
+    const LAB: &str = "arn:aws:cloudformation:us-west-2:123456789012:stack/lab/1";
+
+    fn stack(status: StackStatus) -> Stack {
+        Stack::builder()
+            .stack_id(LAB)
+            .stack_name("lab")
+            .stack_status(status)
+            .build()
+    }
+
+    fn delete_stack(selector: &str) -> DeleteStack {
+        let input = crate::actions::test_input(selector, "");
+        DeleteStack {
+            filter: input.filter("name"),
+            disable_termination_protection: false,
+            retain_on_failure: false,
+        }
+    }
+
+    #[test]
+    fn a_failed_resource_is_shown_with_its_type_and_reason() {
+        let vpc = FailedResource {
+            logical_id: "Vpc".into(),
+            resource_type: "AWS::EC2::VPC".into(),
+            reason: "has dependencies".into(),
+        };
+        let silent = FailedResource {
+            logical_id: "Subnet".into(),
+            resource_type: "AWS::EC2::Subnet".into(),
+            reason: String::new(),
+        };
+        assert_eq!(
+            failed_list(&[vpc, silent]),
+            "Vpc (AWS::EC2::VPC): has dependencies; Subnet (AWS::EC2::Subnet)"
+        );
+    }
+
+    #[test]
+    fn why_a_stack_was_not_deleted_prefers_a_failed_hook_then_a_failed_resource() {
+        let failed_resource = event("Vpc", "vpc-1", ResourceStatus::DeleteFailed, "in use");
+        let hook = StackEvent::builder()
+            .logical_resource_id("lab")
+            .hook_type("Org::Guard::Hook")
+            .hook_status(HookStatus::HookCompleteFailed)
+            .hook_status_reason("deletion blocked")
+            .build();
+        let stack = stack(StackStatus::UpdateComplete);
+        assert_eq!(
+            why_not_deleted(&[failed_resource.clone(), hook], &stack),
+            "hook Org::Guard::Hook failed: deletion blocked"
+        );
+        assert_eq!(
+            why_not_deleted(&[failed_resource], &stack),
+            "Vpc DELETE_FAILED: in use"
+        );
+        let quiet = event("lab", LAB, ResourceStatus::UpdateComplete, "");
+        assert_eq!(
+            why_not_deleted(std::slice::from_ref(&quiet), &stack),
+            "CloudFormation gave no reason"
+        );
+        let with_reason = Stack::builder().stack_status_reason("rolled back").build();
+        assert_eq!(why_not_deleted(&[quiet], &with_reason), "rolled back");
+    }
+
+    #[test]
+    fn a_deleted_stack_is_not_found_again() {
+        let now = chrono::Utc::now();
+        let action = delete_stack("name = \"lab\"");
+        assert!(action
+            .resource_of(&stack(StackStatus::DeleteComplete), now)
+            .is_none());
+        let failed = action
+            .resource_of(&stack(StackStatus::DeleteFailed), now)
+            .expect("a DELETE_FAILED stack is still there");
+        assert_eq!(failed.attribute(STATUS), Some("DELETE_FAILED"));
+        assert_eq!(failed.attribute(TERMINATION_PROTECTION), Some("off"));
+        assert_eq!(failed.attribute(NESTED_IN), None);
+    }
+
+    #[test]
+    fn a_stack_records_its_protection_and_its_parent() {
+        let now = chrono::Utc::now();
+        let nested = Stack::builder()
+            .stack_id(LAB)
+            .stack_name("lab-Network-1")
+            .stack_status(StackStatus::CreateComplete)
+            .enable_termination_protection(true)
+            .parent_id("arn:aws:cloudformation:us-west-2:123456789012:stack/lab/0")
+            .build();
+        let found = delete_stack("name = \"lab-*\"")
+            .resource_of(&nested, now)
+            .expect("the glob matches");
+        assert_eq!(found.attribute(TERMINATION_PROTECTION), Some("on"));
+        assert_eq!(
+            found.attribute(NESTED_IN),
+            Some("arn:aws:cloudformation:us-west-2:123456789012:stack/lab/0")
+        );
+        assert!(delete_stack("name = \"other\"")
+            .resource_of(&nested, now)
+            .is_none());
+    }
+
+    #[test]
+    fn age_alone_would_match_every_stack_and_is_refused() {
+        let Err(errors) =
+            (DELETE_STACK.build)(&crate::actions::test_input("older_than = \"1d\"", ""))
+        else {
+            panic!("older_than alone must be refused");
+        };
+        assert_eq!(errors[0].path, vec!["match"]);
+        assert!((DELETE_STACK.build)(&crate::actions::test_input(
+            "tags = { Project = \"lab\" }",
+            ""
+        ))
+        .is_ok());
+    }
 }

@@ -51,6 +51,35 @@ struct DeleteCluster {
     filter: ResourceFilter,
 }
 
+/// The error for a cluster that still has services or running tasks, which AWS refuses to
+/// delete; `None` when it has neither. It names the steps to put before this one.
+fn still_held(name: &str, services: usize, tasks: usize) -> Option<AwsError> {
+    if services + tasks == 0 {
+        return None;
+    }
+    let mut held = Vec::new();
+    let mut steps = Vec::new();
+    if services > 0 {
+        held.push(count_of(services, "service"));
+        steps.push("ecs.delete-services");
+    }
+    if tasks > 0 {
+        held.push(count_of(tasks, "running task"));
+        steps.push("ecs.stop-tasks");
+    }
+    // Retryable: tasks may be stopping and services draining right now.
+    Some(AwsError {
+        class: ErrorClass::Retryable,
+        code: None,
+        operation: "ECS.DeleteCluster".into(),
+        message: format!(
+            "cluster {name} still has {}; AWS refuses to delete a cluster that has them: put the {} step in this step's `after`",
+            held.join(" and "),
+            steps.join(" and ")
+        ),
+    })
+}
+
 #[async_trait]
 impl Action for DeleteCluster {
     fn resource_kind(&self) -> &'static str {
@@ -89,29 +118,8 @@ impl Action for DeleteCluster {
             .filter(|s| s.status() != Some(INACTIVE))
             .count();
         let tasks = running_tasks(aws, &resource.id).await?.len();
-        if services + tasks > 0 {
-            let mut held = Vec::new();
-            let mut steps = Vec::new();
-            if services > 0 {
-                held.push(count_of(services, "service"));
-                steps.push("ecs.delete-services");
-            }
-            if tasks > 0 {
-                held.push(count_of(tasks, "running task"));
-                steps.push("ecs.stop-tasks");
-            }
-            // Retryable: tasks may be stopping and services draining right now.
-            return Err(AwsError {
-                class: ErrorClass::Retryable,
-                code: None,
-                operation: "ECS.DeleteCluster".into(),
-                message: format!(
-                    "cluster {} still has {}; AWS refuses to delete a cluster that has them: put the {} step in this step's `after`",
-                    resource.name,
-                    held.join(" and "),
-                    steps.join(" and ")
-                ),
-            });
+        if let Some(error) = still_held(&resource.name, services, tasks) {
+            return Err(error);
         }
         let result = aws.ecs.delete_cluster().cluster(&resource.id).send().await;
         match result {
@@ -147,5 +155,29 @@ impl Action for DeleteCluster {
             }
         }
         Ok(pending)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_cluster_may_be_deleted() {
+        assert!(still_held("demo", 0, 0).is_none());
+    }
+
+    #[test]
+    fn a_cluster_that_still_holds_something_names_the_missing_steps() {
+        let both = still_held("demo", 2, 1).expect("held");
+        assert_eq!(both.class, ErrorClass::Retryable);
+        assert_eq!(
+            both.message,
+            "cluster demo still has 2 services and 1 running task; AWS refuses to delete a cluster that has them: put the ecs.delete-services and ecs.stop-tasks step in this step's `after`"
+        );
+        let tasks = still_held("demo", 0, 3).expect("held").message;
+        assert!(tasks.contains("still has 3 running tasks;"), "{tasks}");
+        assert!(tasks.contains("put the ecs.stop-tasks step"), "{tasks}");
+        assert!(!tasks.contains("ecs.delete-services"), "{tasks}");
     }
 }

@@ -58,6 +58,13 @@ fn family_revision(arn: &str) -> Option<(&str, u32)> {
     Some((family, revision.parse().ok()?))
 }
 
+/// True when the ARN is a revision of exactly this family. `familyPrefix` is documented as the
+/// full family name, yet named a prefix: the family is checked again, so that "web" can never take
+/// "web-old" with it.
+fn is_revision_of(arn: &str, family: &str) -> bool {
+    family_revision(arn).is_some_and(|(f, _)| f == family)
+}
+
 /// The literal start of a glob, to narrow the listing AWS does: `web-*` gives `web-`.
 fn literal_prefix(glob: &str) -> &str {
     let end = glob.find(['*', '?', '[', '{', '\\']).unwrap_or(glob.len());
@@ -83,11 +90,9 @@ impl DeregisterTaskDefinitions {
             .try_collect()
             .await
             .map_err(|e| AwsError::from_sdk("ECS.ListTaskDefinitions", e))?;
-        // `familyPrefix` is documented as the full family name, yet named a prefix: check the
-        // family exactly, so that "web" can never take "web-old" with it.
         Ok(arns
             .into_iter()
-            .filter(|arn| family_revision(arn).is_some_and(|(f, _)| f == family))
+            .filter(|arn| is_revision_of(arn, family))
             .collect())
     }
 
@@ -271,5 +276,66 @@ impl Action for DeregisterTaskDefinitions {
         } else {
             vec!["deregistered revisions stay in the account as INACTIVE (running tasks may still use them); set `delete = true` on the step to delete them".into()]
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::test_input;
+    use crate::resource::OutcomeKind;
+
+    const WEB_3: &str = "arn:aws:ecs:us-west-2:123456789012:task-definition/web:3";
+
+    #[test]
+    fn an_arn_gives_its_family_and_revision() {
+        assert_eq!(family_revision(WEB_3), Some(("web", 3)));
+        assert_eq!(
+            family_revision("arn:aws:ecs:us-west-2:123456789012:task-definition/web-old:12"),
+            Some(("web-old", 12))
+        );
+        assert_eq!(family_revision("web:3"), Some(("web", 3)));
+        assert_eq!(
+            family_revision("arn:aws:ecs:us-west-2:123456789012:task-definition/web"),
+            None
+        );
+        assert_eq!(family_revision("web:latest"), None);
+    }
+
+    #[test]
+    fn a_family_never_takes_a_longer_family_with_it() {
+        assert!(is_revision_of(WEB_3, "web"));
+        assert!(!is_revision_of(
+            "arn:aws:ecs:us-west-2:123456789012:task-definition/web-old:1",
+            "web"
+        ));
+        assert!(!is_revision_of(WEB_3, "we"));
+    }
+
+    #[test]
+    fn a_glob_is_listed_from_its_literal_start() {
+        assert_eq!(literal_prefix("web-*"), "web-");
+        assert_eq!(literal_prefix("lab-?-web"), "lab-");
+        assert_eq!(literal_prefix("*-web"), "");
+        assert_eq!(literal_prefix("web"), "web");
+    }
+
+    #[test]
+    fn delete_changes_the_verb_and_the_note() {
+        let done = |name: &str| ResourceOutcome {
+            resource: Resource::new(TASK_DEFINITION_KIND, WEB_3, name, ""),
+            outcome: OutcomeKind::Done,
+            detail: String::new(),
+        };
+        let deregister = (DEREGISTER_TASK_DEFINITIONS.build)(&test_input("family = \"web\"", ""))
+            .expect("family given");
+        assert_eq!(deregister.verb(), "deregister");
+        assert!(deregister.notes(&[done("web:3")])[0].contains("stay in the account as INACTIVE"));
+        assert!(deregister.notes(&[]).is_empty());
+        let delete =
+            (DEREGISTER_TASK_DEFINITIONS.build)(&test_input("family = \"web\"", "delete = true"))
+                .expect("family given");
+        assert_eq!(delete.verb(), "delete");
+        assert!(delete.notes(&[done("web:3")])[0].contains("deletes revisions in the background"));
     }
 }

@@ -57,7 +57,7 @@ struct ForceNewDeployment {
 }
 
 /// A service that became stable on its new deployment.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct Redeployed {
     deployment: String,
     running: i32,
@@ -70,6 +70,39 @@ fn primary_deployment(service: &Service) -> Option<&Deployment> {
         .deployments()
         .iter()
         .find(|d| d.status() == Some("PRIMARY"))
+}
+
+/// Where a service's new deployment is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Rollout {
+    /// Not stable yet: what it waits for.
+    Pending(String),
+    /// Stable on a new deployment.
+    Stable(Redeployed),
+}
+
+/// Where the rollout of a service is: stable once one deployment is left, with as many tasks
+/// running as desired, and that deployment is not `found`, the PRIMARY one when the step found
+/// the service (or the new one has not begun).
+fn rollout(found: Option<&str>, service: &Service) -> Rollout {
+    let deployments = service.deployments().len();
+    let (running, desired) = (service.running_count(), service.desired_count());
+    let new_id = primary_deployment(service)
+        .and_then(|d| d.id())
+        .unwrap_or_default();
+    Rollout::Pending(if found == Some(new_id) {
+        "waiting for the new deployment".to_string()
+    } else if deployments != 1 {
+        format!("{deployments} deployments, {running} of {desired} running")
+    } else if running != desired {
+        format!("{running} of {desired} running")
+    } else {
+        return Rollout::Stable(Redeployed {
+            deployment: new_id.to_string(),
+            running,
+            desired,
+        });
+    })
 }
 
 #[async_trait]
@@ -180,28 +213,15 @@ impl Action for ForceNewDeployment {
                         ),
                     });
                 }
-                let deployments = service.deployments().len();
-                let (running, desired) = (service.running_count(), service.desired_count());
-                let new_id = primary.and_then(|d| d.id()).unwrap_or_default();
-                let status = if resource.attribute(DEPLOYMENT) == Some(new_id) {
-                    "waiting for the new deployment".to_string()
-                } else if deployments != 1 {
-                    format!("{deployments} deployments, {running} of {desired} running")
-                } else if running != desired {
-                    format!("{running} of {desired} running")
-                } else {
-                    self.redeployed
-                        .lock()
-                        .expect("deployments poisoned")
-                        .insert(
-                            resource.id.clone(),
-                            Redeployed {
-                                deployment: new_id.to_string(),
-                                running,
-                                desired,
-                            },
-                        );
-                    continue;
+                let status = match rollout(resource.attribute(DEPLOYMENT), service) {
+                    Rollout::Pending(status) => status,
+                    Rollout::Stable(redeployed) => {
+                        self.redeployed
+                            .lock()
+                            .expect("deployments poisoned")
+                            .insert(resource.id.clone(), redeployed);
+                        continue;
+                    }
                 };
                 pending.push(Pending {
                     id: resource.id.clone(),
@@ -238,5 +258,101 @@ impl Action for ForceNewDeployment {
                 ))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::test_input;
+
+    fn deployment(id: &str, status: &str) -> Deployment {
+        Deployment::builder().id(id).status(status).build()
+    }
+
+    fn service(deployments: Vec<Deployment>, running: i32, desired: i32) -> Service {
+        Service::builder()
+            .set_deployments(Some(deployments))
+            .running_count(running)
+            .desired_count(desired)
+            .build()
+    }
+
+    #[test]
+    fn the_primary_deployment_is_the_one_rolled_out() {
+        let s = service(
+            vec![
+                deployment("ecs-svc/1", "ACTIVE"),
+                deployment("ecs-svc/2", "PRIMARY"),
+            ],
+            1,
+            2,
+        );
+        assert_eq!(
+            primary_deployment(&s).and_then(|d| d.id()),
+            Some("ecs-svc/2")
+        );
+        assert!(primary_deployment(&service(Vec::new(), 0, 0)).is_none());
+    }
+
+    #[test]
+    fn a_rollout_is_stable_on_a_new_deployment_with_every_task_running() {
+        let old = Some("ecs-svc/1");
+        // Asked, not begun: the PRIMARY deployment is still the one found.
+        assert_eq!(
+            rollout(
+                old,
+                &service(vec![deployment("ecs-svc/1", "PRIMARY")], 2, 2)
+            ),
+            Rollout::Pending("waiting for the new deployment".into())
+        );
+        assert_eq!(
+            rollout(
+                old,
+                &service(
+                    vec![
+                        deployment("ecs-svc/2", "PRIMARY"),
+                        deployment("ecs-svc/1", "ACTIVE")
+                    ],
+                    3,
+                    2
+                )
+            ),
+            Rollout::Pending("2 deployments, 3 of 2 running".into())
+        );
+        assert_eq!(
+            rollout(
+                old,
+                &service(vec![deployment("ecs-svc/2", "PRIMARY")], 1, 2)
+            ),
+            Rollout::Pending("1 of 2 running".into())
+        );
+        assert_eq!(
+            rollout(
+                old,
+                &service(vec![deployment("ecs-svc/2", "PRIMARY")], 2, 2)
+            ),
+            Rollout::Stable(Redeployed {
+                deployment: "ecs-svc/2".into(),
+                running: 2,
+                desired: 2
+            })
+        );
+    }
+
+    #[test]
+    fn a_dry_run_says_what_would_be_replaced() {
+        let action =
+            (FORCE_NEW_DEPLOYMENT.build)(&test_input("cluster = \"demo\"\nname = \"web\"", ""))
+                .expect("cluster given");
+        let found = Resource::new(SERVICE_KIND, "arn", "web", "")
+            .with_attribute(DEPLOYMENT, "ecs-svc/1")
+            .with_attribute(RUNNING_COUNT, "2")
+            .with_attribute(DESIRED_COUNT, "2");
+        assert_eq!(
+            action.planned(&found),
+            "would force a new deployment: deployment ecs-svc/1 now, 2 of 2 tasks running; each would be replaced by a new task"
+        );
+        assert_eq!(action.verb(), "force a new deployment of");
     }
 }

@@ -94,6 +94,31 @@ fn in_cluster(pattern: &Pattern, cluster_name: &str) -> String {
     }
 }
 
+/// True for a described cluster that a step may touch: ACTIVE (INACTIVE clusters stay listed for
+/// a while after their deletion: they are gone) and named as asked. A name that is only similar
+/// (moto's filters compare names as substrings) is not.
+fn is_matching_cluster(cluster: &Cluster, pattern: &Pattern) -> bool {
+    cluster.status() == Some(ACTIVE)
+        && cluster.cluster_arn().is_some()
+        && cluster.cluster_name().is_some_and(|n| pattern.matches(n))
+}
+
+/// True for a described service to keep: of the cluster asked about, and not kept already.
+fn is_new_in_cluster(service: &Service, cluster_arn: &str, kept: &[Service]) -> bool {
+    let new = service
+        .service_arn()
+        .is_some_and(|arn| !kept.iter().any(|s| s.service_arn() == Some(arn)));
+    new && service.cluster_arn() == Some(cluster_arn)
+}
+
+/// True for a described task that was asked for, in the cluster asked about.
+fn is_asked_task(task: &Task, cluster_arn: &str, asked: &[String]) -> bool {
+    task.cluster_arn() == Some(cluster_arn)
+        && task
+            .task_arn()
+            .is_some_and(|arn| asked.iter().any(|a| a == arn))
+}
+
 /// The ACTIVE clusters whose names match, with their tags. An exact name is asked for directly;
 /// a glob lists the region's clusters first.
 async fn active_clusters(aws: &Aws, pattern: &Pattern) -> Result<Vec<Cluster>, AwsError> {
@@ -128,11 +153,7 @@ async fn active_clusters(aws: &Aws, pattern: &Pattern) -> Result<Vec<Cluster>, A
         clusters.extend(
             out.clusters()
                 .iter()
-                .filter(|c| {
-                    c.status() == Some(ACTIVE)
-                        && c.cluster_arn().is_some()
-                        && c.cluster_name().is_some_and(|n| pattern.matches(n))
-                })
+                .filter(|c| is_matching_cluster(c, pattern))
                 .cloned(),
         );
     }
@@ -233,10 +254,7 @@ async fn describe_services(
             },
         };
         for service in out.services() {
-            let new = service
-                .service_arn()
-                .is_some_and(|arn| !services.iter().any(|s| s.service_arn() == Some(arn)));
-            if new && service.cluster_arn() == Some(cluster_arn) {
+            if is_new_in_cluster(service, cluster_arn, &services) {
                 services.push(service.clone());
             }
         }
@@ -299,11 +317,7 @@ async fn describe_tasks(
         tasks.extend(
             out.tasks()
                 .iter()
-                .filter(|t| {
-                    t.cluster_arn() == Some(cluster_arn)
-                        && t.task_arn()
-                            .is_some_and(|arn| chunk.iter().any(|a| a == arn))
-                })
+                .filter(|t| is_asked_task(t, cluster_arn, chunk))
                 .cloned(),
         );
     }
@@ -350,4 +364,166 @@ fn by_cluster<'a>(
         }
     }
     groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::test_input;
+
+    const CLUSTER_ARN: &str = "arn:aws:ecs:us-west-2:123456789012:cluster/demo";
+
+    fn pattern(text: &str) -> Pattern {
+        Pattern::parse(text).expect("pattern")
+    }
+
+    fn cluster(name: &str, status: &str) -> Cluster {
+        Cluster::builder()
+            .cluster_name(name)
+            .cluster_arn(format!("arn:aws:ecs:us-west-2:123456789012:cluster/{name}"))
+            .status(status)
+            .build()
+    }
+
+    #[test]
+    fn the_last_segment_of_an_arn_is_the_name_or_id() {
+        assert_eq!(last_segment(CLUSTER_ARN), "demo");
+        assert_eq!(
+            last_segment("arn:aws:ecs:us-west-2:123456789012:service/demo/web"),
+            "web"
+        );
+        assert_eq!(
+            last_segment("arn:aws:ecs:us-west-2:123456789012:task/demo/0123456789abcdef"),
+            "0123456789abcdef"
+        );
+        assert_eq!(last_segment("web"), "web");
+    }
+
+    #[test]
+    fn a_described_cluster_must_be_active_and_named_as_asked() {
+        let exact = pattern("demo");
+        assert!(is_matching_cluster(&cluster("demo", ACTIVE), &exact));
+        // moto's filters compare names as substrings: a longer name never widens the step.
+        assert!(!is_matching_cluster(&cluster("demo-2", ACTIVE), &exact));
+        assert!(!is_matching_cluster(&cluster("demo", INACTIVE), &exact));
+        assert!(!is_matching_cluster(
+            &Cluster::builder()
+                .cluster_name("demo")
+                .status(ACTIVE)
+                .build(),
+            &exact
+        ));
+        let glob = pattern("demo-*");
+        assert!(is_matching_cluster(&cluster("demo-2", ACTIVE), &glob));
+        assert!(!is_matching_cluster(&cluster("demo", ACTIVE), &glob));
+    }
+
+    #[test]
+    fn a_described_task_is_kept_only_if_asked_for_in_that_cluster() {
+        let arn = "arn:aws:ecs:us-west-2:123456789012:task/demo/1";
+        let asked = vec![arn.to_string()];
+        let task =
+            |cluster: &str, arn: &str| Task::builder().cluster_arn(cluster).task_arn(arn).build();
+        assert!(is_asked_task(&task(CLUSTER_ARN, arn), CLUSTER_ARN, &asked));
+        let other_cluster = "arn:aws:ecs:us-west-2:123456789012:cluster/demo-2";
+        assert!(!is_asked_task(
+            &task(other_cluster, arn),
+            CLUSTER_ARN,
+            &asked
+        ));
+        let not_asked = "arn:aws:ecs:us-west-2:123456789012:task/demo/2";
+        assert!(!is_asked_task(
+            &task(CLUSTER_ARN, not_asked),
+            CLUSTER_ARN,
+            &asked
+        ));
+    }
+
+    #[test]
+    fn a_described_service_is_kept_once_and_only_from_its_cluster() {
+        let service = |cluster: &str, name: &str| {
+            Service::builder()
+                .cluster_arn(cluster)
+                .service_arn(format!(
+                    "arn:aws:ecs:us-west-2:123456789012:service/demo/{name}"
+                ))
+                .build()
+        };
+        let web = service(CLUSTER_ARN, "web");
+        assert!(is_new_in_cluster(&web, CLUSTER_ARN, &[]));
+        assert!(!is_new_in_cluster(
+            &web,
+            CLUSTER_ARN,
+            std::slice::from_ref(&web)
+        ));
+        assert!(is_new_in_cluster(
+            &service(CLUSTER_ARN, "api"),
+            CLUSTER_ARN,
+            std::slice::from_ref(&web)
+        ));
+        let elsewhere = service("arn:aws:ecs:us-west-2:123456789012:cluster/other", "web");
+        assert!(!is_new_in_cluster(&elsewhere, CLUSTER_ARN, &[]));
+        assert!(!is_new_in_cluster(
+            &Service::builder().cluster_arn(CLUSTER_ARN).build(),
+            CLUSTER_ARN,
+            &[]
+        ));
+    }
+
+    #[test]
+    fn why_a_resource_in_a_cluster_matched() {
+        assert_eq!(in_cluster(&pattern("demo"), "demo"), "in cluster \"demo\"");
+        assert_eq!(
+            in_cluster(&pattern("demo-*"), "demo-1"),
+            "in cluster \"demo-1\" (cluster matches \"demo-*\")"
+        );
+    }
+
+    #[test]
+    fn resources_are_grouped_by_their_cluster() {
+        let other = "arn:aws:ecs:us-west-2:123456789012:cluster/other";
+        let resources = [
+            Resource::new(SERVICE_KIND, "s1", "s1", "").with_attribute(CLUSTER, CLUSTER_ARN),
+            Resource::new(SERVICE_KIND, "s2", "s2", "").with_attribute(CLUSTER, other),
+            Resource::new(SERVICE_KIND, "s3", "s3", "").with_attribute(CLUSTER, CLUSTER_ARN),
+            // No cluster recorded: nothing to describe it in.
+            Resource::new(SERVICE_KIND, "s4", "s4", ""),
+        ];
+        let groups = by_cluster(&resources);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[CLUSTER_ARN], vec!["s1", "s3"]);
+        assert_eq!(groups[other], vec!["s2"]);
+    }
+
+    #[test]
+    fn tags_without_a_key_are_dropped_and_without_a_value_are_empty() {
+        let tags = [
+            Tag::builder().key("Lab").value("1").build(),
+            Tag::builder().key("Flag").build(),
+            Tag::builder().value("orphan").build(),
+        ];
+        let map = tag_map(&tags);
+        assert_eq!(map.len(), 2);
+        assert_eq!(map["Lab"], "1");
+        assert_eq!(map["Flag"], "");
+    }
+
+    #[test]
+    fn a_step_built_without_its_required_pattern_is_refused() {
+        for (spec, key) in [
+            (&STOP_TASKS, "cluster"),
+            (&DELETE_SERVICES, "cluster"),
+            (&FORCE_NEW_DEPLOYMENT, "cluster"),
+            (&DEREGISTER_TASK_DEFINITIONS, "family"),
+            (&DELETE_CLUSTER, "name"),
+        ] {
+            let Err(errors) = (spec.build)(&test_input("", "")) else {
+                panic!("{} built without `{key}`", spec.name);
+            };
+            assert_eq!(errors.len(), 1, "{}", spec.name);
+            assert_eq!(errors[0].path, vec!["match", key], "{}", spec.name);
+            assert!(errors[0].hint.is_some(), "{}", spec.name);
+        }
+        assert!((STOP_TASKS.build)(&test_input("cluster = \"demo-*\"", "")).is_ok());
+    }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_ecs::operation::stop_task::StopTaskError;
+use aws_sdk_ecs::types::Task;
 
 use super::{
     active_clusters, by_cluster, describe_tasks, in_cluster, last_segment, required_pattern,
@@ -71,6 +72,12 @@ impl StopTasks {
         self.services.is_empty() || self.services.iter().any(|s| s == name)
     }
 
+    /// With `services`, only the tasks those services started; without, every task (standalone
+    /// ones, started by no service, included).
+    fn wants_task(&self, started_by: Option<&str>) -> bool {
+        self.services.is_empty() || started_by.is_some_and(|s| self.wants_service(s))
+    }
+
     async fn stop_task(&self, aws: &Aws, resource: &Resource) -> Result<Acted, AwsError> {
         let cluster = resource.attribute(CLUSTER).unwrap_or_default();
         let result = aws
@@ -102,6 +109,21 @@ impl StopTasks {
                 _ => Err(AwsError::from_sdk("ECS.StopTask", e)),
             },
         }
+    }
+}
+
+/// The name of the service that started a task: ECS names the group of a service's tasks
+/// `service:NAME`.
+fn started_by(task: &Task) -> Option<&str> {
+    task.group().and_then(|g| g.strip_prefix("service:"))
+}
+
+/// A task inherits the tags of its service that it lacks (as ECS's propagateTags would give
+/// them): protecting a service then protects the tasks it runs, which stopping would only make it
+/// start again.
+fn inherit_tags(tags: &mut BTreeMap<String, String>, from_service: &BTreeMap<String, String>) {
+    for (key, value) in from_service {
+        tags.entry(key.clone()).or_insert_with(|| value.clone());
     }
 }
 
@@ -147,19 +169,13 @@ impl Action for StopTasks {
             }
             for task in running_tasks(aws, cluster_arn).await? {
                 let Some(arn) = task.task_arn() else { continue };
-                // ECS names the group of a service's tasks `service:NAME`.
-                let service = task.group().and_then(|g| g.strip_prefix("service:"));
-                if !self.services.is_empty() && !service.is_some_and(|s| self.wants_service(s)) {
+                let service = started_by(&task);
+                if !self.wants_task(service) {
                     continue;
                 }
                 let mut tags = tag_map(task.tags());
-                // A task inherits the tags of its service that it lacks (as ECS's propagateTags
-                // would give them): protecting a service then protects the tasks it runs, which
-                // stopping would only make it start again.
                 if let Some(inherited) = service.and_then(|s| service_tags.get(s)) {
-                    for (key, value) in inherited {
-                        tags.entry(key.clone()).or_insert_with(|| value.clone());
-                    }
+                    inherit_tags(&mut tags, inherited);
                 }
                 let why = match service {
                     Some(s) => format!("{where_}, started by service \"{s}\""),
@@ -213,5 +229,58 @@ impl Action for StopTasks {
             first: Duration::from_secs(1),
             cap: Duration::from_secs(5),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stop_tasks(services: &[&str]) -> StopTasks {
+        StopTasks {
+            cluster: Pattern::parse("demo").expect("pattern"),
+            services: services.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_task_is_told_apart_by_the_service_that_started_it() {
+        let task = |group: Option<&str>| Task::builder().set_group(group.map(Into::into)).build();
+        assert_eq!(started_by(&task(Some("service:web"))), Some("web"));
+        // A task started by hand (RunTask) is in a `family:` group, or none.
+        assert_eq!(started_by(&task(Some("family:web"))), None);
+        assert_eq!(started_by(&task(None)), None);
+    }
+
+    #[test]
+    fn without_services_every_task_is_stopped() {
+        let every = stop_tasks(&[]);
+        assert!(every.wants_service("web"));
+        assert!(every.wants_task(Some("web")));
+        assert!(every.wants_task(None));
+    }
+
+    #[test]
+    fn with_services_only_their_tasks_are_stopped() {
+        let some = stop_tasks(&["web", "worker"]);
+        assert!(some.wants_service("worker"));
+        assert!(!some.wants_service("web-canary"));
+        assert!(some.wants_task(Some("web")));
+        assert!(!some.wants_task(Some("api")));
+        // A standalone task is no listed service's.
+        assert!(!some.wants_task(None));
+    }
+
+    #[test]
+    fn a_task_keeps_its_own_tags_and_gains_its_services_others() {
+        let mut tags: BTreeMap<String, String> = [("Owner".to_string(), "task".to_string())].into();
+        let service: BTreeMap<String, String> = [
+            ("Owner".to_string(), "service".to_string()),
+            ("teardown:protect".to_string(), "true".to_string()),
+        ]
+        .into();
+        inherit_tags(&mut tags, &service);
+        assert_eq!(tags["Owner"], "task");
+        assert_eq!(tags["teardown:protect"], "true");
     }
 }

@@ -306,4 +306,21 @@ mod tests {
             .expect("a window AWS refuses");
         assert_eq!(errors[0].path, vec!["recovery_window_days"]);
     }
+
+    #[test]
+    fn the_verb_says_whether_the_secret_can_be_restored() {
+        let scheduled = (DELETE_SECRET.build)(&input("")).expect("defaults");
+        assert_eq!(scheduled.verb(), "schedule deletion of");
+        let immediate =
+            (DELETE_SECRET.build)(&input("force_delete_without_recovery = true")).expect("force");
+        assert_eq!(immediate.verb(), "delete");
+    }
+
+    #[test]
+    fn the_restore_command_names_the_secret_and_its_region() {
+        assert_eq!(
+            restore_command("lab/db", "us-west-2"),
+            "aws secretsmanager restore-secret --secret-id lab/db --region us-west-2"
+        );
+    }
 }

@@ -275,3 +275,70 @@ impl Action for RotateSecret {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::test_input;
+
+    fn stages(versions: &[(&str, &[&str])]) -> Stages {
+        let map: HashMap<String, Vec<String>> = versions
+            .iter()
+            .map(|(v, labels)| {
+                (
+                    v.to_string(),
+                    labels.iter().map(|l| l.to_string()).collect(),
+                )
+            })
+            .collect();
+        Stages::of(Some(&map))
+    }
+
+    #[test]
+    fn the_labels_say_which_version_is_current_and_which_pending() {
+        let s = stages(&[
+            ("v1", &["AWSPREVIOUS"]),
+            ("v2", &[AWSCURRENT]),
+            ("v3", &[AWSPENDING]),
+        ]);
+        assert_eq!(s.current.as_deref(), Some("v2"));
+        assert_eq!(s.pending.as_deref(), Some("v3"));
+        assert_eq!(s.unfinished(), Some("v3"));
+        assert_eq!(Stages::of(None), Stages::default());
+    }
+
+    #[test]
+    fn pending_on_the_current_version_is_a_finished_rotation() {
+        // AWS may leave AWSPENDING on the version a finished rotation made current.
+        let s = stages(&[("v1", &["AWSPREVIOUS"]), ("v2", &[AWSCURRENT, AWSPENDING])]);
+        assert_eq!(s.unfinished(), None);
+        assert_eq!(stages(&[("v1", &[AWSCURRENT])]).unfinished(), None);
+    }
+
+    #[test]
+    fn a_dry_run_names_the_current_version_and_warns_of_an_unfinished_rotation() {
+        let action =
+            (ROTATE_SECRET.build)(&test_input("name = \"lab/db\"", "")).expect("name given");
+        let found = Resource::new(KIND, "arn", "lab/db", "").with_attribute(CURRENT_VERSION, "v2");
+        assert_eq!(
+            action.planned(&found),
+            "would rotate it: AWSCURRENT is version v2 now, a new version would replace it"
+        );
+        let stuck = found.with_attribute(PENDING_VERSION, "v3");
+        assert!(
+            action.planned(&stuck).starts_with(
+                "would rotate it, but AWS would refuse: version v3 is still AWSPENDING"
+            ),
+            "{}",
+            action.planned(&stuck)
+        );
+    }
+
+    #[test]
+    fn a_rotation_needs_a_name() {
+        let Err(errors) = (ROTATE_SECRET.build)(&test_input("tags = { Lab = \"1\" }", "")) else {
+            panic!("tags alone must be refused");
+        };
+        assert_eq!(errors[0].path, vec!["match", "name"]);
+    }
+}
