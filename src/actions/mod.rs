@@ -16,7 +16,9 @@
 //!   folder's `mod.rs` what the service's actions share.
 //!
 //! A new resource kind on an existing service is one new file, its `mod` and `pub use` lines in the
-//! service's `mod.rs`, and one line in [`registry`].
+//! service's `mod.rs`, one line in [`registry`] and a row in the README's Actions table. The tests
+//! below read the source files and fail until the registry has every action defined under
+//! `<service>/` (each in a file named after it) and the README lists every registered one.
 
 mod action;
 pub mod cloudformation;
@@ -78,7 +80,8 @@ pub(crate) fn test_input(selector: &str, options: &str) -> StepInput {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::path::{Path, PathBuf};
 
     /// The README's table of actions (under `## Actions`) has one row per registered action, no
     /// more, no fewer: a new action cannot be left out of it.
@@ -96,5 +99,137 @@ mod tests {
             .collect();
         let registered: BTreeSet<&str> = super::registry().iter().map(|s| s.name).collect();
         assert_eq!(listed, registered);
+    }
+
+    /// The plan names of the `ActionSpec`s a source file defines (`pub static X: ActionSpec =
+    /// ActionSpec { name: "ecs.stop-tasks", ...`), read from the text.
+    fn specs_defined_in(source: &str) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut lines = source.lines();
+        while let Some(line) = lines.next() {
+            let line = line.trim_start();
+            let item = ["pub ", "pub(crate) ", "pub(super) "]
+                .iter()
+                .find_map(|v| line.strip_prefix(v))
+                .unwrap_or(line);
+            let defines = (item.starts_with("static ") || item.starts_with("const "))
+                && item.contains(": ActionSpec =");
+            if !defines {
+                continue;
+            }
+            let name = lines.by_ref().find_map(|l| {
+                let rest = l.trim_start().strip_prefix("name: \"")?;
+                rest.split_once('"').map(|(name, _)| name.to_string())
+            });
+            names.push(name.unwrap_or_else(|| panic!("no `name: \"...\"` after `{line}`")));
+        }
+        names
+    }
+
+    fn rust_files(dir: &Path) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|entry| entry.expect("directory entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// Every action lives in `src/actions/<service>/<action>.rs`, one a file, named after it
+    /// (`ecs.stop-tasks` in `ecs/stop_tasks.rs`), and is in [`super::registry`]: a new action
+    /// cannot be left out of the registry, nor put in the wrong service's folder.
+    #[test]
+    fn every_action_file_is_registered_under_its_service() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/actions");
+        let mut defined: BTreeMap<String, PathBuf> = BTreeMap::new();
+        for file in rust_files(&root) {
+            let source = std::fs::read_to_string(&file).expect("readable source");
+            assert_eq!(
+                specs_defined_in(&source),
+                Vec::<String>::new(),
+                "{}: an action goes in its service's folder",
+                file.display()
+            );
+        }
+        let mut services: Vec<PathBuf> = std::fs::read_dir(&root)
+            .expect("src/actions")
+            .map(|entry| entry.expect("directory entry").path())
+            .filter(|p| p.is_dir())
+            .collect();
+        services.sort();
+        assert!(
+            !services.is_empty(),
+            "no service folders under {}",
+            root.display()
+        );
+        for folder in services {
+            let service = folder
+                .file_name()
+                .and_then(|n| n.to_str())
+                .expect("a UTF-8 folder name");
+            for file in rust_files(&folder) {
+                let source = std::fs::read_to_string(&file).expect("readable source");
+                let names = specs_defined_in(&source);
+                let stem = file
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or_default();
+                if stem == "mod" {
+                    assert!(
+                        names.is_empty(),
+                        "{service}/mod.rs defines {names:?}: each action has a file of its own"
+                    );
+                    continue;
+                }
+                let [name] = names.as_slice() else {
+                    panic!("{service}/{stem}.rs defines {names:?}: one action per file");
+                };
+                let Some(kind) = name.strip_prefix(&format!("{service}.")) else {
+                    panic!("{name} is in {service}/: its name must start with `{service}.`");
+                };
+                assert_eq!(
+                    kind.replace('-', "_"),
+                    stem,
+                    "{name} is in {service}/{stem}.rs: the file is named after the action"
+                );
+                let before = defined.insert(name.clone(), file.clone());
+                assert!(before.is_none(), "{name} is defined twice");
+            }
+        }
+        let registry = super::registry();
+        let registered: BTreeSet<&str> = registry.iter().map(|s| s.name).collect();
+        assert_eq!(
+            registered.len(),
+            registry.len(),
+            "an action registered twice"
+        );
+        let defined: BTreeSet<&str> = defined.keys().map(String::as_str).collect();
+        let unregistered: Vec<&&str> = defined.difference(&registered).collect();
+        let undefined: Vec<&&str> = registered.difference(&defined).collect();
+        assert!(
+            unregistered.is_empty() && undefined.is_empty(),
+            "defined under src/actions/<service>/ but not in registry(): {unregistered:?}; \
+             in registry() but in no src/actions/<service>/<action>.rs: {undefined:?}"
+        );
+        for spec in registry {
+            let service = spec.name.split_once('.').map_or(spec.name, |(s, _)| s);
+            assert!(
+                root.join(service).is_dir(),
+                "{}: no src/actions/{service}/ folder",
+                spec.name
+            );
+        }
+    }
+
+    #[test]
+    fn a_spec_is_read_with_its_plan_name() {
+        let source = "//! `x.y`\n/// doc\npub static DO_IT: ActionSpec = ActionSpec {\n    name: \"x.do-it\",\n    summary: \"...\",\n};\nconst FIELD: FieldSpec = FieldSpec {\n    name: \"cluster\",\n};\n";
+        assert_eq!(specs_defined_in(source), vec!["x.do-it"]);
+        assert_eq!(
+            specs_defined_in("static SECRET: ActionSpec = ActionSpec {\n    name: \"x.hidden\",\n"),
+            vec!["x.hidden"]
+        );
+        assert!(specs_defined_in("pub use self::stop_tasks::STOP_TASKS;\n").is_empty());
     }
 }
