@@ -1,4 +1,4 @@
-//! EventBridge (CloudWatch Events): `events.delete-rule`.
+//! `events.delete-rule`: deletes the matched EventBridge (CloudWatch Events) rules.
 //!
 //! AWS refuses to delete a rule that still has targets, so each rule's targets are removed first,
 //! in the same act. The targets themselves (an SNS topic, a Lambda function) are not touched: a
@@ -15,7 +15,7 @@ use aws_sdk_eventbridge::operation::list_targets_by_rule::ListTargetsByRuleError
 use aws_sdk_eventbridge::operation::remove_targets::RemoveTargetsError;
 use aws_sdk_eventbridge::types::{Rule, Target};
 
-use super::{
+use crate::actions::{
     Acted, Action, ActionSpec, FieldKind, FieldSpec, InputError, Pattern, ResourceFilter,
     StepInput, COMMON_FILTER_FIELDS,
 };
@@ -452,5 +452,59 @@ mod tests {
             .err()
             .expect("tags alone are refused");
         assert_eq!(errors[0].path, vec!["match"]);
+    }
+
+    fn rule(selector: &str) -> DeleteRule {
+        let input = crate::actions::test_input(selector, "");
+        DeleteRule {
+            filter: input.filter("name"),
+            source: input.pattern("source"),
+            event_bus: input.text("event_bus"),
+            removed: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    #[test]
+    fn the_bus_found_wins_over_the_steps_and_the_default() {
+        let found = Resource::new(KIND, "arn", "r", "").with_attribute(EVENT_BUS, "lab-bus");
+        let unknown = Resource::new(KIND, "arn", "r", "");
+        let on_bus = rule("name = \"r\"\nevent_bus = \"other\"");
+        assert_eq!(on_bus.bus(&found), "lab-bus");
+        assert_eq!(on_bus.bus(&unknown), "other");
+        assert_eq!(rule("name = \"r\"").bus(&unknown), DEFAULT_BUS);
+    }
+
+    #[test]
+    fn a_glob_is_listed_from_its_literal_start() {
+        assert_eq!(literal_prefix("Lab-*"), "Lab-");
+        assert_eq!(literal_prefix("*-rotation"), "");
+        assert_eq!(literal_prefix("Lab"), "Lab");
+    }
+
+    #[test]
+    fn a_dry_run_lists_the_targets_that_would_be_removed() {
+        let target = Target::builder()
+            .id("T1")
+            .arn("arn:aws:sns:us-west-2:123456789012:Alerts")
+            .build()
+            .expect("id and arn");
+        let targets = [
+            describe_target(&target),
+            "T2=arn:aws:lambda:us-west-2:123456789012:function:f".into(),
+        ];
+        assert_eq!(targets[0], "T1=arn:aws:sns:us-west-2:123456789012:Alerts");
+        let found = Resource::new(KIND, "arn", "r", "").with_attribute(TARGETS, targets.join(", "));
+        assert_eq!(
+            rule("name = \"r\"").planned(&found),
+            format!(
+                "would remove its 2 targets ({}), then delete it",
+                targets.join(", ")
+            )
+        );
+        let bare = Resource::new(KIND, "arn", "r", "").with_attribute(TARGETS, "");
+        assert_eq!(
+            rule("name = \"r\"").planned(&bare),
+            "would delete it (it has no targets)"
+        );
     }
 }

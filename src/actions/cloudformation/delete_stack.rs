@@ -1,12 +1,14 @@
-//! CloudFormation: `cloudformation.delete-stack`.
+//! `cloudformation.delete-stack`: deletes the matched stacks and waits for DELETE_COMPLETE. A
+//! stack that ends DELETE_FAILED is reported resource by resource, from its latest deletion
+//! attempt's events; termination protection and `retain_on_failure` are opt-in.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_cloudformation::types::{HookStatus, ResourceStatus, Stack, StackEvent, StackStatus};
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use super::{
+use super::is_missing_stack;
+use crate::actions::{
     Acted, Action, ActionSpec, FieldKind, FieldSpec, InputError, Pending, PollPolicy,
     ResourceFilter, StepInput, COMMON_FILTER_FIELDS,
 };
@@ -69,16 +71,6 @@ const KIND: &str = "CloudFormation stack";
 const STATUS: &str = "status";
 const TERMINATION_PROTECTION: &str = "termination_protection";
 const NESTED_IN: &str = "nested_in";
-
-/// True when CloudFormation says the stack does not exist. It has no error code of its own: it is
-/// a `ValidationError` ("Stack with id X does not exist"), the code of every bad input too, so the
-/// message is the only way to tell. This is the one place that reads it.
-pub fn is_missing_stack(err: &impl ProvideErrorMetadata) -> bool {
-    err.code() == Some("ValidationError")
-        && err
-            .message()
-            .is_some_and(|m| m.starts_with("Stack with id") && m.ends_with("does not exist"))
-}
 
 /// One resource of a stack that failed to delete.
 #[derive(Debug, PartialEq, Eq)]
@@ -553,28 +545,6 @@ impl Action for DeleteStack {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_cloudformation::operation::describe_stacks::DescribeStacksError;
-    use aws_smithy_types::error::ErrorMetadata;
-
-    fn error(code: &str, message: &str) -> DescribeStacksError {
-        DescribeStacksError::generic(ErrorMetadata::builder().code(code).message(message).build())
-    }
-
-    #[test]
-    fn a_missing_stack_is_told_apart_from_other_validation_errors() {
-        assert!(is_missing_stack(&error(
-            "ValidationError",
-            "Stack with id lab-main does not exist"
-        )));
-        assert!(!is_missing_stack(&error(
-            "ValidationError",
-            "Stack [lab-main] cannot be deleted while TerminationProtection is enabled"
-        )));
-        assert!(!is_missing_stack(&error(
-            "AccessDenied",
-            "Stack with id lab-main does not exist"
-        )));
-    }
 
     fn event(logical: &str, physical: &str, status: ResourceStatus, reason: &str) -> StackEvent {
         StackEvent::builder()
@@ -634,5 +604,122 @@ mod tests {
             reason.as_deref(),
             Some("The following resource(s) failed to delete: [Vpc].")
         );
+    }
+
+    const LAB: &str = "arn:aws:cloudformation:us-west-2:123456789012:stack/lab/1";
+
+    fn stack(status: StackStatus) -> Stack {
+        Stack::builder()
+            .stack_id(LAB)
+            .stack_name("lab")
+            .stack_status(status)
+            .build()
+    }
+
+    fn delete_stack(selector: &str) -> DeleteStack {
+        let input = crate::actions::test_input(selector, "");
+        DeleteStack {
+            filter: input.filter("name"),
+            disable_termination_protection: false,
+            retain_on_failure: false,
+        }
+    }
+
+    #[test]
+    fn a_failed_resource_is_shown_with_its_type_and_reason() {
+        let vpc = FailedResource {
+            logical_id: "Vpc".into(),
+            resource_type: "AWS::EC2::VPC".into(),
+            reason: "has dependencies".into(),
+        };
+        let silent = FailedResource {
+            logical_id: "Subnet".into(),
+            resource_type: "AWS::EC2::Subnet".into(),
+            reason: String::new(),
+        };
+        assert_eq!(
+            failed_list(&[vpc, silent]),
+            "Vpc (AWS::EC2::VPC): has dependencies; Subnet (AWS::EC2::Subnet)"
+        );
+    }
+
+    #[test]
+    fn why_a_stack_was_not_deleted_prefers_a_failed_hook_then_a_failed_resource() {
+        let failed_resource = event("Vpc", "vpc-1", ResourceStatus::DeleteFailed, "in use");
+        let hook = StackEvent::builder()
+            .logical_resource_id("lab")
+            .hook_type("Org::Guard::Hook")
+            .hook_status(HookStatus::HookCompleteFailed)
+            .hook_status_reason("deletion blocked")
+            .build();
+        let stack = stack(StackStatus::UpdateComplete);
+        assert_eq!(
+            why_not_deleted(&[failed_resource.clone(), hook], &stack),
+            "hook Org::Guard::Hook failed: deletion blocked"
+        );
+        assert_eq!(
+            why_not_deleted(&[failed_resource], &stack),
+            "Vpc DELETE_FAILED: in use"
+        );
+        let quiet = event("lab", LAB, ResourceStatus::UpdateComplete, "");
+        assert_eq!(
+            why_not_deleted(std::slice::from_ref(&quiet), &stack),
+            "CloudFormation gave no reason"
+        );
+        let with_reason = Stack::builder().stack_status_reason("rolled back").build();
+        assert_eq!(why_not_deleted(&[quiet], &with_reason), "rolled back");
+    }
+
+    #[test]
+    fn a_deleted_stack_is_not_found_again() {
+        let now = chrono::Utc::now();
+        let action = delete_stack("name = \"lab\"");
+        assert!(action
+            .resource_of(&stack(StackStatus::DeleteComplete), now)
+            .is_none());
+        let failed = action
+            .resource_of(&stack(StackStatus::DeleteFailed), now)
+            .expect("a DELETE_FAILED stack is still there");
+        assert_eq!(failed.attribute(STATUS), Some("DELETE_FAILED"));
+        assert_eq!(failed.attribute(TERMINATION_PROTECTION), Some("off"));
+        assert_eq!(failed.attribute(NESTED_IN), None);
+    }
+
+    #[test]
+    fn a_stack_records_its_protection_and_its_parent() {
+        let now = chrono::Utc::now();
+        let nested = Stack::builder()
+            .stack_id(LAB)
+            .stack_name("lab-Network-1")
+            .stack_status(StackStatus::CreateComplete)
+            .enable_termination_protection(true)
+            .parent_id("arn:aws:cloudformation:us-west-2:123456789012:stack/lab/0")
+            .build();
+        let found = delete_stack("name = \"lab-*\"")
+            .resource_of(&nested, now)
+            .expect("the glob matches");
+        assert_eq!(found.attribute(TERMINATION_PROTECTION), Some("on"));
+        assert_eq!(
+            found.attribute(NESTED_IN),
+            Some("arn:aws:cloudformation:us-west-2:123456789012:stack/lab/0")
+        );
+        assert!(delete_stack("name = \"other\"")
+            .resource_of(&nested, now)
+            .is_none());
+    }
+
+    #[test]
+    fn age_alone_would_match_every_stack_and_is_refused() {
+        let Err(errors) =
+            (DELETE_STACK.build)(&crate::actions::test_input("older_than = \"1d\"", ""))
+        else {
+            panic!("older_than alone must be refused");
+        };
+        assert_eq!(errors[0].path, vec!["match"]);
+        assert!((DELETE_STACK.build)(&crate::actions::test_input(
+            "tags = { Project = \"lab\" }",
+            ""
+        ))
+        .is_ok());
     }
 }

@@ -1,4 +1,4 @@
-//! SNS: `sns.delete-topic`.
+//! `sns.delete-topic`: deletes the matched SNS topics.
 //!
 //! Deleting a topic deletes its subscriptions with it. Who was subscribed is worth knowing
 //! afterwards (those people get no more alerts), so the step lists the subscriptions first and
@@ -14,7 +14,7 @@ use aws_sdk_sns::operation::list_subscriptions_by_topic::ListSubscriptionsByTopi
 use aws_sdk_sns::operation::list_tags_for_resource::ListTagsForResourceError;
 use aws_sdk_sns::types::Subscription;
 
-use super::{
+use crate::actions::{
     Acted, Action, ActionSpec, FieldSpec, InputError, ResourceFilter, StepInput,
     COMMON_FILTER_FIELDS,
 };
@@ -262,6 +262,54 @@ mod tests {
         assert_eq!(
             topic_name("arn:aws:sns:us-west-2:123456789012:SecretDeletionAlerts"),
             "SecretDeletionAlerts"
+        );
+    }
+
+    #[test]
+    fn odd_endpoints_are_masked_without_panicking() {
+        assert_eq!(
+            masked_endpoint("email-json", "bob@example.org"),
+            "b***@example.org"
+        );
+        assert_eq!(masked_endpoint("email", "not-an-address"), "***");
+        assert_eq!(masked_endpoint("sms", "12"), "***12");
+        assert_eq!(masked_endpoint("sms", ""), "***");
+        assert_eq!(topic_name("Alerts"), "Alerts");
+    }
+
+    #[test]
+    fn a_subscription_is_described_masked_and_pending_ones_said_so() {
+        let confirmed = Subscription::builder()
+            .protocol("email")
+            .endpoint("alice@example.com")
+            .subscription_arn("arn:aws:sns:us-west-2:123456789012:Alerts:1")
+            .build();
+        assert_eq!(describe_subscription(&confirmed), "email a***@example.com");
+        let pending = Subscription::builder()
+            .protocol("sms")
+            .endpoint("+1 555-010-0199")
+            .subscription_arn("PendingConfirmation")
+            .build();
+        assert_eq!(
+            describe_subscription(&pending),
+            "sms ***0199 (pending confirmation)"
+        );
+    }
+
+    #[test]
+    fn a_dry_run_counts_the_subscriptions_that_would_go() {
+        let action = (DELETE_TOPIC.build)(&crate::actions::test_input("name = \"Alerts\"", ""))
+            .expect("name given");
+        let topic = Resource::new(KIND, "arn", "Alerts", "")
+            .with_attribute(SUBSCRIPTIONS, "email a***@example.com, sqs arn:q");
+        assert_eq!(
+            action.planned(&topic),
+            "would delete it and its 2 subscriptions: email a***@example.com, sqs arn:q"
+        );
+        let bare = Resource::new(KIND, "arn", "Alerts", "").with_attribute(SUBSCRIPTIONS, "");
+        assert_eq!(
+            action.planned(&bare),
+            "would delete it (it has no subscriptions)"
         );
     }
 }

@@ -1,4 +1,4 @@
-//! CloudWatch Logs: `logs.delete-log-groups`.
+//! `logs.delete-log-groups`: deletes the matched CloudWatch Logs log groups and their streams.
 //!
 //! Lambda creates `/aws/lambda/<function>` the first time a function logs, outside any
 //! CloudFormation stack, so deleting the function's stack leaves its log group behind. A step names
@@ -17,7 +17,7 @@ use aws_sdk_cloudwatchlogs::operation::delete_log_group::DeleteLogGroupError;
 use aws_sdk_cloudwatchlogs::operation::list_tags_for_resource::ListTagsForResourceError;
 use aws_sdk_cloudwatchlogs::types::LogGroup;
 
-use super::{
+use crate::actions::{
     Acted, Action, ActionSpec, FieldKind, FieldSpec, InputError, Pattern, ResourceFilter,
     StepInput, COMMON_FILTER_FIELDS,
 };

@@ -1,11 +1,12 @@
-//! ECR: `ecr.delete-repository`.
+//! `ecr.delete-repository`: deletes the matched repositories; a repository that still holds
+//! images only with `force = true` (the images are counted in `find`, so a dry run shows them).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_ecr::operation::delete_repository::DeleteRepositoryError;
 
-use super::{
+use crate::actions::{
     Acted, Action, ActionSpec, FieldKind, FieldSpec, InputError, ResourceFilter, StepInput,
     COMMON_FILTER_FIELDS,
 };

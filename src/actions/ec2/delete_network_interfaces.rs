@@ -1,4 +1,7 @@
-//! EC2: `ec2.delete-network-interfaces`.
+//! `ec2.delete-network-interfaces`: deletes the matched VPC network interfaces, always within one
+//! network (`vpc`, `vpc_of_stack` or `subnet`). Available ones go at once; AWS-managed ones
+//! (Lambda's) are waited for until AWS releases them; our own attached ones are detached only with
+//! `detach = true`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -6,8 +9,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{Filter, NetworkInterface, NetworkInterfaceStatus, NetworkInterfaceType};
 
-use super::cloudformation::is_missing_stack;
-use super::{
+use crate::actions::cloudformation::is_missing_stack;
+use crate::actions::{
     Acted, Action, ActionSpec, FieldKind, FieldSpec, InputError, Pattern, Pending, PollPolicy,
     ResourceFilter, StepInput, COMMON_FILTER_FIELDS,
 };
@@ -443,5 +446,101 @@ mod tests {
         assert_eq!(ec2_wildcard(&star), Some("AWS Lambda VPC ENI*"));
         let bracket = Pattern::parse("eni-[ab]*").unwrap();
         assert_eq!(ec2_wildcard(&bracket), None);
+    }
+
+    use aws_sdk_ec2::types::{NetworkInterfaceAttachment, Tag};
+
+    fn action(selector: &str) -> DeleteNetworkInterfaces {
+        let input = crate::actions::test_input(selector, "");
+        let mut filter = input.filter("description");
+        DeleteNetworkInterfaces {
+            description: filter.name.take(),
+            tags: filter,
+            vpc: input.text("vpc"),
+            vpc_of_stack: None,
+            subnet: None,
+            detach: false,
+        }
+    }
+
+    fn lambda_eni() -> NetworkInterface {
+        NetworkInterface::builder()
+            .network_interface_id("eni-1")
+            .description("AWS Lambda VPC ENI-rotation-1a2b")
+            .status(NetworkInterfaceStatus::InUse)
+            .requester_managed(true)
+            .requester_id("AROAEXAMPLE:rotation")
+            .vpc_id("vpc-1")
+            .attachment(
+                NetworkInterfaceAttachment::builder()
+                    .attachment_id("ela-attach-1")
+                    .build(),
+            )
+            .tag_set(Tag::builder().key("Lab").value("1").build())
+            .build()
+    }
+
+    #[test]
+    fn attached_and_moving_interfaces_are_waited_for() {
+        assert!(is_busy(&NetworkInterfaceStatus::InUse));
+        assert!(is_busy(&NetworkInterfaceStatus::Detaching));
+        assert!(is_busy(&NetworkInterfaceStatus::Attaching));
+        assert!(is_busy(&NetworkInterfaceStatus::Associated));
+        assert!(!is_busy(&NetworkInterfaceStatus::Available));
+    }
+
+    #[test]
+    fn lambdas_interfaces_are_known_by_type_or_description() {
+        assert!(is_lambdas(&lambda_eni()));
+        let by_type = NetworkInterface::builder()
+            .interface_type(NetworkInterfaceType::Lambda)
+            .build();
+        assert!(is_lambdas(&by_type));
+        let own = NetworkInterface::builder()
+            .description("lab bastion")
+            .interface_type(NetworkInterfaceType::Interface)
+            .build();
+        assert!(!is_lambdas(&own));
+    }
+
+    #[test]
+    fn an_interface_records_what_act_needs_and_why_it_matched() {
+        let found = action("description = \"AWS Lambda VPC ENI*\"\ntags = { Lab = \"1\" }")
+            .resource_of(&lambda_eni(), "in vpc-1")
+            .expect("description and tag match");
+        assert_eq!(found.id, "eni-1");
+        assert_eq!(
+            found.matched_because,
+            "description matches \"AWS Lambda VPC ENI*\", tag Lab=1, in vpc-1"
+        );
+        assert_eq!(found.attribute(STATUS), Some("in-use"));
+        assert_eq!(found.attribute(REQUESTER_MANAGED), Some("true"));
+        assert_eq!(found.attribute(REQUESTER_ID), Some("AROAEXAMPLE:rotation"));
+        assert_eq!(found.attribute(ATTACHMENT_ID), Some("ela-attach-1"));
+        assert_eq!(found.attribute(VPC), Some("vpc-1"));
+        assert!(action("description = \"lab *\"")
+            .resource_of(&lambda_eni(), "in vpc-1")
+            .is_none());
+        assert!(action("tags = { Lab = \"2\" }")
+            .resource_of(&lambda_eni(), "in vpc-1")
+            .is_none());
+    }
+
+    #[test]
+    fn an_empty_scope_is_refused_rather_than_matching_nothing() {
+        let Err(errors) =
+            (DELETE_NETWORK_INTERFACES.build)(&crate::actions::test_input("vpc = \"\"", ""))
+        else {
+            panic!("an empty vpc must be refused");
+        };
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].path, vec!["match", "vpc"]);
+        assert!(
+            (DELETE_NETWORK_INTERFACES.build)(&crate::actions::test_input(
+                "subnet = \"subnet-1\"",
+                ""
+            ))
+            .is_ok()
+        );
     }
 }

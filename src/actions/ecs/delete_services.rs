@@ -1,0 +1,117 @@
+//! `ecs.delete-services`: scales the matched services to 0, deletes them, and waits until they are
+//! INACTIVE (DRAINING while their tasks stop).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_ecs::operation::delete_service::DeleteServiceError;
+
+use super::{
+    active_services, by_cluster, describe_services, required_pattern, scale_to_zero, CLUSTER,
+    CLUSTER_FIELD, DESIRED_COUNT, INACTIVE, SERVICE_KIND,
+};
+use crate::actions::{
+    Acted, Action, ActionSpec, InputError, Pattern, Pending, PollPolicy, StepInput,
+    COMMON_FILTER_FIELDS,
+};
+use crate::aws::{Aws, AwsError};
+use crate::resource::Resource;
+
+/// `ecs.delete-services`: scales the matched services to 0, deletes them, waits until INACTIVE.
+pub static DELETE_SERVICES: ActionSpec = ActionSpec {
+    name: "ecs.delete-services",
+    summary: "Delete ECS services (scaled to 0 first) and wait until they are INACTIVE",
+    selector: &[CLUSTER_FIELD, COMMON_FILTER_FIELDS[0]],
+    options: &[],
+    permissions: &[
+        "ecs:ListClusters",
+        "ecs:DescribeClusters",
+        "ecs:ListServices",
+        "ecs:DescribeServices",
+        "ecs:UpdateService",
+        "ecs:DeleteService",
+    ],
+    build: |input: &StepInput| -> Result<Arc<dyn Action>, Vec<InputError>> {
+        Ok(Arc::new(DeleteServices {
+            cluster: required_pattern(input, "cluster")?,
+            name: input.pattern("name"),
+        }))
+    },
+};
+
+struct DeleteServices {
+    cluster: Pattern,
+    name: Option<Pattern>,
+}
+
+#[async_trait]
+impl Action for DeleteServices {
+    fn resource_kind(&self) -> &'static str {
+        SERVICE_KIND
+    }
+
+    async fn find(&self, aws: &Aws) -> Result<Vec<Resource>, AwsError> {
+        let services = active_services(aws, &self.cluster, self.name.as_ref()).await?;
+        Ok(services.into_iter().map(|(_, resource)| resource).collect())
+    }
+
+    async fn act(&self, aws: &Aws, resource: &Resource) -> Result<Acted, AwsError> {
+        // AWS refuses to delete a service scaled above 0 (unless forced, which would skip the
+        // orderly stop of its tasks); scaling again when it is at 0 already changes nothing.
+        let scaled = match scale_to_zero(aws, resource).await? {
+            Acted::AlreadyGone => return Ok(Acted::AlreadyGone),
+            _ => resource.attribute(DESIRED_COUNT).is_some_and(|n| n != "0"),
+        };
+        let result = aws
+            .ecs
+            .delete_service()
+            .cluster(resource.attribute(CLUSTER).unwrap_or_default())
+            .service(&resource.id)
+            .send()
+            .await;
+        match result {
+            Ok(_) if scaled => Ok(Acted::Done("scaled to 0 and deleted".into())),
+            Ok(_) => Ok(Acted::Done("deleted".into())),
+            Err(e) => match e.as_service_error() {
+                Some(
+                    DeleteServiceError::ServiceNotFoundException(_)
+                    | DeleteServiceError::ClusterNotFoundException(_),
+                ) => Ok(Acted::AlreadyGone),
+                _ => {
+                    // DeleteService has no typed variant for a service deleted meanwhile.
+                    let error = AwsError::from_sdk("ECS.DeleteService", e);
+                    if error.code.as_deref() == Some("ServiceNotActiveException") {
+                        Ok(Acted::AlreadyGone)
+                    } else {
+                        Err(error)
+                    }
+                }
+            },
+        }
+    }
+
+    async fn still_pending(&self, aws: &Aws, acted: &[Resource]) -> Result<Vec<Pending>, AwsError> {
+        // A deleted service is DRAINING until its tasks have stopped, then INACTIVE.
+        let mut pending = Vec::new();
+        for (cluster, arns) in by_cluster(acted) {
+            for service in describe_services(aws, &cluster, &arns, false).await? {
+                let status = service.status().unwrap_or("UNKNOWN");
+                if status != INACTIVE {
+                    pending.push(Pending {
+                        id: service.service_arn().unwrap_or_default().to_string(),
+                        status: status.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(pending)
+    }
+
+    fn poll_policy(&self) -> PollPolicy {
+        PollPolicy {
+            first: Duration::from_secs(2),
+            cap: Duration::from_secs(10),
+        }
+    }
+}
