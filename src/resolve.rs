@@ -380,12 +380,14 @@ impl StackValues {
     }
 }
 
+/// A stack's resources: logical id to (type, physical id).
+type StackResources = std::sync::Arc<BTreeMap<String, (String, String)>>;
+
 /// Each stack is described, and its resources listed, at most once per resolution.
 #[derive(Default)]
 struct StackCache {
     facts: BTreeMap<String, std::sync::Arc<StackValues>>,
-    /// Logical id -> (type, physical id).
-    resources: BTreeMap<String, std::sync::Arc<BTreeMap<String, (String, String)>>>,
+    resources: BTreeMap<String, StackResources>,
 }
 
 impl StackCache {
@@ -415,11 +417,7 @@ impl StackCache {
         Ok(facts)
     }
 
-    async fn resources(
-        &mut self,
-        aws: &Aws,
-        name: &str,
-    ) -> Result<std::sync::Arc<BTreeMap<String, (String, String)>>, String> {
+    async fn resources(&mut self, aws: &Aws, name: &str) -> Result<StackResources, String> {
         if let Some(resources) = self.resources.get(name) {
             return Ok(resources.clone());
         }
@@ -433,7 +431,7 @@ impl StackCache {
             .collect::<Result<Vec<_>, _>>()
             .await
             .map_err(|e| missing_or(name, "CloudFormation.ListStackResources", e))?;
-        let resources: std::sync::Arc<BTreeMap<String, (String, String)>> = std::sync::Arc::new(
+        let resources: StackResources = std::sync::Arc::new(
             listed
                 .iter()
                 .filter_map(|r| {

@@ -251,7 +251,11 @@ async fn one_stack_name_takes_the_whole_lab_apart_in_order_and_nothing_else() {
     let calls = account.mutating_calls();
     let position = |call: &str, last: bool| {
         let mut found = calls.iter().enumerate().filter(|(_, c)| c.as_str() == call);
-        let hit = if last { found.last() } else { found.next() };
+        let hit = if last {
+            found.next_back()
+        } else {
+            found.next()
+        };
         hit.map(|(i, _)| i)
             .unwrap_or_else(|| panic!("no {call} among {calls:#?}"))
     };
