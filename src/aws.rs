@@ -129,7 +129,10 @@ impl Aws {
             ..CallLog::default()
         };
         let mut interceptors = vec![
-            SharedInterceptor::new(ReadOnlyGuard { mode }),
+            SharedInterceptor::new(ReadOnlyGuard {
+                mode,
+                audit: options.audit.clone(),
+            }),
             SharedInterceptor::new(calls.clone()),
         ];
         interceptors.extend(options.interceptors.iter().cloned());
@@ -429,10 +432,12 @@ pub fn is_read_only(operation: &str) -> bool {
     operation != "GetSecretValue" && READ_PREFIXES.iter().any(|p| operation.starts_with(p))
 }
 
-/// Refuses every operation that is not read-only in a dry run, before it is serialized or sent.
+/// Refuses every operation that is not read-only in a dry run, before it is serialized or sent;
+/// and, when the clients keep an audit log, every mutating call that the log could not record.
 #[derive(Debug)]
 struct ReadOnlyGuard {
     mode: Mode,
+    audit: Option<AuditLog>,
 }
 
 /// The error a dry run's guard raises. Seeing it means an action tried to change something in a
@@ -454,6 +459,27 @@ impl fmt::Display for DryRunViolation {
 }
 
 impl std::error::Error for DryRunViolation {}
+
+/// The error raised instead of sending a mutating call that the audit log could not record.
+#[derive(Debug)]
+pub struct Unrecorded {
+    /// Service and operation that were not sent, e.g. `ECS.StopTask`.
+    pub operation: String,
+    /// Why the log cannot record it.
+    pub reason: String,
+}
+
+impl fmt::Display for Unrecorded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} was not sent: {}, and no change is made that the run cannot record",
+            self.operation, self.reason
+        )
+    }
+}
+
+impl std::error::Error for Unrecorded {}
 
 fn operation_of(cfg: &ConfigBag) -> (String, String) {
     match cfg.load::<Metadata>() {
@@ -477,9 +503,18 @@ impl Intercept for ReadOnlyGuard {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let (service, operation) = operation_of(cfg);
-        if self.mode == Mode::DryRun && !is_read_only(&operation) {
+        if is_read_only(&operation) {
+            return Ok(());
+        }
+        if self.mode == Mode::DryRun {
             return Err(Box::new(DryRunViolation {
                 operation: format!("{service}.{operation}"),
+            }));
+        }
+        if let Some(Err(reason)) = self.audit.as_ref().map(AuditLog::check_open) {
+            return Err(Box::new(Unrecorded {
+                operation: format!("{service}.{operation}"),
+                reason,
             }));
         }
         Ok(())
@@ -525,16 +560,45 @@ pub struct CallContext {
 
 /// The audit log: every mutating call appended as one JSON line, written and flushed to disk as it
 /// happens (so that a killed run still leaves a complete record of what it did).
+///
+/// A run makes its log [`AuditLog::pending`] and opens it with [`AuditLog::start`] once the guard
+/// and the confirmation have passed, so that a refused run leaves no file behind. Clients built
+/// with a log refuse every mutating call while it is not open: no change is made that the log
+/// could not record.
 #[derive(Clone, Debug)]
 pub struct AuditLog {
+    state: Arc<Mutex<AuditState>>,
+}
+
+#[derive(Debug)]
+struct AuditState {
     run_id: String,
     path: std::path::PathBuf,
-    file: Arc<Mutex<std::fs::File>>,
+    file: Option<std::fs::File>,
 }
 
 impl AuditLog {
     /// Opens (creating directories and the file as needed) the log at `path`, appending.
     pub fn open(path: &std::path::Path, run_id: &str) -> std::io::Result<AuditLog> {
+        let audit = AuditLog::pending();
+        audit.start(path, run_id)?;
+        Ok(audit)
+    }
+
+    /// A log not open yet: clients built with it refuse mutating calls until [`AuditLog::start`].
+    pub fn pending() -> AuditLog {
+        AuditLog {
+            state: Arc::new(Mutex::new(AuditState {
+                run_id: String::new(),
+                path: std::path::PathBuf::new(),
+                file: None,
+            })),
+        }
+    }
+
+    /// Opens the file at `path` (creating its directory as needed), appending; from now on
+    /// mutating calls go through and are recorded.
+    pub fn start(&self, path: &std::path::Path, run_id: &str) -> std::io::Result<()> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -542,16 +606,25 @@ impl AuditLog {
             .create(true)
             .append(true)
             .open(path)?;
-        Ok(AuditLog {
-            run_id: run_id.to_string(),
-            path: path.to_path_buf(),
-            file: Arc::new(Mutex::new(file)),
-        })
+        let mut state = self.state.lock().expect("audit log poisoned");
+        state.run_id = run_id.to_string();
+        state.path = path.to_path_buf();
+        state.file = Some(file);
+        Ok(())
     }
 
-    /// The file it writes.
-    pub fn path(&self) -> &std::path::Path {
-        &self.path
+    /// The file it writes (empty before it is started).
+    pub fn path(&self) -> std::path::PathBuf {
+        self.state.lock().expect("audit log poisoned").path.clone()
+    }
+
+    /// `Err(why)` when a mutating call must not be sent now, because it could not be recorded.
+    fn check_open(&self) -> Result<(), String> {
+        let state = self.state.lock().expect("audit log poisoned");
+        if state.file.is_none() {
+            return Err("the audit log is not open yet".into());
+        }
+        Ok(())
     }
 
     fn append(&self, record: &CallRecord) {
@@ -562,21 +635,25 @@ impl AuditLog {
             #[serde(flatten)]
             record: &'a CallRecord,
         }
+        let mut state = self.state.lock().expect("audit log poisoned");
         let Ok(mut line) = serde_json::to_string(&Line {
-            run_id: &self.run_id,
+            run_id: &state.run_id,
             record,
         }) else {
             return;
         };
         line.push('\n');
-        let mut file = self.file.lock().expect("audit log poisoned");
+        let path = state.path.clone();
+        let Some(file) = state.file.as_mut() else {
+            return;
+        };
         // An audit line that cannot be written is reported, not fatal: the run's own events still
         // say what was done.
         if let Err(e) = file
             .write_all(line.as_bytes())
             .and_then(|_| file.sync_data())
         {
-            tracing::warn!("cannot write the audit log {}: {e}", self.path.display());
+            tracing::warn!("cannot write the audit log {}: {e}", path.display());
         }
     }
 }

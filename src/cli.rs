@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -474,19 +474,9 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
     }
     let run_dir = runs_dir(args.runs_dir.as_ref()).join(&header.run_id);
     let mode = if dry_run { Mode::DryRun } else { Mode::Apply };
-    let audit = if dry_run {
-        None
-    } else {
-        let path = run_dir.join("audit.jsonl");
-        match AuditLog::open(&path, &header.run_id) {
-            Ok(audit) => Some(audit),
-            Err(e) => {
-                eprintln!("error: cannot create the audit log {}: {e}; pass --runs-dir to put it elsewhere", path.display());
-                return Outcome::Refused;
-            }
-        }
-    };
-    let audit_path = audit.as_ref().map(|a| a.path().to_path_buf());
+    // Opened once the guard and the confirmation passed (a refused run leaves nothing behind);
+    // until then the clients refuse every mutating call.
+    let audit = (!dry_run).then(AuditLog::pending);
     let region = args
         .region
         .clone()
@@ -495,7 +485,7 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
         mode,
         AwsOptions {
             region,
-            audit,
+            audit: audit.clone(),
             call_limits: args.call_limits.limits(),
             ..AwsOptions::default()
         },
@@ -547,17 +537,17 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
     if !dry_run && !args.yes && !confirm(&plan, &account, &aws.region, &selected.dag).await {
         return Outcome::Refused;
     }
-    let mut journal = if dry_run {
-        None
-    } else {
-        match Journal::open(&run_dir, &header) {
+    let mut journal = match &audit {
+        None => None,
+        Some(audit) => match start_records(&run_dir, &header, audit) {
             Ok(journal) => Some(journal),
-            Err(e) => {
-                eprintln!("error: {e}");
+            Err(message) => {
+                eprintln!("error: {message}");
                 return Outcome::Refused;
             }
-        }
+        },
     };
+    let audit_path = audit.as_ref().map(|a| a.path());
     let format = args.output.unwrap_or_else(|| {
         if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
             OutputFormat::Human
@@ -625,6 +615,20 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
         );
     }
     outcome_of(&summary, execution.detailed_exitcode)
+}
+
+/// Creates what a run that changes things keeps on disk, now that it is about to make its first
+/// change: its directory, its journal and its audit log.
+fn start_records(run_dir: &Path, header: &RunHeader, audit: &AuditLog) -> Result<Journal, String> {
+    let journal = Journal::open(run_dir, header).map_err(|e| e.to_string())?;
+    let path = run_dir.join("audit.jsonl");
+    audit.start(&path, &header.run_id).map_err(|e| {
+        format!(
+            "cannot create the audit log {}: {e}; pass --runs-dir to put it elsewhere",
+            path.display()
+        )
+    })?;
+    Ok(journal)
 }
 
 fn outcome_of(summary: &RunSummary, detailed: bool) -> Outcome {

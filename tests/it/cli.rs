@@ -18,6 +18,19 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).to_string()
 }
 
+/// The run directories and files under the default runs dir of `home` (the lock folder aside).
+fn run_debris(home: &Path) -> Vec<String> {
+    std::fs::read_dir(home.join(".local/state/teardown/runs"))
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .filter(|name| name != "locks")
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn write_plan(dir: &Path, body: &str) -> String {
     let path = dir.join("plan.toml");
     std::fs::write(&path, body).unwrap();
@@ -131,6 +144,8 @@ async fn without_a_terminal_or_yes_a_real_run_is_refused_and_nothing_changes() {
         1,
         "the repository must still be there"
     );
+    // Nothing was about to change: no run directory, journal or audit log was left behind.
+    assert_eq!(run_debris(home.path()), Vec::<String>::new());
 }
 
 #[tokio::test]
@@ -159,6 +174,8 @@ async fn a_plan_guarded_for_another_region_or_account_is_refused() {
     let err = text(&out.stderr);
     assert!(err.contains("only in account 111111111111"), "{err}");
     assert!(err.contains(support::ACCOUNT), "{err}");
+    // Refused runs leave no run directory, journal or audit log behind.
+    assert_eq!(run_debris(home.path()), Vec::<String>::new());
 }
 
 #[tokio::test]
