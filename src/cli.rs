@@ -208,11 +208,6 @@ pub fn runs_dir(flag: Option<&PathBuf>) -> PathBuf {
     state.join("teardown").join("runs")
 }
 
-/// A run id that sorts by time and says which plan: `20261122T031500Z-workshop`.
-fn new_run_id(plan: &str) -> String {
-    format!("{}-{plan}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"))
-}
-
 /// Formats of `teardown graph`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum GraphFormat {
@@ -426,6 +421,13 @@ async fn resume(args: ResumeArgs) -> Outcome {
             return Outcome::BadInput;
         }
     };
+    if let Err(message) = check_journal_is_this_runs(&args.run_id, &header) {
+        eprintln!(
+            "error: cannot resume run {}: {message}: nothing was done",
+            args.run_id
+        );
+        return Outcome::Refused;
+    }
     if !done.is_empty() {
         eprintln!(
             "resuming run {}: {} done already, not redone: {}",
@@ -439,6 +441,33 @@ async fn resume(args: ResumeArgs) -> Outcome {
         ..Execution::default()
     };
     execute_plan(header, &args.settings, execution).await
+}
+
+/// A journal says which steps are done; it may be trusted only for the run it was written by:
+/// the run id it names must be the directory's, and that id must name the journal's own region
+/// and plan (ids made before they named a region are not checked for it). The account and region
+/// the resume is about to act in are checked against the journal's once they are known (see
+/// `execute_plan`).
+fn check_journal_is_this_runs(run_id: &str, header: &RunHeader) -> Result<(), String> {
+    if header.run_id != run_id {
+        return Err(format!(
+            "its journal belongs to run {}: the run directory was copied or mixed up",
+            header.run_id
+        ));
+    }
+    if header.account.is_empty() || header.region.is_empty() {
+        return Err("its journal does not say which account and region it ran in".into());
+    }
+    let plan = plan::parse(&header.plan_path, &header.plan_text, &header.vars)
+        .map(|p| p.name)
+        .unwrap_or_default();
+    if !plan.is_empty() && crate::run_dir::id_names(run_id, &header.region, &plan) == Some(false) {
+        return Err(format!(
+            "its journal is for plan `{plan}` in region {}, which is not what the run id names: the journal was written by another run",
+            header.region
+        ));
+    }
+    Ok(())
 }
 
 /// Validates, guards, confirms and runs a plan; `header` says which plan and how (its `run_id`
@@ -469,10 +498,6 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
         eprintln!("note: step `{step}` waits for `{dependency}`, which is left out: taken as done (--assume-done)");
     }
     let resuming = !header.run_id.is_empty();
-    if !resuming {
-        header.run_id = new_run_id(&plan.name);
-    }
-    let run_dir = runs_dir(args.runs_dir.as_ref()).join(&header.run_id);
     let mode = if dry_run { Mode::DryRun } else { Mode::Apply };
     // Opened once the guard and the confirmation passed (a refused run leaves nothing behind);
     // until then the clients refuse every mutating call.
@@ -508,8 +533,8 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
     // A resumed run or an applied preview belongs to one account and region.
     if !header.account.is_empty() && (header.account != account || header.region != aws.region) {
         eprintln!(
-            "error: that run or preview was made in account {} region {}, and these credentials are for account {account} region {}: nothing was done",
-            header.account, header.region, aws.region
+            "error: that run or preview was made in account {} region {}, and these credentials are for account {account} region {}: nothing was done; continue it with credentials for account {} and --region {}",
+            header.account, header.region, aws.region, header.account, header.region
         );
         return Outcome::Refused;
     }
@@ -521,6 +546,10 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
     }
     header.account = account.clone();
     header.region = aws.region.clone();
+    if !resuming {
+        // Drawn now that the region is known; the directory is claimed before the first change.
+        header.run_id = crate::run_dir::new_run_id(&plan.name, &aws.region);
+    }
     // Two runs of one plan on one account and region would race each other's deletions.
     let _lock = if dry_run {
         None
@@ -539,7 +568,13 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
     }
     let mut journal = match &audit {
         None => None,
-        Some(audit) => match start_records(&run_dir, &header, audit) {
+        Some(audit) => match start_records(
+            &runs_dir(args.runs_dir.as_ref()),
+            &mut header,
+            resuming,
+            &plan.name,
+            audit,
+        ) {
             Ok(journal) => Some(journal),
             Err(message) => {
                 eprintln!("error: {message}");
@@ -618,9 +653,37 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
 }
 
 /// Creates what a run that changes things keeps on disk, now that it is about to make its first
-/// change: its directory, its journal and its audit log.
-fn start_records(run_dir: &Path, header: &RunHeader, audit: &AuditLog) -> Result<Journal, String> {
-    let journal = Journal::open(run_dir, header).map_err(|e| e.to_string())?;
+/// change: its directory (claimed: a new run never shares one, see [`crate::run_dir`]), its
+/// journal and its audit log. A resumed run appends to its own.
+fn start_records(
+    runs: &Path,
+    header: &mut RunHeader,
+    resuming: bool,
+    plan: &str,
+    audit: &AuditLog,
+) -> Result<Journal, String> {
+    let (run_dir, journal) = if resuming {
+        let run_dir = runs.join(&header.run_id);
+        let journal = Journal::reopen(&run_dir).map_err(|e| e.to_string())?;
+        (run_dir, journal)
+    } else {
+        let mut first = Some(header.run_id.clone());
+        let region = header.region.clone();
+        let claimed = crate::run_dir::claim_with(runs, || {
+            first
+                .take()
+                .unwrap_or_else(|| crate::run_dir::new_run_id(plan, &region))
+        })
+        .map_err(|e| {
+            format!(
+                "cannot create a run directory in {}: {e}; pass --runs-dir to put it elsewhere",
+                runs.display()
+            )
+        })?;
+        header.run_id = claimed.id;
+        let journal = Journal::create(&claimed.path, header).map_err(|e| e.to_string())?;
+        (claimed.path, journal)
+    };
     let path = run_dir.join("audit.jsonl");
     audit.start(&path, &header.run_id).map_err(|e| {
         format!(

@@ -79,26 +79,36 @@ impl Journal {
         run_dir.join("journal.jsonl")
     }
 
-    /// Starts a journal with its header (or reopens one to append, for a resume).
-    pub fn open(run_dir: &Path, header: &RunHeader) -> Result<Journal, JournalError> {
+    /// Starts the journal of a new run, with its header, in the run's directory (claimed by
+    /// [`crate::run_dir::claim`]). Fails if the directory already has a journal: two runs never
+    /// share one.
+    pub fn create(run_dir: &Path, header: &RunHeader) -> Result<Journal, JournalError> {
         let path = Journal::path_in(run_dir);
-        let io = |source| JournalError::Io {
-            path: path.clone(),
-            source,
-        };
-        std::fs::create_dir_all(run_dir).map_err(io)?;
-        let fresh = !path.exists();
         let file = OpenOptions::new()
-            .create(true)
+            .create_new(true)
             .append(true)
             .open(&path)
-            .map_err(io)?;
+            .map_err(|source| JournalError::Io {
+                path: path.clone(),
+                source,
+            })?;
         let mut journal = Journal { file, path };
-        if fresh {
-            let line = serde_json::to_string(header).expect("a header serializes");
-            journal.append(&line);
-        }
+        let line = serde_json::to_string(header).expect("a header serializes");
+        journal.append(&line);
         Ok(journal)
+    }
+
+    /// Reopens a run's journal to append to it (a resume).
+    pub fn reopen(run_dir: &Path) -> Result<Journal, JournalError> {
+        let path = Journal::path_in(run_dir);
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(|source| JournalError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(Journal { file, path })
     }
 
     fn append(&mut self, line: &str) {
@@ -276,7 +286,7 @@ mod tests {
     #[test]
     fn a_journal_remembers_what_succeeded_and_survives_a_torn_line() {
         let dir = tempfile::tempdir().unwrap();
-        let mut journal = Journal::open(dir.path(), &header()).unwrap();
+        let mut journal = Journal::create(dir.path(), &header()).unwrap();
         let started = |s: &str| {
             event(EventKind::StepStarted {
                 step: s.into(),

@@ -17,5 +17,6 @@ pub mod plan;
 pub mod preview;
 pub mod render;
 pub mod resource;
+pub mod run_dir;
 pub mod sweep;
 pub mod util;

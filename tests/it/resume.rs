@@ -127,3 +127,119 @@ async fn a_killed_run_resumes_to_the_same_end_state_without_deleting_twice() {
     assert!(twice.is_empty(), "done twice: {twice:?}\n{audit}");
     assert!(seen.keys().any(|(op, _)| op == "DeleteSecret"), "{audit}");
 }
+
+/// The run directories under `runs` and the region each one's journal names.
+fn runs_by_region(runs: &Path) -> Vec<(String, String)> {
+    run_dirs(runs)
+        .into_iter()
+        .map(|dir| {
+            let journal = std::fs::read_to_string(dir.join("journal.jsonl")).unwrap();
+            let header: serde_json::Value =
+                serde_json::from_str(journal.lines().next().unwrap()).unwrap();
+            (
+                dir.file_name().unwrap().to_str().unwrap().to_string(),
+                header["region"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn one_plan_started_in_two_regions_at_once_keeps_two_runs_apart() {
+    let moto = support::moto().await;
+    let home = tempfile::tempdir().unwrap();
+    let runs = home.path().join("runs");
+    let mut env = moto.cli_env(home.path());
+    env.push(("TEARDOWN_RUNS_DIR".into(), runs.to_str().unwrap().into()));
+    let regions = ["us-west-2", "us-east-1"];
+    for region in regions {
+        let config = moto
+            .sdk_config()
+            .to_builder()
+            .region(aws_config::Region::new(region))
+            .build();
+        let aws =
+            teardown::aws::Aws::from_sdk_config(&config, Mode::Apply, Default::default()).unwrap();
+        aws.ecr
+            .create_repository()
+            .repository_name("lab-1")
+            .send()
+            .await
+            .unwrap();
+    }
+    let plan = home.path().join("labs.toml");
+    std::fs::write(
+        &plan,
+        "name = \"labs\"\n[steps.delete-repos]\naction = \"ecr.delete-repository\"\nmatch = { name = \"lab-*\" }\nforce = true\n",
+    )
+    .unwrap();
+    let plan = plan.to_str().unwrap();
+    // Started together: their ids used to be the same whenever they were drawn in one second.
+    let children: Vec<_> = regions
+        .iter()
+        .map(|region| {
+            command(
+                &env,
+                &[
+                    "run", plan, "--yes", "--region", region, "--output", "plain",
+                ],
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut found = runs_by_region(&runs);
+    assert_eq!(found.len(), 2, "the two runs shared a directory: {found:?}");
+    found.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(found[0].1, "us-east-1");
+    assert_eq!(found[1].1, "us-west-2");
+    for (id, region) in &found {
+        assert!(id.contains(&format!("-{region}-labs-")), "{id}");
+        // Each audit log holds its own run's deletion only.
+        let audit = std::fs::read_to_string(runs.join(id).join("audit.jsonl")).unwrap();
+        let lines: Vec<serde_json::Value> = audit
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .filter(|l: &serde_json::Value| l["operation"] == "DeleteRepository")
+            .collect();
+        assert_eq!(lines.len(), 1, "{audit}");
+        assert_eq!(lines[0]["run_id"], id.as_str());
+    }
+
+    // Resuming the us-west-2 run in us-east-1 is refused, with nothing done.
+    let west = &found[1].0;
+    let out = command(&env, &["resume", west, "--yes", "--region", "us-east-1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("region us-west-2"), "{stderr}");
+    assert!(stderr.contains("nothing was done"), "{stderr}");
+
+    // A journal that is not the directory's own run's is not trusted.
+    let copied = runs.join("copied");
+    std::fs::create_dir(&copied).unwrap();
+    std::fs::copy(
+        runs.join(west).join("journal.jsonl"),
+        copied.join("journal.jsonl"),
+    )
+    .unwrap();
+    let out = command(&env, &["resume", "copied", "--yes"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("belongs to run"), "{stderr}");
+    assert!(stderr.contains("nothing was done"), "{stderr}");
+}
