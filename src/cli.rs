@@ -556,7 +556,14 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
     } else {
         let key = format!("{account}-{}-{}", aws.region, plan.name);
         match RunLock::acquire(&runs_dir(args.runs_dir.as_ref()), &key, &header.run_id) {
-            Ok(lock) => Some(lock),
+            Ok(lock) => {
+                if let Some(previous) = lock.taken_over() {
+                    eprintln!(
+                        "note: took over the lock of {previous}, which ended without releasing it"
+                    );
+                }
+                Some(lock)
+            }
             Err(message) => {
                 eprintln!("error: {message}");
                 return Outcome::Refused;

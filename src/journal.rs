@@ -1,6 +1,6 @@
 //! What a run keeps on disk so that it can be continued: the journal (the plan as it was, the
-//! choices made, and each step's state, fsync'd as it changes) and the lock that keeps two runs of
-//! one plan off one account and region at once.
+//! choices made, and each step's state, fsync'd as it changes). The lock that keeps two runs of
+//! one plan off one account and region at once is [`crate::lock`]'s.
 //!
 //! The journal only listens to the engine's events, like the renderers.
 
@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Event, EventKind};
+pub use crate::lock::RunLock;
 
 /// The first line of a journal: enough to run the same plan the same way again.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -177,86 +178,6 @@ impl Journal {
     }
 }
 
-/// Keeps a second run of the same plan off the same account and region while this one runs.
-/// The lock file is removed when the lock is dropped.
-#[derive(Debug)]
-pub struct RunLock {
-    path: PathBuf,
-}
-
-/// What a lock file says about its holder.
-#[derive(Serialize, Deserialize)]
-struct LockHolder {
-    run_id: String,
-    pid: u32,
-    started: String,
-}
-
-impl RunLock {
-    /// Takes the lock for `key` (e.g. `account-region-plan`) under `runs_dir/locks`.
-    pub fn acquire(runs_dir: &Path, key: &str, run_id: &str) -> Result<RunLock, String> {
-        let dir = runs_dir.join("locks");
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let safe: String = key
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let path = dir.join(format!("{safe}.lock"));
-        match OpenOptions::new().write(true).create_new(true).open(&path) {
-            Ok(mut file) => {
-                let holder = LockHolder {
-                    run_id: run_id.to_string(),
-                    pid: std::process::id(),
-                    started: chrono::Utc::now().to_rfc3339(),
-                };
-                let _ = file.write_all(
-                    serde_json::to_string(&holder)
-                        .unwrap_or_default()
-                        .as_bytes(),
-                );
-                let _ = file.sync_all();
-                Ok(RunLock { path })
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let holder = std::fs::read_to_string(&path)
-                    .ok()
-                    .and_then(|t| serde_json::from_str::<LockHolder>(&t).ok());
-                let who = match &holder {
-                    Some(h) => format!("run {} (pid {}, started {})", h.run_id, h.pid, h.started),
-                    None => "another run".to_string(),
-                };
-                let stale = holder.as_ref().is_some_and(|h| {
-                    cfg!(target_os = "linux") && !Path::new(&format!("/proc/{}", h.pid)).exists()
-                });
-                let advice = if stale {
-                    "that process is gone, so the lock is stale"
-                } else {
-                    "if that run is no longer running (e.g. its machine was restarted), the lock is stale"
-                };
-                Err(format!(
-                    "{who} is already running this plan in this account and region (lock {}); {advice}: remove the file to break it (rm '{}'), then run again",
-                    path.display(),
-                    path.display()
-                ))
-            }
-            Err(e) => Err(format!("cannot create the lock {}: {e}", path.display())),
-        }
-    }
-}
-
-impl Drop for RunLock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,16 +234,5 @@ mod tests {
         let (read, done) = Journal::load(dir.path()).unwrap();
         assert_eq!(read, header());
         assert_eq!(done.into_iter().collect::<Vec<_>>(), vec!["a".to_string()]);
-    }
-
-    #[test]
-    fn a_second_lock_is_refused_with_how_to_break_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let lock = RunLock::acquire(dir.path(), "123-us-west-2-plan", "r1").unwrap();
-        let err = RunLock::acquire(dir.path(), "123-us-west-2-plan", "r2").unwrap_err();
-        assert!(err.contains("run r1"), "{err}");
-        assert!(err.contains("rm '"), "{err}");
-        drop(lock);
-        RunLock::acquire(dir.path(), "123-us-west-2-plan", "r3").expect("free again");
     }
 }

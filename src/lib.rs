@@ -13,6 +13,7 @@ pub mod engine;
 pub mod event;
 pub mod graph;
 pub mod journal;
+pub mod lock;
 pub mod plan;
 pub mod preview;
 pub mod render;
