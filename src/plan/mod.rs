@@ -33,6 +33,13 @@ pub const STEP_KEYS: [&str; 8] = [
 /// A step's timeout when neither the step nor `[defaults]` gives one.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
+/// The longest timeout a step may have: 7 days. Longer is a typo (and a deadline the engine could
+/// not even compute, `"300000000000y"`).
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The longest delay between two attempts of a step (`retry.delay`, `retry.max-delay`): 24 hours.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(24 * 3600);
+
 /// Where a plan may run.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -246,7 +253,12 @@ impl Validator<'_> {
         }
         let default_timeout = match &file.defaults.timeout {
             Some(text) => self
-                .duration(text, key_path!["defaults", "timeout"])
+                .duration(
+                    text,
+                    key_path!["defaults", "timeout"],
+                    MAX_TIMEOUT,
+                    "a step's timeout",
+                )
                 .unwrap_or(DEFAULT_TIMEOUT),
             None => DEFAULT_TIMEOUT,
         };
@@ -351,8 +363,28 @@ impl Validator<'_> {
         PlanErrors(self.errors)
     }
 
-    fn duration(&mut self, text: &str, path: Vec<PathSegment>) -> Option<Duration> {
+    /// A positive duration of at most `max` (what it is for, e.g. `a step's timeout`, is said
+    /// in the error).
+    fn duration(
+        &mut self,
+        text: &str,
+        path: Vec<PathSegment>,
+        max: Duration,
+        what: &str,
+    ) -> Option<Duration> {
         match humantime::parse_duration(text) {
+            Ok(d) if d > max => {
+                let max = humantime::format_duration(max).to_string();
+                self.error(
+                    path,
+                    Target::Value,
+                    format!("{what} is at most {max}, and this is longer"),
+                    Some(format!(
+                        "give a duration of at most \"{max}\", such as \"45m\" or \"2h\""
+                    )),
+                );
+                None
+            }
             Ok(d) if !d.is_zero() => Some(d),
             Ok(_) => {
                 self.error(
@@ -516,7 +548,9 @@ impl Validator<'_> {
                 "description" => description = value.as_str().map(str::to_string),
                 "timeout" => match value.as_str() {
                     Some(text) => {
-                        if let Some(d) = self.duration(text, here(&["timeout"])) {
+                        if let Some(d) =
+                            self.duration(text, here(&["timeout"]), MAX_TIMEOUT, "a step's timeout")
+                        {
                             timeout = d;
                         }
                     }
@@ -662,7 +696,8 @@ impl Validator<'_> {
                 },
                 "delay" | "max-delay" | "max_delay" => match v.as_str() {
                     Some(text) => {
-                        let d = self.duration(text, at)?;
+                        let d =
+                            self.duration(text, at, MAX_RETRY_DELAY, "a delay between attempts")?;
                         if key == "delay" {
                             policy.delay = d;
                         } else {

@@ -309,3 +309,33 @@ fn a_left_out_dependency_is_reported_unless_assumed_done() {
         .unwrap();
     assert!(err.to_string().contains("no phase `fargat`"), "{err}");
 }
+
+#[test]
+fn durations_too_long_to_be_deadlines_are_refused_with_the_limit() {
+    // These used to pass validation and panic at run time (overflow when adding to an instant).
+    for timeout in ["300000000000y", "18446744073709551615s", "8days"] {
+        let text = format!(
+            "{HEADER}\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"x\" }}\ntimeout = \"{timeout}\"\n"
+        );
+        let (line, column, message, hint) = error(&text);
+        assert_eq!((line, column), (9, 11), "{timeout}");
+        assert!(message.contains("at most 7days"), "{timeout}: {message}");
+        assert!(hint.contains("7days"), "{hint}");
+    }
+    let text = format!(
+        "{HEADER}\n[defaults]\ntimeout = \"18446744073709551615s\"\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"x\" }}\n"
+    );
+    let (line, _, message, _) = error(&text);
+    assert_eq!(line, 7);
+    assert!(message.contains("at most 7days"), "{message}");
+    let text = format!(
+        "{HEADER}\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"x\" }}\nretry = {{ attempts = 3, max-delay = \"25h\" }}\n"
+    );
+    let (line, _, message, _) = error(&text);
+    assert_eq!(line, 9);
+    assert!(message.contains("at most 1day"), "{message}");
+    assert!(parse(&format!(
+        "{HEADER}\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"x\" }}\ntimeout = \"7days\"\nretry = {{ attempts = 3, delay = \"24h\" }}\n"
+    ))
+    .is_ok());
+}
