@@ -339,3 +339,32 @@ fn durations_too_long_to_be_deadlines_are_refused_with_the_limit() {
     ))
     .is_ok());
 }
+
+#[test]
+fn an_over_long_glob_is_a_located_error_not_a_panic() {
+    // From --var: located at the value that uses the variable.
+    let text = format!(
+        "{HEADER}\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"{{repo}}\" }}\n"
+    );
+    let glob = "*a".repeat(65_000);
+    let errors = match plan::parse(
+        Path::new("plans/test.toml"),
+        &text,
+        &[("repo".to_string(), glob.clone())],
+    ) {
+        Ok(_) => panic!("a 130k-character glob must not validate"),
+        Err(errors) => errors,
+    };
+    assert_eq!(errors.0.len(), 1, "{errors}");
+    let d = &errors.0[0];
+    assert_eq!((d.line, d.column), (8, 18));
+    assert!(d.message.contains("at most 1024"), "{}", d.message);
+    assert!(errors.to_string().len() < 2_000, "the glob is not echoed");
+    // Written in the plan itself.
+    let text = format!(
+        "{HEADER}\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"{glob}\" }}\n"
+    );
+    let (line, column, message, _) = error(&text);
+    assert_eq!((line, column), (8, 18));
+    assert!(message.contains("at most 1024"), "{message}");
+}
