@@ -19,6 +19,15 @@ use crate::plan::{self, LoadError, PhaseSelection, Plan};
 use crate::preview::SavedPreview;
 use crate::render::{self, OutputFormat};
 
+/// Prints on stdout, ignoring a closed pipe: `teardown run ... | head -1` must neither panic (as
+/// `println!` does on EPIPE) nor stop a run whose record is its journal and audit log.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 /// Takes AWS accounts apart in the right order, from a declarative plan.
 #[derive(Debug, Parser)]
 #[command(name = "teardown", version, about, long_about = None)]
@@ -279,7 +288,7 @@ pub async fn execute(command: Command) -> Outcome {
                         return Outcome::BadInput;
                     }
                 }
-                println!(
+                say!(
                     "{}: plan `{}` is valid ({} steps)",
                     plan.file.display(),
                     plan.name,
@@ -291,27 +300,26 @@ pub async fn execute(command: Command) -> Outcome {
         },
         Command::Graph { plan, format } => match load(&plan) {
             Some(plan) => {
-                print!(
-                    "{}",
-                    match format {
-                        GraphFormat::Text => plan.dag.to_text(),
-                        GraphFormat::Dot => plan.dag.to_dot(),
-                        GraphFormat::Mermaid => plan.dag.to_mermaid(),
-                    }
-                );
+                let picture = match format {
+                    GraphFormat::Text => plan.dag.to_text(),
+                    GraphFormat::Dot => plan.dag.to_dot(),
+                    GraphFormat::Mermaid => plan.dag.to_mermaid(),
+                };
+                // A closed pipe is not an error (see `say!`).
+                let _ = std::io::stdout().lock().write_all(picture.as_bytes());
                 Outcome::Success
             }
             None => Outcome::BadInput,
         },
         Command::Actions => {
             for spec in actions::registry() {
-                println!("{}\n    {}", spec.name, spec.summary);
+                say!("{}\n    {}", spec.name, spec.summary);
                 for field in spec.selector {
                     let required = if field.required { " (required)" } else { "" };
-                    println!("    match.{}{required}: {}", field.name, field.help);
+                    say!("    match.{}{required}: {}", field.name, field.help);
                 }
                 for field in spec.options {
-                    println!("    {}: {}", field.name, field.help);
+                    say!("    {}: {}", field.name, field.help);
                 }
             }
             Outcome::Success
@@ -327,7 +335,7 @@ pub async fn execute(command: Command) -> Outcome {
                 } else {
                     &[]
                 };
-                println!("{}", plan.iam_policy(extra));
+                say!("{}", plan.iam_policy(extra));
                 Outcome::Success
             }
             None => Outcome::BadInput,
@@ -630,10 +638,10 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
         };
         let _ = render::write_summary(&mut std::io::stdout(), &summary, dry_run, &place);
         if let Some(path) = &audit_path {
-            println!("Audit log of every change made: {}", path.display());
+            say!("Audit log of every change made: {}", path.display());
         }
         if !dry_run && !summary.all_succeeded() {
-            println!(
+            say!(
                 "Continue this run with: teardown resume {}{}",
                 header.run_id,
                 args.runs_dir
@@ -649,7 +657,7 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
             eprintln!("error: cannot save the preview: {e}");
             return Outcome::StepsFailed;
         }
-        println!(
+        say!(
             "Saved the preview to {}: `teardown apply {}` deletes exactly these {} resources",
             path.display(),
             path.display(),

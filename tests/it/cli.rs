@@ -195,3 +195,62 @@ async fn missing_credentials_are_refused_with_what_to_do() {
         text(&out.stderr)
     );
 }
+
+/// Runs teardown with its stdout a pipe whose reading end is already closed, as `| head -1`
+/// leaves it once head has exited.
+fn with_closed_stdout(args: &[&str], env: &[(String, String)]) -> Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    support::teardown_command(env, args)
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run teardown")
+}
+
+#[test]
+fn a_closed_stdout_is_a_quiet_end_not_a_panic() {
+    for args in [
+        &["validate", WORKSHOP][..],
+        &["actions"][..],
+        &["graph", WORKSHOP][..],
+        &["permissions", WORKSHOP][..],
+    ] {
+        let out = with_closed_stdout(args, &[]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn a_run_into_a_closed_stdout_finishes_and_keeps_its_records() {
+    let moto = support::moto().await;
+    let home = tempfile::tempdir().unwrap();
+    let aws = moto.aws(teardown::aws::Mode::Apply);
+    aws.ecr
+        .create_repository()
+        .repository_name("lab-1")
+        .send()
+        .await
+        .unwrap();
+    let plan = write_plan(
+        home.path(),
+        "name = \"piped\"\n[steps.delete-repos]\naction = \"ecr.delete-repository\"\nmatch = { name = \"lab-*\" }\nforce = true\n",
+    );
+    let out = with_closed_stdout(
+        &["run", &plan, "--yes", "--output", "plain"],
+        &moto.cli_env(home.path()),
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let runs = home.path().join(".local/state/teardown/runs");
+    let run = runs.join(&run_debris(home.path())[0]);
+    let journal = std::fs::read_to_string(run.join("journal.jsonl")).unwrap();
+    assert!(journal.contains("\"state\":\"succeeded\""), "{journal}");
+    let audit = std::fs::read_to_string(run.join("audit.jsonl")).unwrap();
+    assert!(audit.contains("\"DeleteRepository\""), "{audit}");
+    let repos = aws.ecr.describe_repositories().send().await.unwrap();
+    assert!(repos.repositories().is_empty());
+}
