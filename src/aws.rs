@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
@@ -59,6 +59,50 @@ pub struct AwsOptions {
     pub audit: Option<AuditLog>,
     /// Calls in flight at once to each service, at most (`Default`: [`CallLimits::default`]).
     pub call_limits: CallLimits,
+    /// How long one call may take (`Default`: [`CallTimeouts::default`]).
+    pub timeouts: CallTimeouts,
+}
+
+/// How long one AWS call may take, so that an endpoint that accepts a connection and never answers
+/// cannot hang a run: connecting, each attempt (and each read of its answer), and the whole call
+/// with its retries. A call that times out is an error like any other (retried within the step's
+/// deadline), and the step's own deadline bounds the step whatever its calls do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallTimeouts {
+    /// Establishing a connection.
+    pub connect: Duration,
+    /// One attempt of a call, and any single read of its answer.
+    pub attempt: Duration,
+    /// One call, all its attempts and the backoff between them included.
+    pub operation: Duration,
+}
+
+impl CallTimeouts {
+    /// Connecting: 5 s (an AWS endpoint answers in milliseconds).
+    pub const DEFAULT_CONNECT: Duration = Duration::from_secs(5);
+    /// One attempt: 30 s (teardown's calls are small; waits are polls, not long calls).
+    pub const DEFAULT_ATTEMPT: Duration = Duration::from_secs(30);
+    /// One call with its retries: 2 minutes.
+    pub const DEFAULT_OPERATION: Duration = Duration::from_secs(120);
+
+    fn config(&self) -> aws_smithy_types::timeout::TimeoutConfig {
+        aws_smithy_types::timeout::TimeoutConfig::builder()
+            .connect_timeout(self.connect)
+            .read_timeout(self.attempt)
+            .operation_attempt_timeout(self.attempt)
+            .operation_timeout(self.operation)
+            .build()
+    }
+}
+
+impl Default for CallTimeouts {
+    fn default() -> CallTimeouts {
+        CallTimeouts {
+            connect: CallTimeouts::DEFAULT_CONNECT,
+            attempt: CallTimeouts::DEFAULT_ATTEMPT,
+            operation: CallTimeouts::DEFAULT_OPERATION,
+        }
+    }
 }
 
 /// The clients a teardown uses, built from one configuration.
@@ -143,12 +187,14 @@ impl Aws {
         // included, passes through.
         let retry = RetryConfig::standard().with_max_attempts(options.max_attempts.unwrap_or(5));
         let http = base_http_client(sdk_config);
+        let timeouts = options.timeouts.config();
         let concurrency = CallConcurrency::default();
 
         macro_rules! client {
             ($krate:ident, $service:literal, $limit:expr) => {{
-                let mut builder =
-                    $krate::config::Builder::from(sdk_config).retry_config(retry.clone());
+                let mut builder = $krate::config::Builder::from(sdk_config)
+                    .retry_config(retry.clone())
+                    .timeout_config(timeouts.clone());
                 for interceptor in &interceptors {
                     builder.push_interceptor(interceptor.clone());
                 }

@@ -6,12 +6,13 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use crate::actions;
-use crate::aws::{AuditLog, Aws, AwsOptions, CallLimits, Mode};
+use crate::aws::{AuditLog, Aws, AwsOptions, CallLimits, CallTimeouts, Mode};
 use crate::engine::{self, RunOptions, RunSummary};
 use crate::event::EventSink;
 use crate::journal::{Journal, RunHeader, RunLock};
@@ -179,6 +180,47 @@ pub struct RunSettings {
     /// Calls in flight at once to each AWS service, at most.
     #[command(flatten)]
     pub call_limits: CallLimitArgs,
+    /// How long one AWS call may take.
+    #[command(flatten)]
+    pub call_timeouts: CallTimeoutArgs,
+}
+
+/// How long one AWS call may take: an endpoint that never answers must not hang a run.
+#[derive(Debug, Args)]
+pub struct CallTimeoutArgs {
+    /// Connecting to an AWS endpoint, at most.
+    #[arg(long, value_name = "DURATION", env = "TEARDOWN_CONNECT_TIMEOUT",
+          default_value = "5s", value_parser = parse_call_timeout)]
+    pub connect_timeout: Duration,
+    /// One attempt of an AWS call (and any single read of its answer), at most.
+    #[arg(long, value_name = "DURATION", env = "TEARDOWN_ATTEMPT_TIMEOUT",
+          default_value = "30s", value_parser = parse_call_timeout)]
+    pub attempt_timeout: Duration,
+    /// One AWS call with all its retries, at most.
+    #[arg(long, value_name = "DURATION", env = "TEARDOWN_CALL_TIMEOUT",
+          default_value = "2m", value_parser = parse_call_timeout)]
+    pub call_timeout: Duration,
+}
+
+impl CallTimeoutArgs {
+    /// The timeouts, for `AwsOptions::timeouts`.
+    pub fn timeouts(&self) -> CallTimeouts {
+        CallTimeouts {
+            connect: self.connect_timeout,
+            attempt: self.attempt_timeout,
+            operation: self.call_timeout,
+        }
+    }
+}
+
+/// A call timeout: a human duration from 100ms to 1h.
+fn parse_call_timeout(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text)
+        .map_err(|e| format!("{e} (write e.g. \"5s\" or \"2m\")"))?;
+    if d < Duration::from_millis(100) || d > Duration::from_secs(3600) {
+        return Err("give a duration from 100ms to 1h".into());
+    }
+    Ok(d)
 }
 
 /// Calls in flight at once per AWS service: AWS throttles each service's API per account and
@@ -520,6 +562,7 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
             region,
             audit: audit.clone(),
             call_limits: args.call_limits.limits(),
+            timeouts: args.call_timeouts.timeouts(),
             ..AwsOptions::default()
         },
     )

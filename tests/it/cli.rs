@@ -254,3 +254,72 @@ async fn a_run_into_a_closed_stdout_finishes_and_keeps_its_records() {
     let repos = aws.ecr.describe_repositories().send().await.unwrap();
     assert!(repos.repositories().is_empty());
 }
+
+/// A TCP endpoint on 127.0.0.1 that accepts every connection and never answers; it stops
+/// accepting by itself after `lifetime`.
+fn silent_endpoint(lifetime: std::time::Duration) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        let mut held = Vec::new();
+        while started.elapsed() < lifetime {
+            match listener.accept() {
+                Ok((stream, _)) => held.push(stream),
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        }
+    });
+    format!("http://{address}")
+}
+
+#[test]
+fn an_endpoint_that_never_answers_ends_in_a_clear_error_not_a_hang() {
+    use std::time::{Duration, Instant};
+    let home = tempfile::tempdir().unwrap();
+    let endpoint = silent_endpoint(Duration::from_secs(90));
+    let env: Vec<(String, String)> = [
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "us-west-2"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("HOME", home.path().to_str().unwrap()),
+        ("NO_COLOR", "1"),
+        // Short, so that the test is quick; the defaults are 5s, 30s and 2m.
+        ("TEARDOWN_CONNECT_TIMEOUT", "1s"),
+        ("TEARDOWN_ATTEMPT_TIMEOUT", "1s"),
+        ("TEARDOWN_CALL_TIMEOUT", "3s"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for args in [&["preview", WORKSHOP][..], &["run", WORKSHOP, "--yes"][..]] {
+        let started = Instant::now();
+        let mut child = support::teardown_command(&env, args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                panic!("{args:?} still hung after 60 s against an endpoint that never answers");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        assert_eq!(status.code(), Some(3), "{args:?}: {err}");
+        assert!(err.contains("nothing was done"), "{args:?}: {err}");
+        assert!(
+            err.to_lowercase().contains("timed out") || err.to_lowercase().contains("timeout"),
+            "{args:?}: {err}"
+        );
+    }
+}
