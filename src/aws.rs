@@ -609,8 +609,11 @@ pub struct CallContext {
 ///
 /// A run makes its log [`AuditLog::pending`] and opens it with [`AuditLog::start`] once the guard
 /// and the confirmation have passed, so that a refused run leaves no file behind. Clients built
-/// with a log refuse every mutating call while it is not open: no change is made that the log
-/// could not record.
+/// with a log refuse every mutating call while it is not open, and from the moment the run's
+/// record cannot be written: a line of this log (the file system is full, the file-size limit is
+/// hit) or of the run's journal ([`AuditLog::fail`]). No change is made that the run could not
+/// record; the one whose line could not be written is printed on stderr instead, and
+/// [`AuditLog::problem`] says where the record ends.
 #[derive(Clone, Debug)]
 pub struct AuditLog {
     state: Arc<Mutex<AuditState>>,
@@ -621,6 +624,13 @@ struct AuditState {
     run_id: String,
     path: std::path::PathBuf,
     file: Option<std::fs::File>,
+    /// Complete lines written, and their bytes (where a torn line starts).
+    lines: u64,
+    bytes: u64,
+    /// Why the run's record can no longer be written, once it cannot.
+    broken: Option<String>,
+    /// True once a line of this log could not be written: it ends there.
+    ended: bool,
 }
 
 impl AuditLog {
@@ -638,6 +648,10 @@ impl AuditLog {
                 run_id: String::new(),
                 path: std::path::PathBuf::new(),
                 file: None,
+                lines: 0,
+                bytes: 0,
+                broken: None,
+                ended: false,
             })),
         }
     }
@@ -652,10 +666,13 @@ impl AuditLog {
             .create(true)
             .append(true)
             .open(path)?;
+        let existing = file.metadata()?.len();
         let mut state = self.state.lock().expect("audit log poisoned");
         state.run_id = run_id.to_string();
         state.path = path.to_path_buf();
         state.file = Some(file);
+        state.bytes = existing;
+        state.lines = 0;
         Ok(())
     }
 
@@ -664,9 +681,31 @@ impl AuditLog {
         self.state.lock().expect("audit log poisoned").path.clone()
     }
 
+    /// Says that the run's record can no longer be written (`why`: which file, and where it
+    /// ends): from now on no mutating call is sent. The first reason is kept.
+    pub fn fail(&self, why: String) {
+        let mut state = self.state.lock().expect("audit log poisoned");
+        if state.broken.is_none() {
+            state.broken = Some(why);
+        }
+    }
+
+    /// Why the run's record could not be written, if it could not: the run must not report
+    /// success.
+    pub fn problem(&self) -> Option<String> {
+        self.state
+            .lock()
+            .expect("audit log poisoned")
+            .broken
+            .clone()
+    }
+
     /// `Err(why)` when a mutating call must not be sent now, because it could not be recorded.
     fn check_open(&self) -> Result<(), String> {
         let state = self.state.lock().expect("audit log poisoned");
+        if state.broken.is_some() {
+            return Err("the run's record (audit log or journal) cannot be written".into());
+        }
         if state.file.is_none() {
             return Err("the audit log is not open yet".into());
         }
@@ -689,17 +728,43 @@ impl AuditLog {
             return;
         };
         line.push('\n');
-        let path = state.path.clone();
+        let (path, lines, bytes, ended) =
+            (state.path.clone(), state.lines, state.bytes, state.ended);
         let Some(file) = state.file.as_mut() else {
             return;
         };
-        // An audit line that cannot be written is reported, not fatal: the run's own events still
-        // say what was done.
-        if let Err(e) = file
-            .write_all(line.as_bytes())
-            .and_then(|_| file.sync_data())
-        {
-            tracing::warn!("cannot write the audit log {}: {e}", path.display());
+        let written = if ended {
+            // The log already ends: a line after the gap would hide it.
+            Err(std::io::Error::other("the log already ends"))
+        } else {
+            file.write_all(line.as_bytes())
+                .and_then(|_| file.sync_data())
+        };
+        let error = match written {
+            Ok(()) => None,
+            // A torn line is cut off, so that the log stays one complete record per line.
+            Err(e) => Some((e, ended || file.set_len(bytes).is_ok())),
+        };
+        let Some((e, cut)) = error else {
+            state.lines += 1;
+            state.bytes += line.len() as u64;
+            return;
+        };
+        state.ended = true;
+        let why = format!(
+            "cannot write the audit log {}: {e}; it ends {}{}, and this change, which was made, is not in it: {}",
+            path.display(),
+            if lines == 0 {
+                format!("at byte {bytes}, before this run's first line")
+            } else {
+                format!("at byte {bytes}, after this run's {lines} complete lines")
+            },
+            if cut { "" } else { " (with a torn last line)" },
+            line.trim_end()
+        );
+        eprintln!("error: {why}; no further change will be sent");
+        if state.broken.is_none() {
+            state.broken = Some(why);
         }
     }
 }

@@ -310,6 +310,7 @@ impl Outcome {
 
 /// Parses the arguments and runs the command.
 pub fn main() -> ExitCode {
+    ignore_file_size_signal();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -658,10 +659,17 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
     };
     let (events, mut receiver) = EventSink::channel();
     let mut renderer = render::for_format(format);
+    let records = audit.clone();
     let listening = tokio::spawn(async move {
         while let Some(event) = receiver.recv().await {
-            if let Some(journal) = journal.as_mut() {
-                journal.record(&event);
+            if let (Some(journal), Some(records)) = (journal.as_mut(), records.as_ref()) {
+                if let Err(why) = journal.record(&event) {
+                    // No further change is sent once the journal cannot say what was done.
+                    if records.problem().is_none() {
+                        eprintln!("error: {why}; no further change will be sent");
+                    }
+                    records.fail(why);
+                }
             }
             renderer.event(&event);
         }
@@ -693,6 +701,12 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
                     .unwrap_or_default()
             );
         }
+    }
+    if let Some(problem) = audit.as_ref().and_then(AuditLog::problem) {
+        eprintln!(
+            "error: the run stopped changing things because its record could not be written: {problem}"
+        );
+        return Outcome::StepsFailed;
     }
     if let Some(path) = &execution.save {
         let preview = SavedPreview::from_run(header.clone(), &summary);
@@ -882,6 +896,18 @@ async fn what_would_change(
             .map(|(kind, n)| crate::util::count_of(n, &kind))
             .collect(),
     )
+}
+
+/// A write past the file-size limit (`ulimit -f`) raises SIGXFSZ, whose default action kills the
+/// process mid-run with no word said. Ignored, the write fails with EFBIG instead, and the run
+/// stops changing things and says where its record ends (see [`AuditLog`]).
+fn ignore_file_size_signal() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to SIG_IGN, before any thread is started, installs
+    // no handler code and touches no memory of ours.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
 }
 
 /// First Ctrl-C or SIGTERM: cancel (stop scheduling, cancel running steps at their next safe

@@ -49,6 +49,10 @@ struct StepLine {
 pub struct Journal {
     file: File,
     path: PathBuf,
+    /// Its length in complete lines (where a torn line would start).
+    bytes: u64,
+    /// Set once a line could not be written: the journal ends there, and says so.
+    ended: Option<String>,
 }
 
 /// Why a journal could not be read or written.
@@ -93,9 +97,17 @@ impl Journal {
                 path: path.clone(),
                 source,
             })?;
-        let mut journal = Journal { file, path };
+        let mut journal = Journal {
+            file,
+            path: path.clone(),
+            bytes: 0,
+            ended: None,
+        };
         let line = serde_json::to_string(header).expect("a header serializes");
-        journal.append(&line);
+        journal.append(&line).map_err(|_| JournalError::Io {
+            path,
+            source: std::io::Error::other(journal.ended.clone().unwrap_or_default()),
+        })?;
         Ok(journal)
     }
 
@@ -109,24 +121,62 @@ impl Journal {
                 path: path.clone(),
                 source,
             })?;
-        Ok(Journal { file, path })
+        let bytes = file
+            .metadata()
+            .map_err(|source| JournalError::Io {
+                path: path.clone(),
+                source,
+            })?
+            .len();
+        Ok(Journal {
+            file,
+            path,
+            bytes,
+            ended: None,
+        })
     }
 
-    fn append(&mut self, line: &str) {
-        // Written and synced before the run goes on: a killed run leaves every state it reached.
-        if let Err(e) = writeln!(self.file, "{line}").and_then(|_| self.file.sync_data()) {
-            tracing::warn!("cannot write the journal {}: {e}", self.path.display());
+    /// Appends one line, written and synced before the run goes on: a killed run leaves every
+    /// state it reached. A line that cannot be written ends the journal there (a torn line is cut
+    /// off), and every later call fails with the same reason.
+    fn append(&mut self, line: &str) -> Result<(), String> {
+        if let Some(why) = &self.ended {
+            return Err(why.clone());
+        }
+        let line = format!("{line}\n");
+        match self
+            .file
+            .write_all(line.as_bytes())
+            .and_then(|_| self.file.sync_data())
+        {
+            Ok(()) => {
+                self.bytes += line.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                let cut = self.file.set_len(self.bytes).is_ok();
+                let why = format!(
+                    "cannot write the journal {}: {e}; it ends at byte {}{}, before: {}",
+                    self.path.display(),
+                    self.bytes,
+                    if cut { "" } else { " (with a torn last line)" },
+                    line.trim_end()
+                );
+                self.ended = Some(why.clone());
+                Err(why)
+            }
         }
     }
 
-    /// Records the step states an event changes.
-    pub fn record(&mut self, event: &Event) {
+    /// Records the step states an event changes; `Err(why)` when it could not (see
+    /// [`Journal::append`]): the run must then stop changing things.
+    pub fn record(&mut self, event: &Event) -> Result<(), String> {
         let (step, state, detail) = match &event.kind {
             EventKind::StepStarted { step, .. } => (step, "started", String::new()),
             EventKind::StepSucceeded { step, summary, .. } => (step, "succeeded", summary.clone()),
             EventKind::StepFailed { step, error, .. } => (step, "failed", error.clone()),
             EventKind::StepSkipped { step, reason } => (step, "skipped", reason.clone()),
-            _ => return,
+            _ => return Ok(()),
         };
         let line = serde_json::to_string(&StepLine {
             step: step.clone(),
@@ -134,7 +184,7 @@ impl Journal {
             detail,
         })
         .expect("a step line serializes");
-        self.append(&line);
+        self.append(&line)
     }
 
     /// Reads a journal: its header and the steps that succeeded (in this run or a resume of it).
@@ -223,9 +273,9 @@ mod tests {
                 notes: vec![],
             })
         };
-        journal.record(&started("a"));
-        journal.record(&succeeded("a"));
-        journal.record(&started("b"));
+        journal.record(&started("a")).unwrap();
+        journal.record(&succeeded("a")).unwrap();
+        journal.record(&started("b")).unwrap();
         drop(journal);
         // A kill in the middle of a write.
         let path = Journal::path_in(dir.path());
@@ -234,5 +284,23 @@ mod tests {
         let (read, done) = Journal::load(dir.path()).unwrap();
         assert_eq!(read, header());
         assert_eq!(done.into_iter().collect::<Vec<_>>(), vec!["a".to_string()]);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_line_that_cannot_be_written_ends_the_journal_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        // Every write to /dev/full fails (ENOSPC), as on a full file system.
+        std::os::unix::fs::symlink("/dev/full", Journal::path_in(dir.path())).unwrap();
+        let mut journal = Journal::reopen(dir.path()).unwrap();
+        let started = event(EventKind::StepStarted {
+            step: "a".into(),
+            action: "x".into(),
+        });
+        let why = journal.record(&started).unwrap_err();
+        assert!(why.contains("cannot write the journal"), "{why}");
+        assert!(why.contains("it ends at byte 0"), "{why}");
+        // Later lines are refused with the same reason: the journal ends where it ended.
+        assert_eq!(journal.record(&started).unwrap_err(), why);
     }
 }
