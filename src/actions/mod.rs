@@ -25,8 +25,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use self::selector::{
-    check_fields, nearest, FieldKind, FieldSpec, InputError, Pattern, ResourceFilter, StepInput,
-    COMMON_FILTER_FIELDS,
+    check_fields, nearest, some_of, FieldKind, FieldSpec, InputError, Pattern, ResourceFilter,
+    StepInput, COMMON_FILTER_FIELDS,
 };
 use crate::aws::{Aws, AwsError, CallContext, ErrorClass, CALL_CONTEXT};
 use crate::engine::{StepContext, StepError, StepOutput, Task};

@@ -405,8 +405,26 @@ fn check_value(value: &toml::Value, kind: FieldKind) -> Option<String> {
     }
 }
 
-/// The candidate closest to `word`, if it is close enough to be a likely typo.
+/// A list of names for a hint, cut after the first few: `a, b, c and 12 more`. A hint that
+/// listed every step of a 10,000-step plan would make the output quadratic.
+pub fn some_of(names: &[&str]) -> String {
+    const LISTED: usize = 8;
+    if names.len() <= LISTED {
+        return names.join(", ");
+    }
+    format!(
+        "{} and {} more",
+        names[..LISTED].join(", "),
+        names.len() - LISTED
+    )
+}
+
+/// The candidate closest to `word`, if it is close enough to be a likely typo. Words longer than
+/// any name are not compared (the cost grows with the product of the lengths).
 pub fn nearest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    if word.len() > 128 {
+        return None;
+    }
     candidates
         .iter()
         .map(|c| (strsim::damerau_levenshtein(word, c), *c))

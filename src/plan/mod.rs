@@ -12,7 +12,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use self::diagnostic::{Diagnostic, PathSegment, PlanErrors, Source, Target};
-use crate::actions::{self, check_fields, nearest, Action, ActionSpec, ActionStep, StepInput};
+use crate::actions::{
+    self, check_fields, nearest, some_of, Action, ActionSpec, ActionStep, StepInput,
+};
 use crate::aws::Aws;
 use crate::engine::{FailureHandler, Handler, RetryPolicy, StepNode};
 use crate::graph::{Dag, DagNode, GraphError};
@@ -236,12 +238,12 @@ impl Validator<'_> {
                 vars.insert(key.clone(), value.clone());
             } else {
                 let declared: Vec<&str> = file.vars.keys().map(String::as_str).collect();
-                let hint = match nearest(key, &declared) {
+                let hint = match self.suggest(key, &declared) {
                     Some(near) => format!(
                         "did you mean `{near}`? the plan declares: {}",
-                        declared.join(", ")
+                        some_of(&declared)
                     ),
-                    None => format!("the plan declares: {}", declared.join(", ")),
+                    None => format!("the plan declares: {}", some_of(&declared)),
                 };
                 self.error(
                     key_path!["vars"],
@@ -355,6 +357,16 @@ impl Validator<'_> {
             dag,
             sweep: file.sweep,
         })
+    }
+
+    /// The name closest to `word` among `names` (a typo's likely fix), looked for only while
+    /// the problems found so far are few enough to be shown: each look is linear in the names,
+    /// and a plan of thousands of broken references must still validate in linear time.
+    fn suggest<'n>(&self, word: &str, names: &[&'n str]) -> Option<&'n str> {
+        if self.errors.len() >= PlanErrors::SHOWN {
+            return None;
+        }
+        nearest(word, names)
     }
 
     fn finish(mut self) -> PlanErrors {
@@ -514,9 +526,9 @@ impl Validator<'_> {
                             match entry.as_str() {
                                 Some(dep) if known.contains(dep) => after.push(dep.to_string()),
                                 Some(dep) => {
-                                    let hint = match nearest(dep, ids) {
+                                    let hint = match self.suggest(dep, ids) {
                                         Some(near) => format!("did you mean `{near}`?"),
-                                        None => format!("the steps are: {}", ids.join(", ")),
+                                        None => format!("the steps are: {}", some_of(ids)),
                                     };
                                     self.error(at, Target::Value, format!("step `{id}` waits for `{dep}`, which is not a step of this plan"), Some(hint));
                                 }
@@ -794,7 +806,9 @@ impl Validator<'_> {
                     run = Some(step.clone())
                 }
                 ("run", toml::Value::String(step)) => {
-                    let hint = nearest(step, ids).map(|n| format!("did you mean `{n}`?"));
+                    let hint = self
+                        .suggest(step, ids)
+                        .map(|n| format!("did you mean `{n}`?"));
                     self.error(
                         at,
                         Target::Value,
@@ -869,7 +883,7 @@ impl Validator<'_> {
                         message,
                         Some(format!(
                             "declare it under [vars] or pass --var; declared: {}",
-                            declared.join(", ")
+                            some_of(&declared)
                         )),
                     );
                     value.clone()

@@ -368,3 +368,42 @@ fn an_over_long_glob_is_a_located_error_not_a_panic() {
     assert_eq!((line, column), (8, 18));
     assert!(message.contains("at most 1024"), "{message}");
 }
+
+#[test]
+fn thousands_of_broken_steps_give_bounded_output() {
+    // Each step waits for a step that does not exist and has an unknown key: 4,000 problems.
+    // Hints used to list every step id, so the output grew with the square of the steps.
+    let mut text = String::from("name = \"big\"\n");
+    for i in 0..2_000 {
+        text.push_str(&format!(
+            "[steps.step-{i}]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"x\" }}\nafter = [\"missing-{i}\"]\nbogus = 1\n"
+        ));
+    }
+    let errors = match parse(&text) {
+        Ok(_) => panic!("the plan should not validate"),
+        Err(errors) => errors,
+    };
+    assert_eq!(errors.0.len(), 4_000);
+    let shown = errors.to_string();
+    assert!(shown.len() < 64 * 1024, "{} bytes of output", shown.len());
+    assert!(
+        shown.contains("... and 3950 more problems not shown"),
+        "{}",
+        &shown[shown.len() - 300..]
+    );
+    assert!(shown.ends_with("4000 problems in the plan; nothing was run"));
+    // A hint names a few steps, not all of them.
+    assert!(shown.contains("and 1992 more"), "{}", &shown[..2000]);
+}
+
+#[test]
+fn a_very_long_line_is_shown_around_its_problem() {
+    let long = "x".repeat(100_000);
+    let text = format!(
+        "{HEADER}\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"x\", bogus = \"{long}\" }}\n"
+    );
+    let errors = parse(&text).err().expect("invalid");
+    let shown = errors.to_string();
+    assert!(shown.len() < 2_000, "{} bytes of output", shown.len());
+    assert!(shown.contains("bogus"), "{shown}");
+}
