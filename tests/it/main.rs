@@ -17,6 +17,7 @@ mod failures;
 mod fixture_check;
 mod harness;
 mod plan;
+mod plan_properties;
 mod preview;
 mod render;
 mod resume;
