@@ -494,6 +494,17 @@ async fn resume(args: ResumeArgs) -> Outcome {
     execute_plan(header, &args.settings, execution).await
 }
 
+/// The plan a run, preview, resume or apply executes, validated exactly as `teardown validate`
+/// does: only a validated plan runs, so a plan with a `[sweep]` section must pass the sweep's
+/// checks too, although these commands do not use it.
+fn parse_validated(header: &RunHeader) -> Result<Plan, plan::PlanErrors> {
+    let plan = plan::parse(&header.plan_path, &header.plan_text, &header.vars)?;
+    if plan.sweep.is_some() {
+        crate::sweep::SweepPlan::parse(&header.plan_path, &header.plan_text, &header.vars)?;
+    }
+    Ok(plan)
+}
+
 /// A journal says which steps are done; it may be trusted only for the run it was written by:
 /// the run id it names must be the directory's, and that id must name the journal's own region
 /// and plan (ids made before they named a region are not checked for it). The account and region
@@ -525,7 +536,7 @@ fn check_journal_is_this_runs(run_id: &str, header: &RunHeader) -> Result<(), St
 /// is empty for a new run), `done` lists steps a resumed run must not redo.
 async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Execution) -> Outcome {
     let dry_run = execution.dry_run;
-    let plan = match plan::parse(&header.plan_path, &header.plan_text, &header.vars) {
+    let plan = match parse_validated(&header) {
         Ok(plan) => plan,
         Err(errors) => {
             eprintln!("{errors}");

@@ -323,3 +323,37 @@ fn an_endpoint_that_never_answers_ends_in_a_clear_error_not_a_hang() {
         );
     }
 }
+
+#[test]
+fn a_plan_whose_only_errors_are_in_its_sweep_section_is_not_run() {
+    let home = tempfile::tempdir().unwrap();
+    let plan = write_plan(
+        home.path(),
+        "name = \"swept\"\n[steps.delete-repos]\naction = \"ecr.delete-repository\"\nmatch = { name = \"lab-*\" }\n[sweep]\nfind = { stack = \"Lab-*\" }\n",
+    );
+    // An endpoint that refuses connections: a command that got past validation would fail to
+    // reach it (exit 3), not exit 2.
+    let env: Vec<(String, String)> = [
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "us-west-2"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("HOME", home.path().to_str().unwrap()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for args in [
+        &["validate", &plan][..],
+        &["run", &plan, "--yes"][..],
+        &["preview", &plan][..],
+    ] {
+        let out = teardown(args, &env);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("[sweep] binds no variable"), "{args:?}: {err}");
+        assert!(err.contains(&format!("{plan}:5:1")), "{args:?}: {err}");
+    }
+    assert_eq!(run_debris(home.path()), Vec::<String>::new());
+}
