@@ -116,6 +116,8 @@ pub struct Aws {
     pub calls: CallLog,
     /// Calls in flight per service: the limits, and the most there ever were at once.
     pub concurrency: CallConcurrency,
+    /// The endpoint set in the configuration (`AWS_ENDPOINT_URL`), if one is.
+    pub endpoint_url: Option<String>,
     /// CloudFormation.
     pub cloudformation: aws_sdk_cloudformation::Client,
     /// EC2 (network interfaces, VPCs).
@@ -209,6 +211,7 @@ impl Aws {
         }
         let limits = options.call_limits;
         Ok(Aws {
+            endpoint_url: sdk_config.endpoint_url().map(str::to_string),
             region,
             mode,
             calls,
@@ -233,6 +236,108 @@ impl Aws {
     pub fn is_dry_run(&self) -> bool {
         self.mode == Mode::DryRun
     }
+
+    /// The endpoint a call to `service` (e.g. `sts`) goes to, for messages.
+    pub fn endpoint_of(&self, service: &str) -> String {
+        self.endpoint_url
+            .clone()
+            .unwrap_or_else(|| format!("https://{service}.{}.amazonaws.com", self.region))
+    }
+}
+
+/// A failed call explained for the person reading: one line that says what failed and what to do,
+/// and the SDK's whole account of it, for `--verbose`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Explained {
+    /// What failed and what to do, in a line or two.
+    pub summary: String,
+    /// The SDK's error with all its causes.
+    pub detail: String,
+}
+
+/// Error codes that mean the credentials themselves were refused.
+const CREDENTIAL_CODES: &[&str] = &[
+    "InvalidClientTokenId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "SignatureDoesNotMatch",
+    "UnrecognizedClientException",
+    "InvalidAccessKeyId",
+    "AuthFailure",
+];
+
+/// What to do about credentials, said once.
+pub const CREDENTIALS_ADVICE: &str = "check your credentials (AWS_PROFILE after `aws sso login`, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)";
+
+/// Explains a failed call of `operation` (e.g. `STS.GetCallerIdentity`) to `endpoint`, by the
+/// error's type and its causes' types, never its text: no credentials, the endpoint refused the
+/// connection or did not answer, another network failure, credentials refused, or AWS's own answer.
+pub fn explain<E, R>(operation: &str, endpoint: &str, err: &SdkError<E, R>) -> Explained
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: fmt::Debug + 'static,
+{
+    use aws_credential_types::provider::error::CredentialsError;
+    use aws_smithy_types::error::display::DisplayErrorContext;
+    let detail = DisplayErrorContext(err).to_string();
+    let mut credentials = None;
+    let mut io = None;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if credentials.is_none() {
+            credentials = e.downcast_ref::<CredentialsError>();
+        }
+        if io.is_none() {
+            io = e.downcast_ref::<std::io::Error>();
+        }
+        source = e.source();
+    }
+    let first_line = |text: String| text.lines().next().unwrap_or_default().to_string();
+    let summary = if let Some(credentials) = credentials {
+        match credentials {
+            CredentialsError::CredentialsNotLoaded(_) => {
+                format!("no AWS credentials were found; {CREDENTIALS_ADVICE}")
+            }
+            CredentialsError::ProviderTimedOut(_) => {
+                format!("loading the AWS credentials timed out; {CREDENTIALS_ADVICE}")
+            }
+            other => format!(
+                "the AWS credentials could not be loaded ({}); {CREDENTIALS_ADVICE}",
+                first_line(other.to_string())
+            ),
+        }
+    } else if let SdkError::ServiceError(service_error) = err {
+        let e = service_error.err();
+        let code = e.code().unwrap_or("unknown error");
+        let message = first_line(e.message().unwrap_or_default().to_string());
+        if CREDENTIAL_CODES.contains(&code) {
+            format!("AWS refused the credentials ({operation}: {code}: {message}); {CREDENTIALS_ADVICE}")
+        } else {
+            format!("{operation}: {code}: {message}")
+        }
+    } else if matches!(err, SdkError::TimeoutError(_))
+        || matches!(err, SdkError::DispatchFailure(d) if d.is_timeout())
+        || io.is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut)
+    {
+        format!("the AWS endpoint {endpoint} did not answer in time; check the network and any proxy (HTTPS_PROXY), or AWS_ENDPOINT_URL")
+    } else if io.is_some_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused) {
+        format!("cannot reach the AWS endpoint {endpoint}: connection refused; check AWS_ENDPOINT_URL and the region, and any proxy (HTTPS_PROXY)")
+    } else if let (SdkError::DispatchFailure(_), Some(io)) = (err, io) {
+        format!(
+            "cannot reach the AWS endpoint {endpoint}: {}; check the network, AWS_ENDPOINT_URL and any proxy (HTTPS_PROXY)",
+            first_line(io.to_string())
+        )
+    } else if let SdkError::DispatchFailure(_) = err {
+        format!("cannot reach the AWS endpoint {endpoint}; check the network, AWS_ENDPOINT_URL and any proxy (HTTPS_PROXY) (--verbose says more)")
+    } else {
+        let mut line = first_line(detail.clone());
+        if let Some((end, _)) = line.char_indices().nth(300) {
+            line.truncate(end);
+            line.push('…');
+        }
+        format!("{operation}: {line}")
+    };
+    Explained { summary, detail }
 }
 
 /// How many calls to one AWS service may be in flight at once, per set of clients ([`Aws`]).

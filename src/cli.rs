@@ -36,6 +36,10 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Say more: the whole detail of an error (an SDK error with all its causes), and the SDK's
+    /// own log lines (filtered by RUST_LOG when set, else warnings).
+    #[arg(long, short = 'v', global = true)]
+    pub verbose: bool,
 }
 
 /// The commands.
@@ -312,6 +316,15 @@ impl Outcome {
 pub fn main() -> ExitCode {
     ignore_file_size_signal();
     let cli = Cli::parse();
+    crate::util::set_verbose(cli.verbose);
+    if cli.verbose || std::env::var_os("RUST_LOG").is_some() {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -808,9 +821,13 @@ pub(crate) async fn check_guard(plan: &Plan, aws: &Aws) -> Result<String, String
         ));
     }
     let identity = aws.sts.get_caller_identity().send().await.map_err(|e| {
-        let e = crate::aws::AwsError::from_sdk("STS.GetCallerIdentity", e);
+        let explained = crate::aws::explain("STS.GetCallerIdentity", &aws.endpoint_of("sts"), &e);
+        if crate::util::verbose() {
+            eprintln!("detail: {}", explained.detail);
+        }
         format!(
-            "cannot tell which AWS account this is ({e}); check your credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID, `aws sso login`): nothing was done"
+            "cannot tell which AWS account this is: {}: nothing was done",
+            explained.summary
         )
     })?;
     let account = identity.account().unwrap_or_default().to_string();

@@ -282,14 +282,16 @@ async fn check_identity(
     expected: Option<&str>,
 ) -> Result<String, String> {
     let identity = aws.sts.get_caller_identity().send().await.map_err(|e| {
-        let e = AwsError::from_sdk("STS.GetCallerIdentity", e);
+        let explained = crate::aws::explain("STS.GetCallerIdentity", &aws.endpoint_of("sts"), &e);
+        if crate::util::verbose() {
+            eprintln!("detail: {}", explained.detail);
+        }
+        let e = explained.summary;
         match expected {
             Some(account) => format!(
                 "cannot assume the role in account {account}, or tell which account it is in ({e}); check that the role exists, trusts these credentials, and that they may call sts:AssumeRole on it: nothing was done in it"
             ),
-            None => format!(
-                "cannot tell which AWS account this is ({e}); check your credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID, `aws sso login`): nothing was done"
-            ),
+            None => format!("cannot tell which AWS account this is: {e}: nothing was done"),
         }
     })?;
     let account = identity.account().unwrap_or_default().to_string();
