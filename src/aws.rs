@@ -611,6 +611,15 @@ impl fmt::Display for DryRunViolation {
 
 impl std::error::Error for DryRunViolation {}
 
+/// Put in a call's configuration by the guard when it refused the call: the call log then knows
+/// that nothing was sent, and keeps it out of the audit log.
+#[derive(Clone, Debug)]
+struct Refused;
+
+impl aws_smithy_types::config_bag::Storable for Refused {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
 /// The error raised instead of sending a mutating call that the audit log could not record.
 #[derive(Debug)]
 pub struct Unrecorded {
@@ -622,10 +631,11 @@ pub struct Unrecorded {
 
 impl fmt::Display for Unrecorded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Shown after the operation's name (`ECS.StopTask: not sent: ...`), as AWS errors are.
         write!(
             f,
-            "{} was not sent: {}, and no change is made that the run cannot record",
-            self.operation, self.reason
+            "not sent: {}, and no change is made that the run cannot record",
+            self.reason
         )
     }
 }
@@ -658,11 +668,13 @@ impl Intercept for ReadOnlyGuard {
             return Ok(());
         }
         if self.mode == Mode::DryRun {
+            cfg.interceptor_state().store_put(Refused);
             return Err(Box::new(DryRunViolation {
                 operation: format!("{service}.{operation}"),
             }));
         }
         if let Some(Err(reason)) = self.audit.as_ref().map(AuditLog::check_open) {
+            cfg.interceptor_state().store_put(Refused);
             return Err(Box::new(Unrecorded {
                 operation: format!("{service}.{operation}"),
                 reason,
@@ -722,6 +734,8 @@ pub struct CallContext {
 #[derive(Clone, Debug)]
 pub struct AuditLog {
     state: Arc<Mutex<AuditState>>,
+    /// Cancelled when the run's record can no longer be written.
+    lost: tokio_util::sync::CancellationToken,
 }
 
 #[derive(Debug)]
@@ -758,6 +772,7 @@ impl AuditLog {
                 broken: None,
                 ended: false,
             })),
+            lost: tokio_util::sync::CancellationToken::new(),
         }
     }
 
@@ -793,6 +808,12 @@ impl AuditLog {
         if state.broken.is_none() {
             state.broken = Some(why);
         }
+        self.lost.cancel();
+    }
+
+    /// Cancelled once the run's record can no longer be written: the run should stop.
+    pub fn lost(&self) -> tokio_util::sync::CancellationToken {
+        self.lost.clone()
     }
 
     /// Why the run's record could not be written, if it could not: the run must not report
@@ -857,7 +878,7 @@ impl AuditLog {
         };
         state.ended = true;
         let why = format!(
-            "cannot write the audit log {}: {e}; it ends {}{}, and this change, which was made, is not in it: {}",
+            "cannot write the audit log {}: {e}; it ends {}{}",
             path.display(),
             if lines == 0 {
                 format!("at byte {bytes}, before this run's first line")
@@ -865,12 +886,15 @@ impl AuditLog {
                 format!("at byte {bytes}, after this run's {lines} complete lines")
             },
             if cut { "" } else { " (with a torn last line)" },
+        );
+        eprintln!(
+            "error: {why}; this change was made and is not in it: {}\nno further change will be sent",
             line.trim_end()
         );
-        eprintln!("error: {why}; no further change will be sent");
         if state.broken.is_none() {
             state.broken = Some(why);
         }
+        self.lost.cancel();
     }
 }
 
@@ -938,6 +962,7 @@ impl Intercept for CallLog {
             (Some(Ok(_)), _) => "ok".to_string(),
             (_, Some(r)) if r.status().is_success() => "ok".to_string(),
             (_, Some(r)) => format!("http {}", r.status().as_u16()),
+            (_, None) if cfg.load::<Refused>().is_some() => "refused before sending".to_string(),
             (_, None) => "not sent".to_string(),
         };
         let context = CALL_CONTEXT.try_with(Clone::clone).unwrap_or_default();
@@ -951,7 +976,8 @@ impl Intercept for CallLog {
             step: context.step,
             resource: context.resource,
         };
-        if record.mutating {
+        // A call the guard refused changed nothing: it is not a change to record.
+        if record.mutating && cfg.load::<Refused>().is_none() {
             if let Some(audit) = &self.audit {
                 audit.append(&record);
             }
@@ -1063,7 +1089,9 @@ impl AwsError {
             _ => (
                 ErrorClass::Fatal,
                 None,
-                DisplayErrorContext(&err).to_string(),
+                std::error::Error::source(&err)
+                    .and_then(guard_refusal)
+                    .unwrap_or_else(|| DisplayErrorContext(&err).to_string()),
             ),
         };
         let access_denied = code
@@ -1086,6 +1114,22 @@ impl AwsError {
     pub fn is_not_found(&self) -> bool {
         self.class == ErrorClass::NotFound
     }
+}
+
+/// The guard's own refusal ([`DryRunViolation`], [`Unrecorded`]) among an error's causes, in its
+/// own words (the SDK's wrapping adds nothing a reader needs).
+fn guard_refusal(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut source = Some(err);
+    while let Some(e) = source {
+        if let Some(v) = e.downcast_ref::<DryRunViolation>() {
+            return Some(v.to_string());
+        }
+        if let Some(u) = e.downcast_ref::<Unrecorded>() {
+            return Some(u.to_string());
+        }
+        source = e.source();
+    }
+    None
 }
 
 /// An SDK timestamp as a chrono one (`None` if out of chrono's range).

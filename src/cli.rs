@@ -701,6 +701,15 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
     });
     let cancel = CancellationToken::new();
     let signals = tokio::spawn(watch_signals(cancel.clone()));
+    // A run whose record can no longer be written stops: nothing new starts, running steps stop at
+    // their next safe point (their changes are refused already).
+    if let Some(lost) = audit.as_ref().map(AuditLog::lost) {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            lost.cancelled().await;
+            cancel.cancel()
+        });
+    }
     let summary = engine::run(&dag, &options, &events, &cancel).await;
     signals.abort();
     drop(events);

@@ -134,6 +134,17 @@ async fn a_record_that_cannot_be_written_stops_the_run_and_says_where_it_ends() 
     assert!(stderr.contains("cannot write the audit log"), "{stderr}");
     assert!(stderr.contains("it ends at byte"), "{stderr}");
     assert!(stderr.contains("no further change"), "{stderr}");
+    // The refused deletion says why it was not sent, and is not taken for a change made.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("ECR.DeleteRepository: not sent: the run's record"),
+        "{stdout}"
+    );
+    assert_eq!(
+        stderr.matches("this change was made").count(),
+        1,
+        "{stderr}"
+    );
     // The log holds whole records only (the torn one was cut off) ...
     let run = std::fs::read_dir(&runs)
         .unwrap()
