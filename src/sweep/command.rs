@@ -124,11 +124,9 @@ pub async fn run(args: SweepArgs) -> Outcome {
         }
         Regions::Listed(regions)
     };
-    let run_id = format!(
-        "{}-sweep-{}",
-        Utc::now().format("%Y%m%dT%H%M%SZ"),
-        plan.plan.name
-    );
+    // Unique like a run's (see crate::run_dir): two sweeps (shards) started in the same second
+    // must not share an audit log. `sweep` stands where a run's id names its region.
+    let run_id = crate::run_dir::new_run_id(&plan.plan.name, "sweep");
     let runs = RunsDirs {
         root: crate::cli::runs_dir(args.runs_dir.as_ref()),
         per_account: matches!(accounts, Accounts::AssumeRole { .. }),
