@@ -632,14 +632,7 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
     } else {
         let key = format!("{account}-{}-{}", aws.region, plan.name);
         match RunLock::acquire(&runs_dir(args.runs_dir.as_ref()), &key, &header.run_id) {
-            Ok(lock) => {
-                if let Some(previous) = lock.taken_over() {
-                    eprintln!(
-                        "note: took over the lock of {previous}, which ended without releasing it"
-                    );
-                }
-                Some(lock)
-            }
+            Ok(lock) => Some(announce_takeover(lock)),
             Err(message) => {
                 eprintln!("error: {message}");
                 return Outcome::Refused;
@@ -686,30 +679,14 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
     let records = audit.clone();
     let listening = tokio::spawn(async move {
         while let Some(event) = receiver.recv().await {
-            if let (Some(journal), Some(records)) = (journal.as_mut(), records.as_ref()) {
-                if let Err(why) = journal.record(&event) {
-                    // No further change is sent once the journal cannot say what was done.
-                    if records.problem().is_none() {
-                        eprintln!("error: {why}; no further change will be sent");
-                    }
-                    records.fail(why);
-                }
-            }
+            record(journal.as_mut(), records.as_ref(), &event);
             renderer.event(&event);
         }
         renderer.finish();
     });
     let cancel = CancellationToken::new();
     let signals = tokio::spawn(watch_signals(cancel.clone()));
-    // A run whose record can no longer be written stops: nothing new starts, running steps stop at
-    // their next safe point (their changes are refused already).
-    if let Some(lost) = audit.as_ref().map(AuditLog::lost) {
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            lost.cancelled().await;
-            cancel.cancel()
-        });
-    }
+    stop_when_record_lost(audit.as_ref(), &cancel);
     let summary = engine::run(&dag, &options, &events, &cancel).await;
     signals.abort();
     drop(events);
@@ -755,6 +732,41 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
         );
     }
     outcome_of(&summary, execution.detailed_exitcode)
+}
+
+/// Records an event in the journal; a journal that cannot be written breaks the run's record, so
+/// that no further change is sent (see [`AuditLog`]).
+fn record(journal: Option<&mut Journal>, records: Option<&AuditLog>, event: &crate::event::Event) {
+    let (Some(journal), Some(records)) = (journal, records) else {
+        return;
+    };
+    if let Err(why) = journal.record(event) {
+        if records.problem().is_none() {
+            eprintln!("error: {why}; no further change will be sent");
+        }
+        records.fail(why);
+    }
+}
+
+/// A run whose record can no longer be written stops: nothing new starts, and running steps stop
+/// at their next safe point (their changes are refused already).
+fn stop_when_record_lost(audit: Option<&AuditLog>, cancel: &CancellationToken) {
+    if let Some(lost) = audit.map(AuditLog::lost) {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            lost.cancelled().await;
+            cancel.cancel()
+        });
+    }
+}
+
+/// Says, in one line, whose lock a run took over: a run that ended without releasing it (killed,
+/// or exited at once on a second Ctrl-C). The kernel had freed it; nothing needed breaking.
+pub(crate) fn announce_takeover(lock: RunLock) -> RunLock {
+    if let Some(previous) = lock.taken_over() {
+        eprintln!("note: took over the lock of {previous}, which ended without releasing it");
+    }
+    lock
 }
 
 /// Creates what a run that changes things keeps on disk, now that it is about to make its first

@@ -167,12 +167,7 @@ pub async fn run(args: SweepArgs) -> Outcome {
                     key.push_str(&format!("-shard-{}-of-{}", shard.index, shard.count));
                 }
                 match RunLock::acquire(&runs.of(&account.account), &key, &run_id) {
-                    Ok(lock) => {
-                        if let Some(previous) = lock.taken_over() {
-                            eprintln!("note: took over the lock of {previous}, which ended without releasing it");
-                        }
-                        locks.push(lock)
-                    }
+                    Ok(lock) => locks.push(crate::cli::announce_takeover(lock)),
                     Err(message) => {
                         eprintln!("error: {message}");
                         return Outcome::Refused;
