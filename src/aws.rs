@@ -59,8 +59,9 @@ pub struct AwsOptions {
     pub audit: Option<AuditLog>,
     /// Calls in flight at once to each service, at most (`Default`: [`CallLimits::default`]).
     pub call_limits: CallLimits,
-    /// How long one call may take (`Default`: [`CallTimeouts::default`]).
-    pub timeouts: CallTimeouts,
+    /// How long one call may take. `None`: what the configuration sets (e.g. a sweep's, for its
+    /// assumed roles' calls too), and [`CallTimeouts::default`] for what it does not.
+    pub timeouts: Option<CallTimeouts>,
 }
 
 /// How long one AWS call may take, so that an endpoint that accepts a connection and never answers
@@ -85,7 +86,8 @@ impl CallTimeouts {
     /// One call with its retries: 2 minutes.
     pub const DEFAULT_OPERATION: Duration = Duration::from_secs(120);
 
-    fn config(&self) -> aws_smithy_types::timeout::TimeoutConfig {
+    /// As the SDK's configuration.
+    pub fn config(&self) -> aws_smithy_types::timeout::TimeoutConfig {
         aws_smithy_types::timeout::TimeoutConfig::builder()
             .connect_timeout(self.connect)
             .read_timeout(self.attempt)
@@ -189,7 +191,15 @@ impl Aws {
         // included, passes through.
         let retry = RetryConfig::standard().with_max_attempts(options.max_attempts.unwrap_or(5));
         let http = base_http_client(sdk_config);
-        let timeouts = options.timeouts.config();
+        let timeouts = match (options.timeouts, sdk_config.timeout_config()) {
+            (Some(timeouts), _) => timeouts.config(),
+            (None, Some(configured)) => {
+                let mut merged = configured.clone();
+                merged.take_defaults_from(&CallTimeouts::default().config());
+                merged
+            }
+            (None, None) => CallTimeouts::default().config(),
+        };
         let concurrency = CallConcurrency::default();
 
         macro_rules! client {
@@ -1295,5 +1305,55 @@ mod tests {
             assert_eq!(aws.concurrency.limit(service), Some(5), "{service}");
         }
         assert!(aws.concurrency.peaks().is_empty());
+    }
+
+    #[test]
+    fn every_client_has_call_timeouts_from_the_options_or_the_configuration() {
+        let sdk_config = |timeouts: Option<aws_smithy_types::timeout::TimeoutConfig>| {
+            let mut builder = SdkConfig::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(aws_config::Region::new("us-west-2"));
+            builder.set_timeout_config(timeouts);
+            builder.build()
+        };
+        let timeouts_of = |config: &SdkConfig, timeouts: Option<CallTimeouts>| {
+            let aws = Aws::from_sdk_config(
+                config,
+                Mode::DryRun,
+                AwsOptions {
+                    timeouts,
+                    ..AwsOptions::default()
+                },
+            )
+            .unwrap();
+            let sts = aws.sts.config().timeout_config().unwrap().clone();
+            let ecs = aws.ecs.config().timeout_config().unwrap().clone();
+            assert_eq!(sts, ecs);
+            sts
+        };
+        // Nothing set anywhere: the defaults, never none.
+        let defaults = timeouts_of(&sdk_config(None), None);
+        assert_eq!(defaults.connect_timeout(), Some(Duration::from_secs(5)));
+        assert_eq!(defaults.read_timeout(), Some(Duration::from_secs(30)));
+        assert_eq!(
+            defaults.operation_attempt_timeout(),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(defaults.operation_timeout(), Some(Duration::from_secs(120)));
+        // The options win.
+        let short = CallTimeouts {
+            connect: Duration::from_secs(1),
+            attempt: Duration::from_secs(2),
+            operation: Duration::from_secs(3),
+        };
+        let set = timeouts_of(&sdk_config(None), Some(short));
+        assert_eq!(set.operation_timeout(), Some(Duration::from_secs(3)));
+        // What the configuration sets is kept, and what it does not is filled in.
+        let configured = aws_smithy_types::timeout::TimeoutConfig::builder()
+            .operation_timeout(Duration::from_secs(7))
+            .build();
+        let merged = timeouts_of(&sdk_config(Some(configured)), None);
+        assert_eq!(merged.operation_timeout(), Some(Duration::from_secs(7)));
+        assert_eq!(merged.connect_timeout(), Some(Duration::from_secs(5)));
     }
 }

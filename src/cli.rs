@@ -587,7 +587,7 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
             region,
             audit: audit.clone(),
             call_limits: args.call_limits.limits(),
-            timeouts: args.call_timeouts.timeouts(),
+            timeouts: Some(args.call_timeouts.timeouts()),
             ..AwsOptions::default()
         },
     )

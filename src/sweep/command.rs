@@ -64,6 +64,9 @@ pub struct SweepArgs {
     /// Calls in flight at once to each AWS service, at most (per account and region).
     #[command(flatten)]
     pub call_limits: crate::cli::CallLimitArgs,
+    /// How long one AWS call may take.
+    #[command(flatten)]
+    pub call_timeouts: crate::cli::CallTimeoutArgs,
     /// Override a plan variable that `[sweep] bind` does not set: --var key=value (repeatable).
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = crate::cli::parse_var)]
     pub vars: Vec<(String, String)>,
@@ -141,6 +144,7 @@ pub async fn run(args: SweepArgs) -> Outcome {
         &regions,
         audit,
         args.call_limits.limits(),
+        args.call_timeouts.timeouts(),
     )
     .await
     {

@@ -13,7 +13,7 @@ use aws_config::sts::AssumeRoleProvider;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sts::config::SharedCredentialsProvider;
 
-use crate::aws::{AuditLog, Aws, AwsError, AwsOptions, CallLimits, Mode};
+use crate::aws::{AuditLog, Aws, AwsError, AwsOptions, CallLimits, CallTimeouts, Mode};
 use crate::plan::{Guard, Plan};
 
 use super::accounts::{RoleTemplate, SESSION_NAME};
@@ -85,9 +85,15 @@ pub async fn connect(
     regions: &Regions,
     audit: Option<(&RunsDirs, &str)>,
     call_limits: CallLimits,
+    timeouts: CallTimeouts,
 ) -> Result<Connected, String> {
     let guard = &plan.guard;
-    let mut base = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    // Every client and credentials provider built from this configuration (the assumed roles'
+    // too) gets the timeouts: no call of a sweep can hang.
+    let mut base = aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(timeouts.config())
+        .load()
+        .await;
     // The calls made before the regions' clients are built (STS, EC2 DescribeRegions) need a
     // region: without one in the environment or profile, the first region named serves.
     if let (None, Regions::Listed(listed)) = (base.region(), regions) {
