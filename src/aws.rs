@@ -282,17 +282,22 @@ pub const CREDENTIALS_ADVICE: &str = "check your credentials (AWS_PROFILE after 
 /// Explains a failed call of `operation` (e.g. `STS.GetCallerIdentity`) to `endpoint`, by the
 /// error's type and its causes' types, never its text: no credentials, the endpoint refused the
 /// connection or did not answer, another network failure, credentials refused, or AWS's own answer.
-pub fn explain<E, R>(operation: &str, endpoint: &str, err: &SdkError<E, R>) -> Explained
+pub fn explain<E, R>(operation: &str, endpoint: Option<&str>, err: &SdkError<E, R>) -> Explained
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: fmt::Debug + 'static,
+    R: fmt::Debug,
 {
     use aws_credential_types::provider::error::CredentialsError;
     use aws_smithy_types::error::display::DisplayErrorContext;
     let detail = DisplayErrorContext(err).to_string();
     let mut credentials = None;
     let mut io = None;
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    let endpoint = match endpoint {
+        Some(url) => format!("the AWS endpoint {url}"),
+        None => "the AWS endpoint".to_string(),
+    };
+    // The error itself is an SdkError: its causes tell what happened.
+    let mut source = std::error::Error::source(err);
     while let Some(e) = source {
         if credentials.is_none() {
             credentials = e.downcast_ref::<CredentialsError>();
@@ -329,16 +334,16 @@ where
         || matches!(err, SdkError::DispatchFailure(d) if d.is_timeout())
         || io.is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut)
     {
-        format!("the AWS endpoint {endpoint} did not answer in time; check the network and any proxy (HTTPS_PROXY), or AWS_ENDPOINT_URL")
+        format!("{endpoint} did not answer in time; check the network and any proxy (HTTPS_PROXY), or AWS_ENDPOINT_URL")
     } else if io.is_some_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused) {
-        format!("cannot reach the AWS endpoint {endpoint}: connection refused; check AWS_ENDPOINT_URL and the region, and any proxy (HTTPS_PROXY)")
+        format!("cannot reach {endpoint}: connection refused; check AWS_ENDPOINT_URL and the region, and any proxy (HTTPS_PROXY)")
     } else if let (SdkError::DispatchFailure(_), Some(io)) = (err, io) {
         format!(
-            "cannot reach the AWS endpoint {endpoint}: {}; check the network, AWS_ENDPOINT_URL and any proxy (HTTPS_PROXY)",
+            "cannot reach {endpoint}: {}; check the network, AWS_ENDPOINT_URL and any proxy (HTTPS_PROXY)",
             first_line(io.to_string())
         )
     } else if let SdkError::DispatchFailure(_) = err {
-        format!("cannot reach the AWS endpoint {endpoint}; check the network, AWS_ENDPOINT_URL and any proxy (HTTPS_PROXY) (--verbose says more)")
+        format!("cannot reach {endpoint}; check the network, AWS_ENDPOINT_URL and any proxy (HTTPS_PROXY) (--verbose says more)")
     } else {
         let mut line = first_line(detail.clone());
         if let Some((end, _)) = line.char_indices().nth(300) {
@@ -1088,10 +1093,14 @@ impl AwsError {
                 (classify_code(code.as_deref()), code, message)
             }
             // Timeouts and connection failures were already retried by the SDK: one more try of the
-            // whole step may still work.
-            SdkError::TimeoutError(_)
-            | SdkError::DispatchFailure(_)
-            | SdkError::ResponseError(_) => (
+            // whole step may still work. Said in a line (no credentials, cannot reach the
+            // endpoint, no answer in time), not as the SDK's Debug output.
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => (
+                ErrorClass::Retryable,
+                None,
+                explain(operation, None, &err).summary,
+            ),
+            SdkError::ResponseError(_) => (
                 ErrorClass::Retryable,
                 None,
                 DisplayErrorContext(&err).to_string(),
@@ -1355,5 +1364,50 @@ mod tests {
         let merged = timeouts_of(&sdk_config(Some(configured)), None);
         assert_eq!(merged.operation_timeout(), Some(Duration::from_secs(7)));
         assert_eq!(merged.connect_timeout(), Some(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn failed_calls_are_explained_by_type_in_a_line() {
+        use aws_credential_types::provider::error::CredentialsError;
+        use aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError;
+        use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        type Error = SdkError<GetCallerIdentityError, HttpResponse>;
+        let refused: Error = SdkError::dispatch_failure(ConnectorError::io(Box::new(
+            std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+        )));
+        let no_credentials: Error = SdkError::dispatch_failure(ConnectorError::other(
+            Box::new(CredentialsError::not_loaded(
+                "no credentials found in chain",
+            )),
+            None,
+        ));
+        let timed_out: Error = SdkError::timeout_error("operation timeout after 3s");
+        let endpoint = Some("http://127.0.0.1:9");
+        let op = "STS.GetCallerIdentity";
+        assert_eq!(
+            explain(op, endpoint, &refused).summary,
+            "cannot reach the AWS endpoint http://127.0.0.1:9: connection refused; check AWS_ENDPOINT_URL and the region, and any proxy (HTTPS_PROXY)"
+        );
+        let summary = explain(op, endpoint, &no_credentials).summary;
+        assert!(
+            summary.starts_with("no AWS credentials were found; check your credentials"),
+            "{summary}"
+        );
+        let summary = explain(op, None, &timed_out).summary;
+        assert!(
+            summary.starts_with("the AWS endpoint did not answer in time"),
+            "{summary}"
+        );
+        // A step's error says the same, in a line, and is retried.
+        let e = AwsError::from_sdk("ECS.StopTask", refused);
+        assert_eq!(e.class, ErrorClass::Retryable);
+        assert!(
+            e.message
+                .starts_with("cannot reach the AWS endpoint: connection refused"),
+            "{}",
+            e.message
+        );
+        assert!(!e.message.contains("DispatchFailure"), "{}", e.message);
     }
 }

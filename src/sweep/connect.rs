@@ -288,7 +288,7 @@ async fn check_identity(
     expected: Option<&str>,
 ) -> Result<String, String> {
     let identity = aws.sts.get_caller_identity().send().await.map_err(|e| {
-        let explained = crate::aws::explain("STS.GetCallerIdentity", &aws.endpoint_of("sts"), &e);
+        let explained = crate::aws::explain("STS.GetCallerIdentity", Some(&aws.endpoint_of("sts")), &e);
         if crate::util::verbose() {
             eprintln!("detail: {}", explained.detail);
         }
