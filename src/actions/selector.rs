@@ -451,8 +451,8 @@ mod tests {
 
     #[test]
     fn over_long_patterns_are_refused_and_the_longest_allowed_compile() {
-        // ~130k characters used to panic inside globset.
-        let err = Pattern::parse(&"*a".repeat(65_000)).unwrap_err();
+        // 130k stars used to panic inside globset (its regex outgrew the size limit).
+        let err = Pattern::parse(&"*".repeat(130_000)).unwrap_err();
         assert!(err.contains("at most 1024"), "{err}");
         assert!(err.len() < 200, "the message must not echo the pattern");
         assert!(Pattern::parse(&"x".repeat(1025)).is_err());
