@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
@@ -59,6 +59,52 @@ pub struct AwsOptions {
     pub audit: Option<AuditLog>,
     /// Calls in flight at once to each service, at most (`Default`: [`CallLimits::default`]).
     pub call_limits: CallLimits,
+    /// How long one call may take. `None`: what the configuration sets (e.g. a sweep's, for its
+    /// assumed roles' calls too), and [`CallTimeouts::default`] for what it does not.
+    pub timeouts: Option<CallTimeouts>,
+}
+
+/// How long one AWS call may take, so that an endpoint that accepts a connection and never answers
+/// cannot hang a run: connecting, each attempt (and each read of its answer), and the whole call
+/// with its retries. A call that times out is an error like any other (retried within the step's
+/// deadline), and the step's own deadline bounds the step whatever its calls do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallTimeouts {
+    /// Establishing a connection.
+    pub connect: Duration,
+    /// One attempt of a call, and any single read of its answer.
+    pub attempt: Duration,
+    /// One call, all its attempts and the backoff between them included.
+    pub operation: Duration,
+}
+
+impl CallTimeouts {
+    /// Connecting: 5 s (an AWS endpoint answers in milliseconds).
+    pub const DEFAULT_CONNECT: Duration = Duration::from_secs(5);
+    /// One attempt: 30 s (teardown's calls are small; waits are polls, not long calls).
+    pub const DEFAULT_ATTEMPT: Duration = Duration::from_secs(30);
+    /// One call with its retries: 2 minutes.
+    pub const DEFAULT_OPERATION: Duration = Duration::from_secs(120);
+
+    /// As the SDK's configuration.
+    pub fn config(&self) -> aws_smithy_types::timeout::TimeoutConfig {
+        aws_smithy_types::timeout::TimeoutConfig::builder()
+            .connect_timeout(self.connect)
+            .read_timeout(self.attempt)
+            .operation_attempt_timeout(self.attempt)
+            .operation_timeout(self.operation)
+            .build()
+    }
+}
+
+impl Default for CallTimeouts {
+    fn default() -> CallTimeouts {
+        CallTimeouts {
+            connect: CallTimeouts::DEFAULT_CONNECT,
+            attempt: CallTimeouts::DEFAULT_ATTEMPT,
+            operation: CallTimeouts::DEFAULT_OPERATION,
+        }
+    }
 }
 
 /// The clients a teardown uses, built from one configuration.
@@ -72,6 +118,8 @@ pub struct Aws {
     pub calls: CallLog,
     /// Calls in flight per service: the limits, and the most there ever were at once.
     pub concurrency: CallConcurrency,
+    /// The endpoint set in the configuration (`AWS_ENDPOINT_URL`), if one is.
+    pub endpoint_url: Option<String>,
     /// CloudFormation.
     pub cloudformation: aws_sdk_cloudformation::Client,
     /// EC2 (network interfaces, VPCs).
@@ -129,7 +177,10 @@ impl Aws {
             ..CallLog::default()
         };
         let mut interceptors = vec![
-            SharedInterceptor::new(ReadOnlyGuard { mode }),
+            SharedInterceptor::new(ReadOnlyGuard {
+                mode,
+                audit: options.audit.clone(),
+            }),
             SharedInterceptor::new(calls.clone()),
         ];
         interceptors.extend(options.interceptors.iter().cloned());
@@ -140,12 +191,22 @@ impl Aws {
         // included, passes through.
         let retry = RetryConfig::standard().with_max_attempts(options.max_attempts.unwrap_or(5));
         let http = base_http_client(sdk_config);
+        let timeouts = match (options.timeouts, sdk_config.timeout_config()) {
+            (Some(timeouts), _) => timeouts.config(),
+            (None, Some(configured)) => {
+                let mut merged = configured.clone();
+                merged.take_defaults_from(&CallTimeouts::default().config());
+                merged
+            }
+            (None, None) => CallTimeouts::default().config(),
+        };
         let concurrency = CallConcurrency::default();
 
         macro_rules! client {
             ($krate:ident, $service:literal, $limit:expr) => {{
-                let mut builder =
-                    $krate::config::Builder::from(sdk_config).retry_config(retry.clone());
+                let mut builder = $krate::config::Builder::from(sdk_config)
+                    .retry_config(retry.clone())
+                    .timeout_config(timeouts.clone());
                 for interceptor in &interceptors {
                     builder.push_interceptor(interceptor.clone());
                 }
@@ -160,6 +221,7 @@ impl Aws {
         }
         let limits = options.call_limits;
         Ok(Aws {
+            endpoint_url: sdk_config.endpoint_url().map(str::to_string),
             region,
             mode,
             calls,
@@ -184,6 +246,113 @@ impl Aws {
     pub fn is_dry_run(&self) -> bool {
         self.mode == Mode::DryRun
     }
+
+    /// The endpoint a call to `service` (e.g. `sts`) goes to, for messages.
+    pub fn endpoint_of(&self, service: &str) -> String {
+        self.endpoint_url
+            .clone()
+            .unwrap_or_else(|| format!("https://{service}.{}.amazonaws.com", self.region))
+    }
+}
+
+/// A failed call explained for the person reading: one line that says what failed and what to do,
+/// and the SDK's whole account of it, for `--verbose`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Explained {
+    /// What failed and what to do, in a line or two.
+    pub summary: String,
+    /// The SDK's error with all its causes.
+    pub detail: String,
+}
+
+/// Error codes that mean the credentials themselves were refused.
+const CREDENTIAL_CODES: &[&str] = &[
+    "InvalidClientTokenId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "SignatureDoesNotMatch",
+    "UnrecognizedClientException",
+    "InvalidAccessKeyId",
+    "AuthFailure",
+];
+
+/// What to do about credentials, said once.
+pub const CREDENTIALS_ADVICE: &str = "check your credentials (AWS_PROFILE after `aws sso login`, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)";
+
+/// Explains a failed call of `operation` (e.g. `STS.GetCallerIdentity`) to `endpoint`, by the
+/// error's type and its causes' types, never its text: no credentials, the endpoint refused the
+/// connection or did not answer, another network failure, credentials refused, or AWS's own answer.
+pub fn explain<E, R>(operation: &str, endpoint: Option<&str>, err: &SdkError<E, R>) -> Explained
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: fmt::Debug,
+{
+    use aws_credential_types::provider::error::CredentialsError;
+    use aws_smithy_types::error::display::DisplayErrorContext;
+    let detail = DisplayErrorContext(err).to_string();
+    let mut credentials = None;
+    let mut io = None;
+    let endpoint = match endpoint {
+        Some(url) => format!("the AWS endpoint {url}"),
+        None => "the AWS endpoint".to_string(),
+    };
+    // The error itself is an SdkError: its causes tell what happened.
+    let mut source = std::error::Error::source(err);
+    while let Some(e) = source {
+        if credentials.is_none() {
+            credentials = e.downcast_ref::<CredentialsError>();
+        }
+        if io.is_none() {
+            io = e.downcast_ref::<std::io::Error>();
+        }
+        source = e.source();
+    }
+    let first_line = |text: String| text.lines().next().unwrap_or_default().to_string();
+    let summary = if let Some(credentials) = credentials {
+        match credentials {
+            CredentialsError::CredentialsNotLoaded(_) => {
+                format!("no AWS credentials were found; {CREDENTIALS_ADVICE}")
+            }
+            CredentialsError::ProviderTimedOut(_) => {
+                format!("loading the AWS credentials timed out; {CREDENTIALS_ADVICE}")
+            }
+            other => format!(
+                "the AWS credentials could not be loaded ({}); {CREDENTIALS_ADVICE}",
+                first_line(other.to_string())
+            ),
+        }
+    } else if let SdkError::ServiceError(service_error) = err {
+        let e = service_error.err();
+        let code = e.code().unwrap_or("unknown error");
+        let message = first_line(e.message().unwrap_or_default().to_string());
+        if CREDENTIAL_CODES.contains(&code) {
+            format!("AWS refused the credentials ({operation}: {code}: {message}); {CREDENTIALS_ADVICE}")
+        } else {
+            format!("{operation}: {code}: {message}")
+        }
+    } else if matches!(err, SdkError::TimeoutError(_))
+        || matches!(err, SdkError::DispatchFailure(d) if d.is_timeout())
+        || io.is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut)
+    {
+        format!("{endpoint} did not answer in time; check the network and any proxy (HTTPS_PROXY), or AWS_ENDPOINT_URL")
+    } else if io.is_some_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused) {
+        format!("cannot reach {endpoint}: connection refused; check AWS_ENDPOINT_URL and the region, and any proxy (HTTPS_PROXY)")
+    } else if let (SdkError::DispatchFailure(_), Some(io)) = (err, io) {
+        format!(
+            "cannot reach {endpoint}: {}; check the network, AWS_ENDPOINT_URL and any proxy (HTTPS_PROXY)",
+            first_line(io.to_string())
+        )
+    } else if let SdkError::DispatchFailure(_) = err {
+        format!("cannot reach {endpoint}; check the network, AWS_ENDPOINT_URL and any proxy (HTTPS_PROXY) (--verbose says more)")
+    } else {
+        let mut line = first_line(detail.clone());
+        if let Some((end, _)) = line.char_indices().nth(300) {
+            line.truncate(end);
+            line.push('…');
+        }
+        format!("{operation}: {line}")
+    };
+    Explained { summary, detail }
 }
 
 /// How many calls to one AWS service may be in flight at once, per set of clients ([`Aws`]).
@@ -429,10 +598,12 @@ pub fn is_read_only(operation: &str) -> bool {
     operation != "GetSecretValue" && READ_PREFIXES.iter().any(|p| operation.starts_with(p))
 }
 
-/// Refuses every operation that is not read-only in a dry run, before it is serialized or sent.
+/// Refuses every operation that is not read-only in a dry run, before it is serialized or sent;
+/// and, when the clients keep an audit log, every mutating call that the log could not record.
 #[derive(Debug)]
 struct ReadOnlyGuard {
     mode: Mode,
+    audit: Option<AuditLog>,
 }
 
 /// The error a dry run's guard raises. Seeing it means an action tried to change something in a
@@ -454,6 +625,37 @@ impl fmt::Display for DryRunViolation {
 }
 
 impl std::error::Error for DryRunViolation {}
+
+/// Put in a call's configuration by the guard when it refused the call: the call log then knows
+/// that nothing was sent, and keeps it out of the audit log.
+#[derive(Clone, Debug)]
+struct Refused;
+
+impl aws_smithy_types::config_bag::Storable for Refused {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+/// The error raised instead of sending a mutating call that the audit log could not record.
+#[derive(Debug)]
+pub struct Unrecorded {
+    /// Service and operation that were not sent, e.g. `ECS.StopTask`.
+    pub operation: String,
+    /// Why the log cannot record it.
+    pub reason: String,
+}
+
+impl fmt::Display for Unrecorded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Shown after the operation's name (`ECS.StopTask: not sent: ...`), as AWS errors are.
+        write!(
+            f,
+            "not sent: {}, and no change is made that the run cannot record",
+            self.reason
+        )
+    }
+}
+
+impl std::error::Error for Unrecorded {}
 
 fn operation_of(cfg: &ConfigBag) -> (String, String) {
     match cfg.load::<Metadata>() {
@@ -477,9 +679,20 @@ impl Intercept for ReadOnlyGuard {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let (service, operation) = operation_of(cfg);
-        if self.mode == Mode::DryRun && !is_read_only(&operation) {
+        if is_read_only(&operation) {
+            return Ok(());
+        }
+        if self.mode == Mode::DryRun {
+            cfg.interceptor_state().store_put(Refused);
             return Err(Box::new(DryRunViolation {
                 operation: format!("{service}.{operation}"),
+            }));
+        }
+        if let Some(Err(reason)) = self.audit.as_ref().map(AuditLog::check_open) {
+            cfg.interceptor_state().store_put(Refused);
+            return Err(Box::new(Unrecorded {
+                operation: format!("{service}.{operation}"),
+                reason,
             }));
         }
         Ok(())
@@ -525,16 +738,62 @@ pub struct CallContext {
 
 /// The audit log: every mutating call appended as one JSON line, written and flushed to disk as it
 /// happens (so that a killed run still leaves a complete record of what it did).
+///
+/// A run makes its log [`AuditLog::pending`] and opens it with [`AuditLog::start`] once the guard
+/// and the confirmation have passed, so that a refused run leaves no file behind. Clients built
+/// with a log refuse every mutating call while it is not open, and from the moment the run's
+/// record cannot be written: a line of this log (the file system is full, the file-size limit is
+/// hit) or of the run's journal ([`AuditLog::fail`]). No change is made that the run could not
+/// record; the one whose line could not be written is printed on stderr instead, and
+/// [`AuditLog::problem`] says where the record ends.
 #[derive(Clone, Debug)]
 pub struct AuditLog {
+    state: Arc<Mutex<AuditState>>,
+    /// Cancelled when the run's record can no longer be written.
+    lost: tokio_util::sync::CancellationToken,
+}
+
+#[derive(Debug)]
+struct AuditState {
     run_id: String,
     path: std::path::PathBuf,
-    file: Arc<Mutex<std::fs::File>>,
+    file: Option<std::fs::File>,
+    /// Complete lines written, and their bytes (where a torn line starts).
+    lines: u64,
+    bytes: u64,
+    /// Why the run's record can no longer be written, once it cannot.
+    broken: Option<String>,
+    /// True once a line of this log could not be written: it ends there.
+    ended: bool,
 }
 
 impl AuditLog {
     /// Opens (creating directories and the file as needed) the log at `path`, appending.
     pub fn open(path: &std::path::Path, run_id: &str) -> std::io::Result<AuditLog> {
+        let audit = AuditLog::pending();
+        audit.start(path, run_id)?;
+        Ok(audit)
+    }
+
+    /// A log not open yet: clients built with it refuse mutating calls until [`AuditLog::start`].
+    pub fn pending() -> AuditLog {
+        AuditLog {
+            state: Arc::new(Mutex::new(AuditState {
+                run_id: String::new(),
+                path: std::path::PathBuf::new(),
+                file: None,
+                lines: 0,
+                bytes: 0,
+                broken: None,
+                ended: false,
+            })),
+            lost: tokio_util::sync::CancellationToken::new(),
+        }
+    }
+
+    /// Opens the file at `path` (creating its directory as needed), appending; from now on
+    /// mutating calls go through and are recorded.
+    pub fn start(&self, path: &std::path::Path, run_id: &str) -> std::io::Result<()> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -542,16 +801,56 @@ impl AuditLog {
             .create(true)
             .append(true)
             .open(path)?;
-        Ok(AuditLog {
-            run_id: run_id.to_string(),
-            path: path.to_path_buf(),
-            file: Arc::new(Mutex::new(file)),
-        })
+        let existing = file.metadata()?.len();
+        let mut state = self.state.lock().expect("audit log poisoned");
+        state.run_id = run_id.to_string();
+        state.path = path.to_path_buf();
+        state.file = Some(file);
+        state.bytes = existing;
+        state.lines = 0;
+        Ok(())
     }
 
-    /// The file it writes.
-    pub fn path(&self) -> &std::path::Path {
-        &self.path
+    /// The file it writes (empty before it is started).
+    pub fn path(&self) -> std::path::PathBuf {
+        self.state.lock().expect("audit log poisoned").path.clone()
+    }
+
+    /// Says that the run's record can no longer be written (`why`: which file, and where it
+    /// ends): from now on no mutating call is sent. The first reason is kept.
+    pub fn fail(&self, why: String) {
+        let mut state = self.state.lock().expect("audit log poisoned");
+        if state.broken.is_none() {
+            state.broken = Some(why);
+        }
+        self.lost.cancel();
+    }
+
+    /// Cancelled once the run's record can no longer be written: the run should stop.
+    pub fn lost(&self) -> tokio_util::sync::CancellationToken {
+        self.lost.clone()
+    }
+
+    /// Why the run's record could not be written, if it could not: the run must not report
+    /// success.
+    pub fn problem(&self) -> Option<String> {
+        self.state
+            .lock()
+            .expect("audit log poisoned")
+            .broken
+            .clone()
+    }
+
+    /// `Err(why)` when a mutating call must not be sent now, because it could not be recorded.
+    fn check_open(&self) -> Result<(), String> {
+        let state = self.state.lock().expect("audit log poisoned");
+        if state.broken.is_some() {
+            return Err("the run's record (audit log or journal) cannot be written".into());
+        }
+        if state.file.is_none() {
+            return Err("the audit log is not open yet".into());
+        }
+        Ok(())
     }
 
     fn append(&self, record: &CallRecord) {
@@ -562,22 +861,55 @@ impl AuditLog {
             #[serde(flatten)]
             record: &'a CallRecord,
         }
+        let mut state = self.state.lock().expect("audit log poisoned");
         let Ok(mut line) = serde_json::to_string(&Line {
-            run_id: &self.run_id,
+            run_id: &state.run_id,
             record,
         }) else {
             return;
         };
         line.push('\n');
-        let mut file = self.file.lock().expect("audit log poisoned");
-        // An audit line that cannot be written is reported, not fatal: the run's own events still
-        // say what was done.
-        if let Err(e) = file
-            .write_all(line.as_bytes())
-            .and_then(|_| file.sync_data())
-        {
-            tracing::warn!("cannot write the audit log {}: {e}", self.path.display());
+        let (path, lines, bytes, ended) =
+            (state.path.clone(), state.lines, state.bytes, state.ended);
+        let Some(file) = state.file.as_mut() else {
+            return;
+        };
+        let written = if ended {
+            // The log already ends: a line after the gap would hide it.
+            Err(std::io::Error::other("the log already ends"))
+        } else {
+            file.write_all(line.as_bytes())
+                .and_then(|_| file.sync_data())
+        };
+        let error = match written {
+            Ok(()) => None,
+            // A torn line is cut off, so that the log stays one complete record per line.
+            Err(e) => Some((e, ended || file.set_len(bytes).is_ok())),
+        };
+        let Some((e, cut)) = error else {
+            state.lines += 1;
+            state.bytes += line.len() as u64;
+            return;
+        };
+        state.ended = true;
+        let why = format!(
+            "cannot write the audit log {}: {e}; it ends {}{}",
+            path.display(),
+            if lines == 0 {
+                format!("at byte {bytes}, before this run's first line")
+            } else {
+                format!("at byte {bytes}, after this run's {lines} complete lines")
+            },
+            if cut { "" } else { " (with a torn last line)" },
+        );
+        eprintln!(
+            "error: {why}; this change was made and is not in it: {}\nno further change will be sent",
+            line.trim_end()
+        );
+        if state.broken.is_none() {
+            state.broken = Some(why);
         }
+        self.lost.cancel();
     }
 }
 
@@ -645,6 +977,7 @@ impl Intercept for CallLog {
             (Some(Ok(_)), _) => "ok".to_string(),
             (_, Some(r)) if r.status().is_success() => "ok".to_string(),
             (_, Some(r)) => format!("http {}", r.status().as_u16()),
+            (_, None) if cfg.load::<Refused>().is_some() => "refused before sending".to_string(),
             (_, None) => "not sent".to_string(),
         };
         let context = CALL_CONTEXT.try_with(Clone::clone).unwrap_or_default();
@@ -658,7 +991,8 @@ impl Intercept for CallLog {
             step: context.step,
             resource: context.resource,
         };
-        if record.mutating {
+        // A call the guard refused changed nothing: it is not a change to record.
+        if record.mutating && cfg.load::<Refused>().is_none() {
             if let Some(audit) = &self.audit {
                 audit.append(&record);
             }
@@ -761,10 +1095,14 @@ impl AwsError {
                 (classify_code(code.as_deref()), code, message)
             }
             // Timeouts and connection failures were already retried by the SDK: one more try of the
-            // whole step may still work.
-            SdkError::TimeoutError(_)
-            | SdkError::DispatchFailure(_)
-            | SdkError::ResponseError(_) => (
+            // whole step may still work. Said in a line (no credentials, cannot reach the
+            // endpoint, no answer in time), not as the SDK's Debug output.
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => (
+                ErrorClass::Retryable,
+                None,
+                explain(operation, None, &err).summary,
+            ),
+            SdkError::ResponseError(_) => (
                 ErrorClass::Retryable,
                 None,
                 DisplayErrorContext(&err).to_string(),
@@ -772,7 +1110,9 @@ impl AwsError {
             _ => (
                 ErrorClass::Fatal,
                 None,
-                DisplayErrorContext(&err).to_string(),
+                std::error::Error::source(&err)
+                    .and_then(guard_refusal)
+                    .unwrap_or_else(|| DisplayErrorContext(&err).to_string()),
             ),
         };
         let access_denied = code
@@ -795,6 +1135,22 @@ impl AwsError {
     pub fn is_not_found(&self) -> bool {
         self.class == ErrorClass::NotFound
     }
+}
+
+/// The guard's own refusal ([`DryRunViolation`], [`Unrecorded`]) among an error's causes, in its
+/// own words (the SDK's wrapping adds nothing a reader needs).
+fn guard_refusal(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut source = Some(err);
+    while let Some(e) = source {
+        if let Some(v) = e.downcast_ref::<DryRunViolation>() {
+            return Some(v.to_string());
+        }
+        if let Some(u) = e.downcast_ref::<Unrecorded>() {
+            return Some(u.to_string());
+        }
+        source = e.source();
+    }
+    None
 }
 
 /// An SDK timestamp as a chrono one (`None` if out of chrono's range).
@@ -970,5 +1326,100 @@ mod tests {
             assert_eq!(aws.concurrency.limit(service), Some(5), "{service}");
         }
         assert!(aws.concurrency.peaks().is_empty());
+    }
+
+    #[test]
+    fn every_client_has_call_timeouts_from_the_options_or_the_configuration() {
+        let sdk_config = |timeouts: Option<aws_smithy_types::timeout::TimeoutConfig>| {
+            let mut builder = SdkConfig::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(aws_config::Region::new("us-west-2"));
+            builder.set_timeout_config(timeouts);
+            builder.build()
+        };
+        let timeouts_of = |config: &SdkConfig, timeouts: Option<CallTimeouts>| {
+            let aws = Aws::from_sdk_config(
+                config,
+                Mode::DryRun,
+                AwsOptions {
+                    timeouts,
+                    ..AwsOptions::default()
+                },
+            )
+            .unwrap();
+            let sts = aws.sts.config().timeout_config().unwrap().clone();
+            let ecs = aws.ecs.config().timeout_config().unwrap().clone();
+            assert_eq!(sts, ecs);
+            sts
+        };
+        // Nothing set anywhere: the defaults, never none.
+        let defaults = timeouts_of(&sdk_config(None), None);
+        assert_eq!(defaults.connect_timeout(), Some(Duration::from_secs(5)));
+        assert_eq!(defaults.read_timeout(), Some(Duration::from_secs(30)));
+        assert_eq!(
+            defaults.operation_attempt_timeout(),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(defaults.operation_timeout(), Some(Duration::from_secs(120)));
+        // The options win.
+        let short = CallTimeouts {
+            connect: Duration::from_secs(1),
+            attempt: Duration::from_secs(2),
+            operation: Duration::from_secs(3),
+        };
+        let set = timeouts_of(&sdk_config(None), Some(short));
+        assert_eq!(set.operation_timeout(), Some(Duration::from_secs(3)));
+        // What the configuration sets is kept, and what it does not is filled in.
+        let configured = aws_smithy_types::timeout::TimeoutConfig::builder()
+            .operation_timeout(Duration::from_secs(7))
+            .build();
+        let merged = timeouts_of(&sdk_config(Some(configured)), None);
+        assert_eq!(merged.operation_timeout(), Some(Duration::from_secs(7)));
+        assert_eq!(merged.connect_timeout(), Some(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn failed_calls_are_explained_by_type_in_a_line() {
+        use aws_credential_types::provider::error::CredentialsError;
+        use aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError;
+        use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        type Error = SdkError<GetCallerIdentityError, HttpResponse>;
+        let refused: Error = SdkError::dispatch_failure(ConnectorError::io(Box::new(
+            std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+        )));
+        let no_credentials: Error = SdkError::dispatch_failure(ConnectorError::other(
+            Box::new(CredentialsError::not_loaded(
+                "no credentials found in chain",
+            )),
+            None,
+        ));
+        let timed_out: Error = SdkError::timeout_error("operation timeout after 3s");
+        let endpoint = Some("http://127.0.0.1:9");
+        let op = "STS.GetCallerIdentity";
+        assert_eq!(
+            explain(op, endpoint, &refused).summary,
+            "cannot reach the AWS endpoint http://127.0.0.1:9: connection refused; check AWS_ENDPOINT_URL and the region, and any proxy (HTTPS_PROXY)"
+        );
+        let summary = explain(op, endpoint, &no_credentials).summary;
+        assert!(
+            summary.starts_with("no AWS credentials were found; check your credentials"),
+            "{summary}"
+        );
+        let summary = explain(op, None, &timed_out).summary;
+        assert!(
+            summary.starts_with("the AWS endpoint did not answer in time"),
+            "{summary}"
+        );
+        // A step's error says the same, in a line, and is retried.
+        let e = AwsError::from_sdk("ECS.StopTask", refused);
+        assert_eq!(e.class, ErrorClass::Retryable);
+        assert!(
+            e.message
+                .starts_with("cannot reach the AWS endpoint: connection refused"),
+            "{}",
+            e.message
+        );
+        assert!(!e.message.contains("DispatchFailure"), "{}", e.message);
     }
 }

@@ -3,21 +3,31 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use crate::actions;
-use crate::aws::{AuditLog, Aws, AwsOptions, CallLimits, Mode};
+use crate::aws::{AuditLog, Aws, AwsOptions, CallLimits, CallTimeouts, Mode};
 use crate::engine::{self, RunOptions, RunSummary};
 use crate::event::EventSink;
 use crate::journal::{Journal, RunHeader, RunLock};
 use crate::plan::{self, LoadError, PhaseSelection, Plan};
 use crate::preview::SavedPreview;
 use crate::render::{self, OutputFormat};
+
+/// Prints on stdout, ignoring a closed pipe: `teardown run ... | head -1` must neither panic (as
+/// `println!` does on EPIPE) nor stop a run whose record is its journal and audit log.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
 
 /// Takes AWS accounts apart in the right order, from a declarative plan.
 #[derive(Debug, Parser)]
@@ -26,6 +36,10 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Say more: the whole detail of an error (an SDK error with all its causes), and the SDK's
+    /// own log lines (filtered by RUST_LOG when set, else warnings).
+    #[arg(long, short = 'v', global = true)]
+    pub verbose: bool,
 }
 
 /// The commands.
@@ -170,6 +184,47 @@ pub struct RunSettings {
     /// Calls in flight at once to each AWS service, at most.
     #[command(flatten)]
     pub call_limits: CallLimitArgs,
+    /// How long one AWS call may take.
+    #[command(flatten)]
+    pub call_timeouts: CallTimeoutArgs,
+}
+
+/// How long one AWS call may take: an endpoint that never answers must not hang a run.
+#[derive(Debug, Args)]
+pub struct CallTimeoutArgs {
+    /// Connecting to an AWS endpoint, at most.
+    #[arg(long, value_name = "DURATION", env = "TEARDOWN_CONNECT_TIMEOUT",
+          default_value = "5s", value_parser = parse_call_timeout)]
+    pub connect_timeout: Duration,
+    /// One attempt of an AWS call (and any single read of its answer), at most.
+    #[arg(long, value_name = "DURATION", env = "TEARDOWN_ATTEMPT_TIMEOUT",
+          default_value = "30s", value_parser = parse_call_timeout)]
+    pub attempt_timeout: Duration,
+    /// One AWS call with all its retries, at most.
+    #[arg(long, value_name = "DURATION", env = "TEARDOWN_CALL_TIMEOUT",
+          default_value = "2m", value_parser = parse_call_timeout)]
+    pub call_timeout: Duration,
+}
+
+impl CallTimeoutArgs {
+    /// The timeouts, for `AwsOptions::timeouts`.
+    pub fn timeouts(&self) -> CallTimeouts {
+        CallTimeouts {
+            connect: self.connect_timeout,
+            attempt: self.attempt_timeout,
+            operation: self.call_timeout,
+        }
+    }
+}
+
+/// A call timeout: a human duration from 100ms to 1h.
+fn parse_call_timeout(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text)
+        .map_err(|e| format!("{e} (write e.g. \"5s\" or \"2m\")"))?;
+    if d < Duration::from_millis(100) || d > Duration::from_secs(3600) {
+        return Err("give a duration from 100ms to 1h".into());
+    }
+    Ok(d)
 }
 
 /// Calls in flight at once per AWS service: AWS throttles each service's API per account and
@@ -206,11 +261,6 @@ pub fn runs_dir(flag: Option<&PathBuf>) -> PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
         .unwrap_or_else(|| PathBuf::from("."));
     state.join("teardown").join("runs")
-}
-
-/// A run id that sorts by time and says which plan: `20261122T031500Z-workshop`.
-fn new_run_id(plan: &str) -> String {
-    format!("{}-{plan}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"))
 }
 
 /// Formats of `teardown graph`.
@@ -273,7 +323,17 @@ impl Outcome {
 
 /// Parses the arguments and runs the command.
 pub fn main() -> ExitCode {
+    ignore_file_size_signal();
     let cli = Cli::parse();
+    crate::util::set_verbose(cli.verbose);
+    if cli.verbose || std::env::var_os("RUST_LOG").is_some() {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -293,7 +353,7 @@ pub async fn execute(command: Command) -> Outcome {
                         return Outcome::BadInput;
                     }
                 }
-                println!(
+                say!(
                     "{}: plan `{}` is valid ({} steps)",
                     plan.file.display(),
                     plan.name,
@@ -305,27 +365,26 @@ pub async fn execute(command: Command) -> Outcome {
         },
         Command::Graph { plan, format } => match load(&plan) {
             Some(plan) => {
-                print!(
-                    "{}",
-                    match format {
-                        GraphFormat::Text => plan.dag.to_text(),
-                        GraphFormat::Dot => plan.dag.to_dot(),
-                        GraphFormat::Mermaid => plan.dag.to_mermaid(),
-                    }
-                );
+                let picture = match format {
+                    GraphFormat::Text => plan.dag.to_text(),
+                    GraphFormat::Dot => plan.dag.to_dot(),
+                    GraphFormat::Mermaid => plan.dag.to_mermaid(),
+                };
+                // A closed pipe is not an error (see `say!`).
+                let _ = std::io::stdout().lock().write_all(picture.as_bytes());
                 Outcome::Success
             }
             None => Outcome::BadInput,
         },
         Command::Actions => {
             for spec in actions::registry() {
-                println!("{}\n    {}", spec.name, spec.summary);
+                say!("{}\n    {}", spec.name, spec.summary);
                 for field in spec.selector {
                     let required = if field.required { " (required)" } else { "" };
-                    println!("    match.{}{required}: {}", field.name, field.help);
+                    say!("    match.{}{required}: {}", field.name, field.help);
                 }
                 for field in spec.options {
-                    println!("    {}: {}", field.name, field.help);
+                    say!("    {}: {}", field.name, field.help);
                 }
             }
             Outcome::Success
@@ -341,7 +400,7 @@ pub async fn execute(command: Command) -> Outcome {
                 } else {
                     &[]
                 };
-                println!("{}", plan.iam_policy(extra));
+                say!("{}", plan.iam_policy(extra));
                 Outcome::Success
             }
             None => Outcome::BadInput,
@@ -436,6 +495,13 @@ async fn resume(args: ResumeArgs) -> Outcome {
             return Outcome::BadInput;
         }
     };
+    if let Err(message) = check_journal_is_this_runs(&args.run_id, &header) {
+        eprintln!(
+            "error: cannot resume run {}: {message}: nothing was done",
+            args.run_id
+        );
+        return Outcome::Refused;
+    }
     if !done.is_empty() {
         eprintln!(
             "resuming run {}: {} done already, not redone: {}",
@@ -449,6 +515,44 @@ async fn resume(args: ResumeArgs) -> Outcome {
         ..Execution::default()
     };
     execute_plan(header, &args.settings, execution).await
+}
+
+/// The plan a run, preview, resume or apply executes, validated exactly as `teardown validate`
+/// does: only a validated plan runs, so a plan with a `[sweep]` section must pass the sweep's
+/// checks too, although these commands do not use it.
+fn parse_validated(header: &RunHeader) -> Result<Plan, plan::PlanErrors> {
+    let plan = plan::parse(&header.plan_path, &header.plan_text, &header.vars)?;
+    if plan.sweep.is_some() {
+        crate::sweep::SweepPlan::parse(&header.plan_path, &header.plan_text, &header.vars)?;
+    }
+    Ok(plan)
+}
+
+/// A journal says which steps are done; it may be trusted only for the run it was written by:
+/// the run id it names must be the directory's, and that id must name the journal's own region
+/// and plan (ids made before they named a region are not checked for it). The account and region
+/// the resume is about to act in are checked against the journal's once they are known (see
+/// `execute_plan`).
+fn check_journal_is_this_runs(run_id: &str, header: &RunHeader) -> Result<(), String> {
+    if header.run_id != run_id {
+        return Err(format!(
+            "its journal belongs to run {}: the run directory was copied or mixed up",
+            header.run_id
+        ));
+    }
+    if header.account.is_empty() || header.region.is_empty() {
+        return Err("its journal does not say which account and region it ran in".into());
+    }
+    let plan = plan::parse(&header.plan_path, &header.plan_text, &header.vars)
+        .map(|p| p.name)
+        .unwrap_or_default();
+    if !plan.is_empty() && crate::run_dir::id_names(run_id, &header.region, &plan) == Some(false) {
+        return Err(format!(
+            "its journal is for plan `{plan}` in region {}, which is not what the run id names: the journal was written by another run",
+            header.region
+        ));
+    }
+    Ok(())
 }
 
 /// Validates, guards, confirms and runs a plan; `header` says which plan and how (its `run_id`
@@ -485,24 +589,10 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
         return Outcome::BadInput;
     }
     let resuming = !header.run_id.is_empty();
-    if !resuming {
-        header.run_id = new_run_id(&plan.name);
-    }
-    let run_dir = runs_dir(args.runs_dir.as_ref()).join(&header.run_id);
     let mode = if dry_run { Mode::DryRun } else { Mode::Apply };
-    let audit = if dry_run {
-        None
-    } else {
-        let path = run_dir.join("audit.jsonl");
-        match AuditLog::open(&path, &header.run_id) {
-            Ok(audit) => Some(audit),
-            Err(e) => {
-                eprintln!("error: cannot create the audit log {}: {e}; pass --runs-dir to put it elsewhere", path.display());
-                return Outcome::Refused;
-            }
-        }
-    };
-    let audit_path = audit.as_ref().map(|a| a.path().to_path_buf());
+    // Opened once the guard and the confirmation passed (a refused run leaves nothing behind);
+    // until then the clients refuse every mutating call.
+    let audit = (!dry_run).then(AuditLog::pending);
     let region = args
         .region
         .clone()
@@ -511,8 +601,9 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
         mode,
         AwsOptions {
             region,
-            audit,
+            audit: audit.clone(),
             call_limits: args.call_limits.limits(),
+            timeouts: Some(args.call_timeouts.timeouts()),
             ..AwsOptions::default()
         },
     )
@@ -534,8 +625,8 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
     // A resumed run or an applied preview belongs to one account and region.
     if !header.account.is_empty() && (header.account != account || header.region != aws.region) {
         eprintln!(
-            "error: that run or preview was made in account {} region {}, and these credentials are for account {account} region {}: nothing was done",
-            header.account, header.region, aws.region
+            "error: that run or preview was made in account {} region {}, and these credentials are for account {account} region {}: nothing was done; continue it with credentials for account {} and --region {}",
+            header.account, header.region, aws.region, header.account, header.region
         );
         return Outcome::Refused;
     }
@@ -609,13 +700,17 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
         }
         Some(found)
     };
+    if !resuming {
+        // Drawn now that the region is known; the directory is claimed before the first change.
+        header.run_id = crate::run_dir::new_run_id(&plan.name, &aws.region);
+    }
     // Two runs of one plan on one account and region would race each other's deletions.
     let _lock = if dry_run {
         None
     } else {
         let key = format!("{account}-{}-{}", aws.region, plan.name);
         match RunLock::acquire(&runs_dir(args.runs_dir.as_ref()), &key, &header.run_id) {
-            Ok(lock) => Some(lock),
+            Ok(lock) => Some(announce_takeover(lock)),
             Err(message) => {
                 eprintln!("error: {message}");
                 return Outcome::Refused;
@@ -634,17 +729,23 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
     {
         return Outcome::Refused;
     }
-    let mut journal = if dry_run {
-        None
-    } else {
-        match Journal::open(&run_dir, &header) {
+    let mut journal = match &audit {
+        None => None,
+        Some(audit) => match start_records(
+            &runs_dir(args.runs_dir.as_ref()),
+            &mut header,
+            resuming,
+            &plan.name,
+            audit,
+        ) {
             Ok(journal) => Some(journal),
-            Err(e) => {
-                eprintln!("error: {e}");
+            Err(message) => {
+                eprintln!("error: {message}");
                 return Outcome::Refused;
             }
-        }
+        },
     };
+    let audit_path = audit.as_ref().map(|a| a.path());
     let aws = Arc::new(aws);
     let dag = plan.bind(selected.dag, aws.clone(), execution.allowed.as_ref());
     let options = RunOptions {
@@ -655,17 +756,17 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
     };
     let (events, mut receiver) = EventSink::channel();
     let mut renderer = render::for_format(format);
+    let records = audit.clone();
     let listening = tokio::spawn(async move {
         while let Some(event) = receiver.recv().await {
-            if let Some(journal) = journal.as_mut() {
-                journal.record(&event);
-            }
+            record(journal.as_mut(), records.as_ref(), &event);
             renderer.event(&event);
         }
         renderer.finish();
     });
     let cancel = CancellationToken::new();
     let signals = tokio::spawn(watch_signals(cancel.clone()));
+    stop_when_record_lost(audit.as_ref(), &cancel);
     let summary = engine::run(&dag, &options, &events, &cancel).await;
     signals.abort();
     drop(events);
@@ -678,10 +779,10 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
         };
         let _ = render::write_summary(&mut std::io::stdout(), &summary, dry_run, &place);
         if let Some(path) = &audit_path {
-            println!("Audit log of every change made: {}", path.display());
+            say!("Audit log of every change made: {}", path.display());
         }
         if !dry_run && !summary.all_succeeded() {
-            println!(
+            say!(
                 "Continue this run with: teardown resume {}{}",
                 header.run_id,
                 args.runs_dir
@@ -691,13 +792,19 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
             );
         }
     }
+    if let Some(problem) = audit.as_ref().and_then(AuditLog::problem) {
+        eprintln!(
+            "error: the run stopped changing things because its record could not be written: {problem}"
+        );
+        return Outcome::StepsFailed;
+    }
     if let Some(path) = &execution.save {
         let preview = SavedPreview::from_run(header.clone(), &summary);
         if let Err(e) = preview.save(path) {
             eprintln!("error: cannot save the preview: {e}");
             return Outcome::StepsFailed;
         }
-        println!(
+        say!(
             "Saved the preview to {}: `teardown apply {}` deletes exactly these {} resources",
             path.display(),
             path.display(),
@@ -724,17 +831,26 @@ fn parse_and_select(
     header: &RunHeader,
     selection: &PhaseSelection,
 ) -> Result<(Plan, plan::Selected), Outcome> {
-    let mut overrides = header.vars.clone();
-    overrides.extend(
-        header
-            .looked_up
-            .iter()
-            .map(|(name, found)| (name.clone(), found.value.clone())),
-    );
-    let plan = plan::parse(&header.plan_path, &header.plan_text, &overrides).map_err(|errors| {
+    // The plan as given (its [sweep] section too), then with the values found so far.
+    let given = parse_validated(header).map_err(|errors| {
         eprintln!("{errors}");
         Outcome::BadInput
     })?;
+    let plan = if header.looked_up.is_empty() {
+        given
+    } else {
+        let mut overrides = header.vars.clone();
+        overrides.extend(
+            header
+                .looked_up
+                .iter()
+                .map(|(name, found)| (name.clone(), found.value.clone())),
+        );
+        plan::parse(&header.plan_path, &header.plan_text, &overrides).map_err(|errors| {
+            eprintln!("{errors}");
+            Outcome::BadInput
+        })?
+    };
     let selected = plan.select(selection).map_err(|e| {
         eprintln!("error: {e}");
         Outcome::BadInput
@@ -764,7 +880,7 @@ fn print_variables(
     if format == OutputFormat::Json {
         eprint!("{text}");
     } else {
-        print!("{text}");
+        say!("{}", text.trim_end());
     }
 }
 
@@ -847,6 +963,83 @@ async fn preflight(
     Ok(summary)
 }
 
+/// Records an event in the journal; a journal that cannot be written breaks the run's record, so
+/// that no further change is sent (see [`AuditLog`]).
+fn record(journal: Option<&mut Journal>, records: Option<&AuditLog>, event: &crate::event::Event) {
+    let (Some(journal), Some(records)) = (journal, records) else {
+        return;
+    };
+    if let Err(why) = journal.record(event) {
+        if records.problem().is_none() {
+            eprintln!("error: {why}; no further change will be sent");
+        }
+        records.fail(why);
+    }
+}
+
+/// A run whose record can no longer be written stops: nothing new starts, and running steps stop
+/// at their next safe point (their changes are refused already).
+fn stop_when_record_lost(audit: Option<&AuditLog>, cancel: &CancellationToken) {
+    if let Some(lost) = audit.map(AuditLog::lost) {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            lost.cancelled().await;
+            cancel.cancel()
+        });
+    }
+}
+
+/// Says, in one line, whose lock a run took over: a run that ended without releasing it (killed,
+/// or exited at once on a second Ctrl-C). The kernel had freed it; nothing needed breaking.
+pub(crate) fn announce_takeover(lock: RunLock) -> RunLock {
+    if let Some(previous) = lock.taken_over() {
+        eprintln!("note: took over the lock of {previous}, which ended without releasing it");
+    }
+    lock
+}
+
+/// Creates what a run that changes things keeps on disk, now that it is about to make its first
+/// change: its directory (claimed: a new run never shares one, see [`crate::run_dir`]), its
+/// journal and its audit log. A resumed run appends to its own.
+fn start_records(
+    runs: &Path,
+    header: &mut RunHeader,
+    resuming: bool,
+    plan: &str,
+    audit: &AuditLog,
+) -> Result<Journal, String> {
+    let (run_dir, journal) = if resuming {
+        let run_dir = runs.join(&header.run_id);
+        let journal = Journal::reopen(&run_dir).map_err(|e| e.to_string())?;
+        (run_dir, journal)
+    } else {
+        let mut first = Some(header.run_id.clone());
+        let region = header.region.clone();
+        let claimed = crate::run_dir::claim_with(runs, || {
+            first
+                .take()
+                .unwrap_or_else(|| crate::run_dir::new_run_id(plan, &region))
+        })
+        .map_err(|e| {
+            format!(
+                "cannot create a run directory in {}: {e}; pass --runs-dir to put it elsewhere",
+                runs.display()
+            )
+        })?;
+        header.run_id = claimed.id;
+        let journal = Journal::create(&claimed.path, header).map_err(|e| e.to_string())?;
+        (claimed.path, journal)
+    };
+    let path = run_dir.join("audit.jsonl");
+    audit.start(&path, &header.run_id).map_err(|e| {
+        format!(
+            "cannot create the audit log {}: {e}; pass --runs-dir to put it elsewhere",
+            path.display()
+        )
+    })?;
+    Ok(journal)
+}
+
 fn outcome_of(summary: &RunSummary, detailed: bool) -> Outcome {
     if summary.cancelled == Some(engine::CancelReason::Interrupted) {
         return Outcome::Interrupted;
@@ -878,9 +1071,14 @@ pub(crate) async fn check_guard(plan: &Plan, aws: &Aws) -> Result<String, String
         ));
     }
     let identity = aws.sts.get_caller_identity().send().await.map_err(|e| {
-        let e = crate::aws::AwsError::from_sdk("STS.GetCallerIdentity", e);
+        let explained =
+            crate::aws::explain("STS.GetCallerIdentity", Some(&aws.endpoint_of("sts")), &e);
+        if crate::util::verbose() {
+            eprintln!("detail: {}", explained.detail);
+        }
         format!(
-            "cannot tell which AWS account this is ({e}); check your credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID, `aws sso login`): nothing was done"
+            "cannot tell which AWS account this is: {}: nothing was done",
+            explained.summary
         )
     })?;
     let account = identity.account().unwrap_or_default().to_string();
@@ -947,6 +1145,18 @@ fn what_would_change(summary: &RunSummary) -> Vec<String> {
         .into_iter()
         .map(|(kind, n)| crate::util::count_of(n, &kind))
         .collect()
+}
+
+/// A write past the file-size limit (`ulimit -f`) raises SIGXFSZ, whose default action kills the
+/// process mid-run with no word said. Ignored, the write fails with EFBIG instead, and the run
+/// stops changing things and says where its record ends (see [`AuditLog`]).
+fn ignore_file_size_signal() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to SIG_IGN, before any thread is started, installs
+    // no handler code and touches no memory of ours.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
 }
 
 /// First Ctrl-C or SIGTERM: cancel (stop scheduling, cancel running steps at their next safe

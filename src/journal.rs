@@ -1,6 +1,6 @@
 //! What a run keeps on disk so that it can be continued: the journal (the plan as it was, the
-//! choices made, and each step's state, fsync'd as it changes) and the lock that keeps two runs of
-//! one plan off one account and region at once.
+//! choices made, and each step's state, fsync'd as it changes). The lock that keeps two runs of
+//! one plan off one account and region at once is [`crate::lock`]'s.
 //!
 //! The journal only listens to the engine's events, like the renderers.
 
@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Event, EventKind};
+pub use crate::lock::RunLock;
 
 /// The first line of a journal: enough to run the same plan the same way again.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +53,10 @@ struct StepLine {
 pub struct Journal {
     file: File,
     path: PathBuf,
+    /// Its length in complete lines (where a torn line would start).
+    bytes: u64,
+    /// Set once a line could not be written: the journal ends there, and says so.
+    ended: Option<String>,
 }
 
 /// Why a journal could not be read or written.
@@ -83,43 +88,99 @@ impl Journal {
         run_dir.join("journal.jsonl")
     }
 
-    /// Starts a journal with its header (or reopens one to append, for a resume).
-    pub fn open(run_dir: &Path, header: &RunHeader) -> Result<Journal, JournalError> {
+    /// Starts the journal of a new run, with its header, in the run's directory (claimed by
+    /// [`crate::run_dir::claim`]). Fails if the directory already has a journal: two runs never
+    /// share one.
+    pub fn create(run_dir: &Path, header: &RunHeader) -> Result<Journal, JournalError> {
         let path = Journal::path_in(run_dir);
-        let io = |source| JournalError::Io {
-            path: path.clone(),
-            source,
-        };
-        std::fs::create_dir_all(run_dir).map_err(io)?;
-        let fresh = !path.exists();
         let file = OpenOptions::new()
-            .create(true)
+            .create_new(true)
             .append(true)
             .open(&path)
-            .map_err(io)?;
-        let mut journal = Journal { file, path };
-        if fresh {
-            let line = serde_json::to_string(header).expect("a header serializes");
-            journal.append(&line);
-        }
+            .map_err(|source| JournalError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        let mut journal = Journal {
+            file,
+            path: path.clone(),
+            bytes: 0,
+            ended: None,
+        };
+        let line = serde_json::to_string(header).expect("a header serializes");
+        journal.append(&line).map_err(|_| JournalError::Io {
+            path,
+            source: std::io::Error::other(journal.ended.clone().unwrap_or_default()),
+        })?;
         Ok(journal)
     }
 
-    fn append(&mut self, line: &str) {
-        // Written and synced before the run goes on: a killed run leaves every state it reached.
-        if let Err(e) = writeln!(self.file, "{line}").and_then(|_| self.file.sync_data()) {
-            tracing::warn!("cannot write the journal {}: {e}", self.path.display());
+    /// Reopens a run's journal to append to it (a resume).
+    pub fn reopen(run_dir: &Path) -> Result<Journal, JournalError> {
+        let path = Journal::path_in(run_dir);
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(|source| JournalError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        let bytes = file
+            .metadata()
+            .map_err(|source| JournalError::Io {
+                path: path.clone(),
+                source,
+            })?
+            .len();
+        Ok(Journal {
+            file,
+            path,
+            bytes,
+            ended: None,
+        })
+    }
+
+    /// Appends one line, written and synced before the run goes on: a killed run leaves every
+    /// state it reached. A line that cannot be written ends the journal there (a torn line is cut
+    /// off), and every later call fails with the same reason.
+    fn append(&mut self, line: &str) -> Result<(), String> {
+        if let Some(why) = &self.ended {
+            return Err(why.clone());
+        }
+        let line = format!("{line}\n");
+        match self
+            .file
+            .write_all(line.as_bytes())
+            .and_then(|_| self.file.sync_data())
+        {
+            Ok(()) => {
+                self.bytes += line.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                let cut = self.file.set_len(self.bytes).is_ok();
+                let why = format!(
+                    "cannot write the journal {}: {e}; it ends at byte {}{}, before: {}",
+                    self.path.display(),
+                    self.bytes,
+                    if cut { "" } else { " (with a torn last line)" },
+                    line.trim_end()
+                );
+                self.ended = Some(why.clone());
+                Err(why)
+            }
         }
     }
 
-    /// Records the step states an event changes.
-    pub fn record(&mut self, event: &Event) {
+    /// Records the step states an event changes; `Err(why)` when it could not (see
+    /// [`Journal::append`]): the run must then stop changing things.
+    pub fn record(&mut self, event: &Event) -> Result<(), String> {
         let (step, state, detail) = match &event.kind {
             EventKind::StepStarted { step, .. } => (step, "started", String::new()),
             EventKind::StepSucceeded { step, summary, .. } => (step, "succeeded", summary.clone()),
             EventKind::StepFailed { step, error, .. } => (step, "failed", error.clone()),
             EventKind::StepSkipped { step, reason } => (step, "skipped", reason.clone()),
-            _ => return,
+            _ => return Ok(()),
         };
         let line = serde_json::to_string(&StepLine {
             step: step.clone(),
@@ -127,7 +188,7 @@ impl Journal {
             detail,
         })
         .expect("a step line serializes");
-        self.append(&line);
+        self.append(&line)
     }
 
     /// Reads a journal: its header and the steps that succeeded (in this run or a resume of it).
@@ -171,86 +232,6 @@ impl Journal {
     }
 }
 
-/// Keeps a second run of the same plan off the same account and region while this one runs.
-/// The lock file is removed when the lock is dropped.
-#[derive(Debug)]
-pub struct RunLock {
-    path: PathBuf,
-}
-
-/// What a lock file says about its holder.
-#[derive(Serialize, Deserialize)]
-struct LockHolder {
-    run_id: String,
-    pid: u32,
-    started: String,
-}
-
-impl RunLock {
-    /// Takes the lock for `key` (e.g. `account-region-plan`) under `runs_dir/locks`.
-    pub fn acquire(runs_dir: &Path, key: &str, run_id: &str) -> Result<RunLock, String> {
-        let dir = runs_dir.join("locks");
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let safe: String = key
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let path = dir.join(format!("{safe}.lock"));
-        match OpenOptions::new().write(true).create_new(true).open(&path) {
-            Ok(mut file) => {
-                let holder = LockHolder {
-                    run_id: run_id.to_string(),
-                    pid: std::process::id(),
-                    started: chrono::Utc::now().to_rfc3339(),
-                };
-                let _ = file.write_all(
-                    serde_json::to_string(&holder)
-                        .unwrap_or_default()
-                        .as_bytes(),
-                );
-                let _ = file.sync_all();
-                Ok(RunLock { path })
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let holder = std::fs::read_to_string(&path)
-                    .ok()
-                    .and_then(|t| serde_json::from_str::<LockHolder>(&t).ok());
-                let who = match &holder {
-                    Some(h) => format!("run {} (pid {}, started {})", h.run_id, h.pid, h.started),
-                    None => "another run".to_string(),
-                };
-                let stale = holder.as_ref().is_some_and(|h| {
-                    cfg!(target_os = "linux") && !Path::new(&format!("/proc/{}", h.pid)).exists()
-                });
-                let advice = if stale {
-                    "that process is gone, so the lock is stale"
-                } else {
-                    "if that run is no longer running (e.g. its machine was restarted), the lock is stale"
-                };
-                Err(format!(
-                    "{who} is already running this plan in this account and region (lock {}); {advice}: remove the file to break it (rm '{}'), then run again",
-                    path.display(),
-                    path.display()
-                ))
-            }
-            Err(e) => Err(format!("cannot create the lock {}: {e}", path.display())),
-        }
-    }
-}
-
-impl Drop for RunLock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,7 +262,7 @@ mod tests {
     #[test]
     fn a_journal_remembers_what_succeeded_and_survives_a_torn_line() {
         let dir = tempfile::tempdir().unwrap();
-        let mut journal = Journal::open(dir.path(), &header()).unwrap();
+        let mut journal = Journal::create(dir.path(), &header()).unwrap();
         let started = |s: &str| {
             event(EventKind::StepStarted {
                 step: s.into(),
@@ -297,9 +278,9 @@ mod tests {
                 notes: vec![],
             })
         };
-        journal.record(&started("a"));
-        journal.record(&succeeded("a"));
-        journal.record(&started("b"));
+        journal.record(&started("a")).unwrap();
+        journal.record(&succeeded("a")).unwrap();
+        journal.record(&started("b")).unwrap();
         drop(journal);
         // A kill in the middle of a write.
         let path = Journal::path_in(dir.path());
@@ -310,14 +291,21 @@ mod tests {
         assert_eq!(done.into_iter().collect::<Vec<_>>(), vec!["a".to_string()]);
     }
 
+    #[cfg(target_os = "linux")]
     #[test]
-    fn a_second_lock_is_refused_with_how_to_break_it() {
+    fn a_line_that_cannot_be_written_ends_the_journal_and_says_so() {
         let dir = tempfile::tempdir().unwrap();
-        let lock = RunLock::acquire(dir.path(), "123-us-west-2-plan", "r1").unwrap();
-        let err = RunLock::acquire(dir.path(), "123-us-west-2-plan", "r2").unwrap_err();
-        assert!(err.contains("run r1"), "{err}");
-        assert!(err.contains("rm '"), "{err}");
-        drop(lock);
-        RunLock::acquire(dir.path(), "123-us-west-2-plan", "r3").expect("free again");
+        // Every write to /dev/full fails (ENOSPC), as on a full file system.
+        std::os::unix::fs::symlink("/dev/full", Journal::path_in(dir.path())).unwrap();
+        let mut journal = Journal::reopen(dir.path()).unwrap();
+        let started = event(EventKind::StepStarted {
+            step: "a".into(),
+            action: "x".into(),
+        });
+        let why = journal.record(&started).unwrap_err();
+        assert!(why.contains("cannot write the journal"), "{why}");
+        assert!(why.contains("it ends at byte 0"), "{why}");
+        // Later lines are refused with the same reason: the journal ends where it ended.
+        assert_eq!(journal.record(&started).unwrap_err(), why);
     }
 }

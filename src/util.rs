@@ -1,6 +1,20 @@
 //! Small helpers shared by several layers.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+static VERBOSE: AtomicBool = AtomicBool::new(false);
+
+/// Turns on the detail that `--verbose` asks for (set once, by the command line).
+pub fn set_verbose(on: bool) {
+    VERBOSE.store(on, Ordering::Relaxed);
+}
+
+/// True with `--verbose`: messages add the whole detail (an SDK error with all its causes) to
+/// their one or two lines.
+pub fn verbose() -> bool {
+    VERBOSE.load(Ordering::Relaxed)
+}
 
 /// A duration for people: `850ms`, `42s`, `14m`, `1h5m`.
 pub fn short_duration(d: Duration) -> String {

@@ -38,8 +38,8 @@ pub use self::action::{
 };
 pub use self::expect::{Expect, EXPECT_FORMS};
 pub use self::selector::{
-    check_fields, nearest, FieldKind, FieldSpec, InputError, Pattern, ResourceFilter, StepInput,
-    COMMON_FILTER_FIELDS,
+    check_fields, nearest, some_of, FieldKind, FieldSpec, InputError, Pattern, ResourceFilter,
+    StepInput, COMMON_FILTER_FIELDS,
 };
 pub use self::step::{step_error, ActionStep};
 

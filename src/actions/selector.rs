@@ -119,10 +119,22 @@ pub enum Pattern {
 }
 
 impl Pattern {
+    /// The longest pattern, in characters. AWS names are far shorter (the longest, an ARN, is
+    /// at most 2048 bytes but is never a glob); globset panics compiling a glob of some hundred
+    /// thousand characters, and a glob's cost grows with its length.
+    pub const MAX_LEN: usize = 1024;
+
     /// Reads a pattern: a glob if it has `*`, `?` or `[`, else an exact name.
     pub fn parse(text: &str) -> Result<Pattern, String> {
         if text.is_empty() {
             return Err("an empty pattern matches nothing".into());
+        }
+        let length = text.chars().count();
+        if length > Pattern::MAX_LEN {
+            return Err(format!(
+                "a pattern of {length} characters: a name or glob has at most {}",
+                Pattern::MAX_LEN
+            ));
         }
         if !text.contains(['*', '?', '[']) {
             return Ok(Pattern::Exact(text.to_string()));
@@ -393,8 +405,26 @@ fn check_value(value: &toml::Value, kind: FieldKind) -> Option<String> {
     }
 }
 
-/// The candidate closest to `word`, if it is close enough to be a likely typo.
+/// A list of names for a hint, cut after the first few: `a, b, c and 12 more`. A hint that
+/// listed every step of a 10,000-step plan would make the output quadratic.
+pub fn some_of(names: &[&str]) -> String {
+    const LISTED: usize = 8;
+    if names.len() <= LISTED {
+        return names.join(", ");
+    }
+    format!(
+        "{} and {} more",
+        names[..LISTED].join(", "),
+        names.len() - LISTED
+    )
+}
+
+/// The candidate closest to `word`, if it is close enough to be a likely typo. Words longer than
+/// any name are not compared (the cost grows with the product of the lengths).
 pub fn nearest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    if word.len() > 128 {
+        return None;
+    }
     candidates
         .iter()
         .map(|c| (strsim::damerau_levenshtein(word, c), *c))
@@ -417,6 +447,24 @@ mod tests {
         assert!(e.matches("FargateClusterDemo"));
         assert!(!e.matches("FargateClusterDemo2"));
         assert!(Pattern::parse("bad[glob").is_err());
+    }
+
+    #[test]
+    fn over_long_patterns_are_refused_and_the_longest_allowed_compile() {
+        // 130k stars used to panic inside globset (its regex outgrew the size limit).
+        let err = Pattern::parse(&"*".repeat(130_000)).unwrap_err();
+        assert!(err.contains("at most 1024"), "{err}");
+        assert!(err.len() < 200, "the message must not echo the pattern");
+        assert!(Pattern::parse(&"x".repeat(1025)).is_err());
+        for worst in [
+            "*".repeat(1024),
+            "?".repeat(1024),
+            "*a".repeat(512),
+            "[!a]".repeat(256),
+            "{a,b}".repeat(204),
+        ] {
+            Pattern::parse(&worst).unwrap_or_else(|e| panic!("{worst}: {e}"));
+        }
     }
 
     #[test]

@@ -25,6 +25,15 @@ use crate::graph::{Dag, DagNode};
 /// How long past its deadline a step may take to report why it gave up.
 const DEADLINE_GRACE: Duration = Duration::from_secs(2);
 
+/// `from + duration`, or the far future (30 years on, as tokio's own "never") when that would
+/// overflow: a deadline is never a reason to panic, whatever duration reached the engine.
+pub(crate) fn instant_after(from: Instant, duration: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
+    from.checked_add(duration)
+        .or_else(|| from.checked_add(FAR))
+        .unwrap_or(from)
+}
+
 /// How a step retries a retryable failure: exponential backoff with jitter (backon).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct RetryPolicy {
@@ -452,7 +461,7 @@ fn skip_dependents(
 /// handler between failures.
 async fn run_step(step: StepNode, events: EventSink, cancel: CancellationToken) -> StepResult {
     let started = Instant::now();
-    let deadline = started + step.timeout;
+    let deadline = instant_after(started, step.timeout);
     events.emit(EventKind::StepStarted {
         step: step.id.clone(),
         action: step.action.clone(),
@@ -472,7 +481,7 @@ async fn run_step(step: StepNode, events: EventSink, cancel: CancellationToken) 
         };
         // A little grace after the deadline, so that a task's own deadline-aware wait can fail
         // first with what it was waiting for; a task that ignores its deadline is cut off here.
-        let result = match tokio::time::timeout_at(deadline + DEADLINE_GRACE, step.task.run(&ctx)).await {
+        let result = match tokio::time::timeout_at(instant_after(deadline, DEADLINE_GRACE), step.task.run(&ctx)).await {
             Ok(result) => result,
             Err(_) => Err(StepError::timed_out(format!(
                 "timed out after {} (the step's timeout); raise `timeout` on the step if this is expected",
@@ -498,7 +507,7 @@ async fn run_step(step: StepNode, events: EventSink, cancel: CancellationToken) 
                     step: handler.id.as_str().into(),
                     attempt: handler_runs,
                     started: Instant::now(),
-                    deadline: deadline.min(Instant::now() + handler.timeout),
+                    deadline: deadline.min(instant_after(Instant::now(), handler.timeout)),
                     cancel: cancel.clone(),
                     events: events.clone(),
                 };
@@ -531,7 +540,7 @@ async fn run_step(step: StepNode, events: EventSink, cancel: CancellationToken) 
                 error.message
             )));
         };
-        if Instant::now() + delay >= deadline {
+        if instant_after(Instant::now(), delay) >= deadline {
             break Err(StepError::timed_out(format!(
                 "{} (no time left for another attempt before the step's timeout of {})",
                 error.message,

@@ -107,7 +107,7 @@ impl StepContext {
             step: step.into(),
             attempt: 1,
             started: now,
-            deadline: now + timeout,
+            deadline: super::instant_after(now, timeout),
             cancel: CancellationToken::new(),
             events,
         }
@@ -154,7 +154,7 @@ impl StepContext {
         let wake = if passes_deadline {
             self.deadline
         } else {
-            Instant::now() + duration
+            super::instant_after(Instant::now(), duration)
         };
         tokio::select! {
             _ = tokio::time::sleep_until(wake) => {}

@@ -26,11 +26,52 @@ pub struct Diagnostic {
     pub hint: Option<String>,
 }
 
+/// The most characters of a message or a hint shown: a value written into one (a 100k-character
+/// `--var`) must not make the output as long.
+const MAX_TEXT: usize = 400;
+/// The most characters of the plan's line shown under a problem, around its column.
+const MAX_SOURCE: usize = 160;
+
+/// `text`, cut to `max` characters with an ellipsis.
+fn clip(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]).into(),
+        None => text.into(),
+    }
+}
+
+impl Diagnostic {
+    /// The part of the source line to show, and the column (0-based, in that part) and width of
+    /// the underline: the whole line when it is short, else a window around the column.
+    fn window(&self) -> (String, usize, usize) {
+        let chars: Vec<char> = self.source_line.chars().collect();
+        let at = self.column.saturating_sub(1).min(chars.len());
+        if chars.len() <= MAX_SOURCE {
+            return (self.source_line.clone(), at, self.width.max(1));
+        }
+        let start = at.saturating_sub(MAX_SOURCE / 3);
+        let end = (start + MAX_SOURCE).min(chars.len());
+        let mut shown = String::new();
+        let mut caret = at - start;
+        if start > 0 {
+            shown.push('…');
+            caret += 1;
+        }
+        shown.extend(&chars[start..end]);
+        if end < chars.len() {
+            shown.push('…');
+        }
+        let width = self.width.max(1).min(end.saturating_sub(at).max(1));
+        (shown, caret, width)
+    }
+}
+
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let number = self.line.to_string();
         let pad = " ".repeat(number.len());
-        writeln!(f, "error: {}", self.message)?;
+        let (source, caret, width) = self.window();
+        writeln!(f, "error: {}", clip(&self.message, MAX_TEXT))?;
         writeln!(
             f,
             "{pad}--> {}:{}:{}",
@@ -39,15 +80,10 @@ impl fmt::Display for Diagnostic {
             self.column
         )?;
         writeln!(f, "{pad} |")?;
-        writeln!(f, "{number} | {}", self.source_line)?;
-        writeln!(
-            f,
-            "{pad} | {}{}",
-            " ".repeat(self.column.saturating_sub(1)),
-            "^".repeat(self.width.max(1))
-        )?;
+        writeln!(f, "{number} | {source}")?;
+        writeln!(f, "{pad} | {}{}", " ".repeat(caret), "^".repeat(width))?;
         if let Some(hint) = &self.hint {
-            writeln!(f, "{pad} = hint: {hint}")?;
+            writeln!(f, "{pad} = hint: {}", clip(hint, MAX_TEXT))?;
         }
         Ok(())
     }
@@ -57,12 +93,26 @@ impl fmt::Display for Diagnostic {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub struct PlanErrors(pub Vec<Diagnostic>);
 
+impl PlanErrors {
+    /// The most problems printed: the first ones in file order, then how many more there are.
+    /// Past a few dozen, more lines help no one, and a plan of 10,000 broken steps must not print
+    /// megabytes.
+    pub const SHOWN: usize = 50;
+}
+
 impl fmt::Display for PlanErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for d in &self.0 {
+        for d in self.0.iter().take(PlanErrors::SHOWN) {
             writeln!(f, "{d}")?;
         }
         let n = self.0.len();
+        if n > PlanErrors::SHOWN {
+            writeln!(
+                f,
+                "... and {} more problems not shown: fix these first",
+                n - PlanErrors::SHOWN
+            )?;
+        }
         write!(
             f,
             "{n} problem{} in the plan; nothing was run",

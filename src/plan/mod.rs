@@ -15,7 +15,8 @@ use serde::Deserialize;
 pub use self::diagnostic::{Diagnostic, PathSegment, PlanErrors, Source, Target};
 pub use self::lookup::{Lookup, VarSource};
 use crate::actions::{
-    self, check_fields, nearest, Action, ActionSpec, ActionStep, Expect, StepInput, EXPECT_FORMS,
+    self, check_fields, nearest, some_of, Action, ActionSpec, ActionStep, Expect, StepInput,
+    EXPECT_FORMS,
 };
 use crate::aws::Aws;
 use crate::engine::{FailureHandler, Handler, RetryPolicy, StepNode};
@@ -37,6 +38,13 @@ pub const STEP_KEYS: [&str; 9] = [
 
 /// A step's timeout when neither the step nor `[defaults]` gives one.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// The longest timeout a step may have: 7 days. Longer is a typo (and a deadline the engine could
+/// not even compute, `"300000000000y"`).
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The longest delay between two attempts of a step (`retry.delay`, `retry.max-delay`): 24 hours.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(24 * 3600);
 
 /// Where a plan may run.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -262,12 +270,12 @@ impl Validator<'_> {
                     .chain(file.lookup.keys())
                     .map(String::as_str)
                     .collect();
-                let hint = match nearest(key, &declared) {
+                let hint = match self.suggest(key, &declared) {
                     Some(near) => format!(
                         "did you mean `{near}`? the plan declares: {}",
-                        declared.join(", ")
+                        some_of(&declared)
                     ),
-                    None => format!("the plan declares: {}", declared.join(", ")),
+                    None => format!("the plan declares: {}", some_of(&declared)),
                 };
                 self.error(
                     key_path!["vars"],
@@ -296,7 +304,12 @@ impl Validator<'_> {
         }
         let default_timeout = match &file.defaults.timeout {
             Some(text) => self
-                .duration(text, key_path!["defaults", "timeout"])
+                .duration(
+                    text,
+                    key_path!["defaults", "timeout"],
+                    MAX_TIMEOUT,
+                    "a step's timeout",
+                )
                 .unwrap_or(DEFAULT_TIMEOUT),
             None => DEFAULT_TIMEOUT,
         };
@@ -556,14 +569,44 @@ impl Validator<'_> {
         }
     }
 
+    /// The name closest to `word` among `names` (a typo's likely fix), looked for only while
+    /// the problems found so far are few enough to be shown: each look is linear in the names,
+    /// and a plan of thousands of broken references must still validate in linear time.
+    fn suggest<'n>(&self, word: &str, names: &[&'n str]) -> Option<&'n str> {
+        if self.errors.len() >= PlanErrors::SHOWN {
+            return None;
+        }
+        nearest(word, names)
+    }
+
     fn finish(mut self) -> PlanErrors {
         self.errors.sort_by_key(|d| (d.line, d.column));
         self.errors.dedup();
         PlanErrors(self.errors)
     }
 
-    fn duration(&mut self, text: &str, path: Vec<PathSegment>) -> Option<Duration> {
+    /// A positive duration of at most `max` (what it is for, e.g. `a step's timeout`, is said
+    /// in the error).
+    fn duration(
+        &mut self,
+        text: &str,
+        path: Vec<PathSegment>,
+        max: Duration,
+        what: &str,
+    ) -> Option<Duration> {
         match humantime::parse_duration(text) {
+            Ok(d) if d > max => {
+                let max = humantime::format_duration(max).to_string();
+                self.error(
+                    path,
+                    Target::Value,
+                    format!("{what} is at most {max}, and this is longer"),
+                    Some(format!(
+                        "give a duration of at most \"{max}\", such as \"45m\" or \"2h\""
+                    )),
+                );
+                None
+            }
             Ok(d) if !d.is_zero() => Some(d),
             Ok(_) => {
                 self.error(
@@ -704,9 +747,9 @@ impl Validator<'_> {
                             match entry.as_str() {
                                 Some(dep) if known.contains(dep) => after.push(dep.to_string()),
                                 Some(dep) => {
-                                    let hint = match nearest(dep, ids) {
+                                    let hint = match self.suggest(dep, ids) {
                                         Some(near) => format!("did you mean `{near}`?"),
-                                        None => format!("the steps are: {}", ids.join(", ")),
+                                        None => format!("the steps are: {}", some_of(ids)),
                                     };
                                     self.error(at, Target::Value, format!("step `{id}` waits for `{dep}`, which is not a step of this plan"), Some(hint));
                                 }
@@ -738,7 +781,9 @@ impl Validator<'_> {
                 "description" => description = value.as_str().map(str::to_string),
                 "timeout" => match value.as_str() {
                     Some(text) => {
-                        if let Some(d) = self.duration(text, here(&["timeout"])) {
+                        if let Some(d) =
+                            self.duration(text, here(&["timeout"]), MAX_TIMEOUT, "a step's timeout")
+                        {
                             timeout = d;
                         }
                     }
@@ -886,7 +931,8 @@ impl Validator<'_> {
                 },
                 "delay" | "max-delay" | "max_delay" => match v.as_str() {
                     Some(text) => {
-                        let d = self.duration(text, at)?;
+                        let d =
+                            self.duration(text, at, MAX_RETRY_DELAY, "a delay between attempts")?;
                         if key == "delay" {
                             policy.delay = d;
                         } else {
@@ -983,7 +1029,9 @@ impl Validator<'_> {
                     run = Some(step.clone())
                 }
                 ("run", toml::Value::String(step)) => {
-                    let hint = nearest(step, ids).map(|n| format!("did you mean `{n}`?"));
+                    let hint = self
+                        .suggest(step, ids)
+                        .map(|n| format!("did you mean `{n}`?"));
                     self.error(
                         at,
                         Target::Value,
@@ -1062,7 +1110,7 @@ impl Validator<'_> {
                         message,
                         Some(format!(
                             "declare it under [vars] or pass --var; declared: {}",
-                            declared.join(", ")
+                            some_of(&declared)
                         )),
                     );
                     value.clone()

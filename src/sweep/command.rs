@@ -64,6 +64,9 @@ pub struct SweepArgs {
     /// Calls in flight at once to each AWS service, at most (per account and region).
     #[command(flatten)]
     pub call_limits: crate::cli::CallLimitArgs,
+    /// How long one AWS call may take.
+    #[command(flatten)]
+    pub call_timeouts: crate::cli::CallTimeoutArgs,
     /// Override a plan variable that `[sweep] bind` does not set: --var key=value (repeatable).
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = crate::cli::parse_var)]
     pub vars: Vec<(String, String)>,
@@ -124,11 +127,9 @@ pub async fn run(args: SweepArgs) -> Outcome {
         }
         Regions::Listed(regions)
     };
-    let run_id = format!(
-        "{}-sweep-{}",
-        Utc::now().format("%Y%m%dT%H%M%SZ"),
-        plan.plan.name
-    );
+    // Unique like a run's (see crate::run_dir): two sweeps (shards) started in the same second
+    // must not share an audit log. `sweep` stands where a run's id names its region.
+    let run_id = crate::run_dir::new_run_id(&plan.plan.name, "sweep");
     let runs = RunsDirs {
         root: crate::cli::runs_dir(args.runs_dir.as_ref()),
         per_account: matches!(accounts, Accounts::AssumeRole { .. }),
@@ -143,6 +144,7 @@ pub async fn run(args: SweepArgs) -> Outcome {
         &regions,
         audit,
         args.call_limits.limits(),
+        args.call_timeouts.timeouts(),
     )
     .await
     {
@@ -169,7 +171,7 @@ pub async fn run(args: SweepArgs) -> Outcome {
                     key.push_str(&format!("-shard-{}-of-{}", shard.index, shard.count));
                 }
                 match RunLock::acquire(&runs.of(&account.account), &key, &run_id) {
-                    Ok(lock) => locks.push(lock),
+                    Ok(lock) => locks.push(crate::cli::announce_takeover(lock)),
                     Err(message) => {
                         eprintln!("error: {message}");
                         return Outcome::Refused;

@@ -13,7 +13,7 @@ use aws_config::sts::AssumeRoleProvider;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sts::config::SharedCredentialsProvider;
 
-use crate::aws::{AuditLog, Aws, AwsError, AwsOptions, CallLimits, Mode};
+use crate::aws::{AuditLog, Aws, AwsError, AwsOptions, CallLimits, CallTimeouts, Mode};
 use crate::plan::{Guard, Plan};
 
 use super::accounts::{RoleTemplate, SESSION_NAME};
@@ -85,9 +85,15 @@ pub async fn connect(
     regions: &Regions,
     audit: Option<(&RunsDirs, &str)>,
     call_limits: CallLimits,
+    timeouts: CallTimeouts,
 ) -> Result<Connected, String> {
     let guard = &plan.guard;
-    let mut base = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    // Every client and credentials provider built from this configuration (the assumed roles'
+    // too) gets the timeouts: no call of a sweep can hang.
+    let mut base = aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(timeouts.config())
+        .load()
+        .await;
     // The calls made before the regions' clients are built (STS, EC2 DescribeRegions) need a
     // region: without one in the environment or profile, the first region named serves.
     if let (None, Regions::Listed(listed)) = (base.region(), regions) {
@@ -282,14 +288,16 @@ async fn check_identity(
     expected: Option<&str>,
 ) -> Result<String, String> {
     let identity = aws.sts.get_caller_identity().send().await.map_err(|e| {
-        let e = AwsError::from_sdk("STS.GetCallerIdentity", e);
+        let explained = crate::aws::explain("STS.GetCallerIdentity", Some(&aws.endpoint_of("sts")), &e);
+        if crate::util::verbose() {
+            eprintln!("detail: {}", explained.detail);
+        }
+        let e = explained.summary;
         match expected {
             Some(account) => format!(
                 "cannot assume the role in account {account}, or tell which account it is in ({e}); check that the role exists, trusts these credentials, and that they may call sts:AssumeRole on it: nothing was done in it"
             ),
-            None => format!(
-                "cannot tell which AWS account this is ({e}); check your credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID, `aws sso login`): nothing was done"
-            ),
+            None => format!("cannot tell which AWS account this is: {e}: nothing was done"),
         }
     })?;
     let account = identity.account().unwrap_or_default().to_string();

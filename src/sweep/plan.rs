@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::actions::{nearest, Pattern};
+use crate::actions::{nearest, some_of, Pattern};
 use crate::key_path;
 use crate::plan::{self, Diagnostic, PathSegment, Plan, PlanErrors, Source, Target};
 
@@ -361,11 +361,11 @@ impl Checker<'_> {
                 let hint = match nearest(key, &declared) {
                     Some(near) => format!(
                         "did you mean `{near}`? the plan declares: {}",
-                        declared.join(", ")
+                        some_of(&declared)
                     ),
                     None => format!(
                         "declare it under [vars]; the plan declares: {}",
-                        declared.join(", ")
+                        some_of(&declared)
                     ),
                 };
                 self.error(

@@ -18,6 +18,19 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).to_string()
 }
 
+/// The run directories and files under the default runs dir of `home` (the lock folder aside).
+fn run_debris(home: &Path) -> Vec<String> {
+    std::fs::read_dir(home.join(".local/state/teardown/runs"))
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .filter(|name| name != "locks")
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn write_plan(dir: &Path, body: &str) -> String {
     let path = dir.join("plan.toml");
     std::fs::write(&path, body).unwrap();
@@ -131,6 +144,8 @@ async fn without_a_terminal_or_yes_a_real_run_is_refused_and_nothing_changes() {
         1,
         "the repository must still be there"
     );
+    // Nothing was about to change: no run directory, journal or audit log was left behind.
+    assert_eq!(run_debris(home.path()), Vec::<String>::new());
 }
 
 #[tokio::test]
@@ -159,6 +174,8 @@ async fn a_plan_guarded_for_another_region_or_account_is_refused() {
     let err = text(&out.stderr);
     assert!(err.contains("only in account 111111111111"), "{err}");
     assert!(err.contains(support::ACCOUNT), "{err}");
+    // Refused runs leave no run directory, journal or audit log behind.
+    assert_eq!(run_debris(home.path()), Vec::<String>::new());
 }
 
 #[tokio::test]
@@ -171,10 +188,203 @@ async fn missing_credentials_are_refused_with_what_to_do() {
         .filter(|(k, _)| !k.starts_with("AWS_ACCESS_KEY_ID") && !k.starts_with("AWS_SECRET"))
         .collect();
     let out = teardown(&["preview", WORKSHOP], &env);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    // One line that says what failed and what to do, not kilobytes of the SDK's Debug output.
+    assert!(err.contains("no AWS credentials were found"), "{err}");
+    assert!(err.contains("check your credentials"), "{err}");
+    assert!(!err.contains("ProviderChainError"), "{err}");
+    assert!(err.lines().count() <= 2 && err.len() < 600, "{err}");
+    // The detail is there for --verbose.
+    let out = teardown(&["preview", WORKSHOP, "--verbose"], &env);
     assert!(
-        text(&out.stderr).contains("check your credentials"),
+        text(&out.stderr).contains("Attempted"),
         "{}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn an_endpoint_that_refuses_connections_is_named_and_credentials_are_not_blamed() {
+    let home = tempfile::tempdir().unwrap();
+    let env: Vec<(String, String)> = [
+        // Port 9 (discard) on loopback: nothing listens there, so the connection is refused.
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "us-west-2"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("HOME", home.path().to_str().unwrap()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let out = teardown(&["preview", WORKSHOP], &env);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("cannot reach the AWS endpoint http://127.0.0.1:9: connection refused"),
+        "{err}"
+    );
+    assert!(!err.contains("credentials"), "{err}");
+    assert!(err.lines().count() <= 2 && err.len() < 600, "{err}");
+}
+
+/// Runs teardown with its stdout a pipe whose reading end is already closed, as `| head -1`
+/// leaves it once head has exited.
+fn with_closed_stdout(args: &[&str], env: &[(String, String)]) -> Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    support::teardown_command(env, args)
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run teardown")
+}
+
+#[test]
+fn a_closed_stdout_is_a_quiet_end_not_a_panic() {
+    for args in [
+        &["validate", WORKSHOP][..],
+        &["actions"][..],
+        &["graph", WORKSHOP][..],
+        &["permissions", WORKSHOP][..],
+    ] {
+        let out = with_closed_stdout(args, &[]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn a_run_into_a_closed_stdout_finishes_and_keeps_its_records() {
+    let moto = support::moto().await;
+    let home = tempfile::tempdir().unwrap();
+    let aws = moto.aws(teardown::aws::Mode::Apply);
+    aws.ecr
+        .create_repository()
+        .repository_name("lab-1")
+        .send()
+        .await
+        .unwrap();
+    let plan = write_plan(
+        home.path(),
+        "name = \"piped\"\n[steps.delete-repos]\naction = \"ecr.delete-repository\"\nmatch = { name = \"lab-*\" }\nforce = true\n",
+    );
+    let out = with_closed_stdout(
+        &["run", &plan, "--yes", "--output", "plain"],
+        &moto.cli_env(home.path()),
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let runs = home.path().join(".local/state/teardown/runs");
+    let run = runs.join(&run_debris(home.path())[0]);
+    let journal = std::fs::read_to_string(run.join("journal.jsonl")).unwrap();
+    assert!(journal.contains("\"state\":\"succeeded\""), "{journal}");
+    let audit = std::fs::read_to_string(run.join("audit.jsonl")).unwrap();
+    assert!(audit.contains("\"DeleteRepository\""), "{audit}");
+    let repos = aws.ecr.describe_repositories().send().await.unwrap();
+    assert!(repos.repositories().is_empty());
+}
+
+/// A TCP endpoint on 127.0.0.1 that accepts every connection and never answers; it stops
+/// accepting by itself after `lifetime`.
+fn silent_endpoint(lifetime: std::time::Duration) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        let mut held = Vec::new();
+        while started.elapsed() < lifetime {
+            match listener.accept() {
+                Ok((stream, _)) => held.push(stream),
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        }
+    });
+    format!("http://{address}")
+}
+
+#[test]
+fn an_endpoint_that_never_answers_ends_in_a_clear_error_not_a_hang() {
+    use std::time::{Duration, Instant};
+    let home = tempfile::tempdir().unwrap();
+    let endpoint = silent_endpoint(Duration::from_secs(90));
+    let env: Vec<(String, String)> = [
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "us-west-2"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("HOME", home.path().to_str().unwrap()),
+        ("NO_COLOR", "1"),
+        // Short, so that the test is quick; the defaults are 5s, 30s and 2m.
+        ("TEARDOWN_CONNECT_TIMEOUT", "1s"),
+        ("TEARDOWN_ATTEMPT_TIMEOUT", "1s"),
+        ("TEARDOWN_CALL_TIMEOUT", "3s"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for args in [&["preview", WORKSHOP][..], &["run", WORKSHOP, "--yes"][..]] {
+        let started = Instant::now();
+        let mut child = support::teardown_command(&env, args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                panic!("{args:?} still hung after 60 s against an endpoint that never answers");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        assert_eq!(status.code(), Some(3), "{args:?}: {err}");
+        assert!(err.contains("nothing was done"), "{args:?}: {err}");
+        assert!(err.contains("did not answer in time"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn a_plan_whose_only_errors_are_in_its_sweep_section_is_not_run() {
+    let home = tempfile::tempdir().unwrap();
+    let plan = write_plan(
+        home.path(),
+        "name = \"swept\"\n[steps.delete-repos]\naction = \"ecr.delete-repository\"\nmatch = { name = \"lab-*\" }\n[sweep]\nfind = { stack = \"Lab-*\" }\n",
+    );
+    // An endpoint that refuses connections: a command that got past validation would fail to
+    // reach it (exit 3), not exit 2.
+    let env: Vec<(String, String)> = [
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "us-west-2"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("HOME", home.path().to_str().unwrap()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for args in [
+        &["validate", &plan][..],
+        &["run", &plan, "--yes"][..],
+        &["preview", &plan][..],
+    ] {
+        let out = teardown(args, &env);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("[sweep] binds no variable"), "{args:?}: {err}");
+        assert!(err.contains(&format!("{plan}:5:1")), "{args:?}: {err}");
+    }
+    assert_eq!(run_debris(home.path()), Vec::<String>::new());
 }

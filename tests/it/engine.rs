@@ -382,3 +382,63 @@ async fn a_failure_handler_runs_before_the_step_is_tried_again() {
     assert!(events.iter().any(|e| matches!(&e.kind,
         EventKind::HandlerStarted { step, handler, .. } if step == "delete-main-stack" && handler == "delete-enis")));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_duration_too_long_for_a_deadline_does_not_panic() {
+    // Validation refuses such plans; the engine computes its deadlines with checked arithmetic
+    // all the same, so that nothing that reaches it can make it panic.
+    let h = Harness::new();
+    let mut forever = node("forever", &[], h.sleep(1));
+    forever.timeout = Duration::MAX;
+    let mut flaky = node(
+        "flaky",
+        &[],
+        Arc::new(Flaky {
+            failures: 1,
+            kind: FailureKind::Retryable,
+            calls: AtomicU32::new(0),
+        }),
+    );
+    flaky.timeout = Duration::MAX;
+    flaky.retry = RetryPolicy {
+        attempts: 2,
+        delay: Duration::from_secs(1),
+        max_delay: Duration::from_secs(1),
+        exponential: false,
+        jitter: false,
+    };
+    let (summary, _) = run(vec![forever, flaky]).await;
+    assert!(summary.all_succeeded(), "{summary:?}");
+}
+
+/// Never returns and ignores its deadline, as a call to an endpoint that never answers would.
+struct Hang;
+
+#[async_trait]
+impl Task for Hang {
+    async fn run(&self, _ctx: &StepContext) -> Result<StepOutput, StepError> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hung_call_counts_against_the_steps_deadline() {
+    let origin = Instant::now();
+    let mut hung = node("hung", &[], Arc::new(Hang));
+    hung.timeout = Duration::from_secs(60);
+    let (summary, _) = run(vec![hung]).await;
+    let step = summary.step("hung").unwrap();
+    match &step.outcome {
+        StepOutcome::Failed { kind, error } => {
+            assert_eq!(*kind, FailureKind::TimedOut);
+            assert!(error.contains("timed out after 1m"), "{error}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Cut off at its deadline, give or take the engine's short grace.
+    assert!(
+        origin.elapsed() <= Duration::from_secs(63),
+        "{:?}",
+        origin.elapsed()
+    );
+}

@@ -19,6 +19,7 @@ mod fixture_check;
 mod harness;
 mod lookups;
 mod plan;
+mod plan_properties;
 mod preview;
 mod real_teardown;
 mod real_workshop;

@@ -306,3 +306,102 @@ fn a_left_out_dependency_is_reported_unless_assumed_done() {
         .unwrap();
     assert!(err.to_string().contains("no phase `fargat`"), "{err}");
 }
+
+#[test]
+fn durations_too_long_to_be_deadlines_are_refused_with_the_limit() {
+    // These used to pass validation and panic at run time (overflow when adding to an instant).
+    for timeout in ["300000000000y", "18446744073709551615s", "8days"] {
+        let text = format!(
+            "{HEADER}\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"x\" }}\ntimeout = \"{timeout}\"\n"
+        );
+        let (line, column, message, hint) = error(&text);
+        assert_eq!((line, column), (9, 11), "{timeout}");
+        assert!(message.contains("at most 7days"), "{timeout}: {message}");
+        assert!(hint.contains("7days"), "{hint}");
+    }
+    let text = format!(
+        "{HEADER}\n[defaults]\ntimeout = \"18446744073709551615s\"\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"x\" }}\n"
+    );
+    let (line, _, message, _) = error(&text);
+    assert_eq!(line, 7);
+    assert!(message.contains("at most 7days"), "{message}");
+    let text = format!(
+        "{HEADER}\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"x\" }}\nretry = {{ attempts = 3, max-delay = \"25h\" }}\n"
+    );
+    let (line, _, message, _) = error(&text);
+    assert_eq!(line, 9);
+    assert!(message.contains("at most 1day"), "{message}");
+    assert!(parse(&format!(
+        "{HEADER}\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"x\" }}\ntimeout = \"7days\"\nretry = {{ attempts = 3, delay = \"24h\" }}\n"
+    ))
+    .is_ok());
+}
+
+#[test]
+fn an_over_long_glob_is_a_located_error_not_a_panic() {
+    // From --var: located at the value that uses the variable.
+    let text = format!(
+        "{HEADER}\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"{{repo}}\" }}\n"
+    );
+    // 130k stars: globset panicked compiling it ("regex compilation shouldn't fail").
+    let glob = "*".repeat(130_000);
+    let errors = match plan::parse(
+        Path::new("plans/test.toml"),
+        &text,
+        &[("repo".to_string(), glob.clone())],
+    ) {
+        Ok(_) => panic!("a 130k-character glob must not validate"),
+        Err(errors) => errors,
+    };
+    assert_eq!(errors.0.len(), 1, "{errors}");
+    let d = &errors.0[0];
+    assert_eq!((d.line, d.column), (8, 18));
+    assert!(d.message.contains("at most 1024"), "{}", d.message);
+    assert!(errors.to_string().len() < 2_000, "the glob is not echoed");
+    // Written in the plan itself.
+    let text = format!(
+        "{HEADER}\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"{glob}\" }}\n"
+    );
+    let (line, column, message, _) = error(&text);
+    assert_eq!((line, column), (8, 18));
+    assert!(message.contains("at most 1024"), "{message}");
+}
+
+#[test]
+fn thousands_of_broken_steps_give_bounded_output() {
+    // Each step waits for a step that does not exist and has an unknown key: 4,000 problems.
+    // Hints used to list every step id, so the output grew with the square of the steps.
+    let mut text = String::from("name = \"big\"\n");
+    for i in 0..2_000 {
+        text.push_str(&format!(
+            "[steps.step-{i}]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"x\" }}\nafter = [\"missing-{i}\"]\nbogus = 1\n"
+        ));
+    }
+    let errors = match parse(&text) {
+        Ok(_) => panic!("the plan should not validate"),
+        Err(errors) => errors,
+    };
+    assert_eq!(errors.0.len(), 4_000);
+    let shown = errors.to_string();
+    assert!(shown.len() < 64 * 1024, "{} bytes of output", shown.len());
+    assert!(
+        shown.contains("... and 3950 more problems not shown"),
+        "{}",
+        &shown[shown.len() - 300..]
+    );
+    assert!(shown.ends_with("4000 problems in the plan; nothing was run"));
+    // A hint names a few steps, not all of them.
+    assert!(shown.contains("and 1992 more"), "{}", &shown[..2000]);
+}
+
+#[test]
+fn a_very_long_line_is_shown_around_its_problem() {
+    let long = "x".repeat(100_000);
+    let text = format!(
+        "{HEADER}\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"x\", bogus = \"{long}\" }}\n"
+    );
+    let errors = parse(&text).err().expect("invalid");
+    let shown = errors.to_string();
+    assert!(shown.len() < 2_000, "{} bytes of output", shown.len());
+    assert!(shown.contains("bogus"), "{shown}");
+}

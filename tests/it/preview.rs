@@ -9,7 +9,6 @@ use std::process::{Command, Output, Stdio};
 use support::fixture::{self, WorkshopNames};
 use teardown::aws::Mode;
 
-const BIN: &str = env!("CARGO_BIN_EXE_teardown");
 const PLAN: &str = "tests/it/plans/named-workshop.toml";
 
 fn teardown(env: &[(String, String)], args: &[&str]) -> Output {
@@ -233,7 +232,10 @@ async fn a_real_run_on_a_terminal_goes_on_only_when_the_account_id_is_typed() {
         command
             .args([
                 "-qec",
-                &format!("{BIN} run {PLAN} --only fargate --output plain"),
+                &format!(
+                    "{} run {PLAN} --only fargate --output plain",
+                    support::teardown_bin()
+                ),
                 "/dev/null",
             ])
             .current_dir(env!("CARGO_MANIFEST_DIR"))

@@ -86,3 +86,87 @@ async fn mutating_calls_are_appended_to_the_audit_log_with_step_and_resource() {
     assert_eq!(line["outcome"], "ok");
     assert!(line["at"].as_str().unwrap().starts_with("20"), "{line}");
 }
+
+#[tokio::test]
+async fn a_record_that_cannot_be_written_stops_the_run_and_says_where_it_ends() {
+    let moto = support::moto().await;
+    let aws = moto.aws(Mode::Apply);
+    const REPOS: usize = 40;
+    for i in 0..REPOS {
+        aws.ecr
+            .create_repository()
+            .repository_name(format!("lab-{i:02}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let home = tempfile::tempdir().unwrap();
+    let runs = home.path().join("runs");
+    let plan = home.path().join("full.toml");
+    std::fs::write(
+        &plan,
+        "name = \"full\"\n[steps.delete-repos]\naction = \"ecr.delete-repository\"\nmatch = { name = \"lab-*\" }\n",
+    )
+    .unwrap();
+    // A file-size limit of 4 KiB (RLIMIT_FSIZE): the journal's first lines fit, and the audit
+    // log fills up after a dozen deletions.
+    let mut command = std::process::Command::new("bash");
+    command
+        .args(["-c", "ulimit -f 4 && exec \"$0\" \"$@\""])
+        .arg(support::teardown_bin())
+        .args(["run", plan.to_str().unwrap(), "--yes", "--output", "plain"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("TEARDOWN_RUNS_DIR", &runs)
+        .stdin(std::process::Stdio::null());
+    for (k, v) in moto.cli_env(home.path()) {
+        command.env(k, v);
+    }
+    let out = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{:?} (signal {:?}): {stderr}",
+        out.status,
+        std::os::unix::process::ExitStatusExt::signal(&out.status)
+    );
+    assert!(stderr.contains("cannot write the audit log"), "{stderr}");
+    assert!(stderr.contains("it ends at byte"), "{stderr}");
+    assert!(stderr.contains("no further change"), "{stderr}");
+    // The refused deletion says why it was not sent, and is not taken for a change made.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("ECR.DeleteRepository: not sent: the run's record"),
+        "{stdout}"
+    );
+    assert_eq!(
+        stderr.matches("this change was made").count(),
+        1,
+        "{stderr}"
+    );
+    // The log holds whole records only (the torn one was cut off) ...
+    let run = std::fs::read_dir(&runs)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.join("audit.jsonl").exists())
+        .unwrap();
+    let audit = std::fs::read_to_string(run.join("audit.jsonl")).unwrap();
+    let recorded: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: torn line {l}")))
+        .collect();
+    assert!(!recorded.is_empty() && recorded.len() < REPOS, "{audit}");
+    // ... and once a record could not be written, no further deletion was sent: every deletion
+    // made is in the log, but the one whose line was lost (and printed on stderr instead).
+    let left = aws
+        .ecr
+        .describe_repositories()
+        .send()
+        .await
+        .unwrap()
+        .repositories()
+        .len();
+    let deleted = REPOS - left;
+    assert_eq!(deleted, recorded.len() + 1, "{stderr}\n{audit}");
+}

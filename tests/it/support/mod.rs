@@ -222,10 +222,18 @@ pub fn iam_action(service: &str, operation: &str) -> String {
     format!("{prefix}:{operation}")
 }
 
+/// The `teardown` binary under test: `$TEARDOWN_BIN` when set, else the one cargo built for this
+/// test run. Where several work trees share one target directory, `target/debug/teardown` is
+/// whichever tree built last; point `TEARDOWN_BIN` at this tree's `target/debug/deps/teardown-HASH`
+/// to test its own.
+pub fn teardown_bin() -> String {
+    std::env::var("TEARDOWN_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_teardown").to_string())
+}
+
 /// The `teardown` binary, run from the repository with only `env` (and PATH) in its
 /// environment and no standard input.
 pub fn teardown_command(env: &[(String, String)], args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_teardown"));
+    let mut command = Command::new(teardown_bin());
     command
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
