@@ -645,8 +645,27 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
         .intersection(&plan.unresolved)
         .cloned()
         .collect();
+    // Lookups and the pre-flight read through clients that refuse every mutating call (the
+    // dry-run guard), whatever a bug in them might try.
+    let read_only = match Aws::from_env(
+        Mode::DryRun,
+        AwsOptions {
+            region: Some(aws.region.clone()),
+            call_limits: args.call_limits.limits(),
+            timeouts: Some(args.call_timeouts.timeouts()),
+            ..AwsOptions::default()
+        },
+    )
+    .await
+    {
+        Ok(read_only) => Arc::new(read_only),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Outcome::Refused;
+        }
+    };
     if !needed.is_empty() {
-        match crate::resolve::resolve(&plan, &needed, &aws).await {
+        match crate::resolve::resolve(&plan, &needed, &read_only).await {
             Ok(found) => header.looked_up.extend(found),
             Err(e) => {
                 eprintln!("error: {e}\nnothing was changed: the account does not hold what the plan looks for here (account {account}, region {})", aws.region);
@@ -683,7 +702,7 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
     let preflight = if dry_run {
         None
     } else {
-        let found = match preflight(&plan, &selected.dag, &aws.region, args, &execution).await {
+        let found = match preflight(&plan, &selected.dag, read_only, args, &execution).await {
             Ok(found) => found,
             Err(message) => {
                 eprintln!("error: {message}");
@@ -923,21 +942,11 @@ fn expectation_problems(
 async fn preflight(
     plan: &Plan,
     steps: &crate::graph::Dag<plan::PlannedStep>,
-    region: &str,
+    read_only: Arc<Aws>,
     args: &RunSettings,
     execution: &Execution,
 ) -> Result<RunSummary, String> {
-    let aws = Aws::from_env(
-        Mode::DryRun,
-        AwsOptions {
-            region: Some(region.to_string()),
-            call_limits: args.call_limits.limits(),
-            ..AwsOptions::default()
-        },
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    let dag = plan.bind(steps.clone(), Arc::new(aws), execution.allowed.as_ref());
+    let dag = plan.bind(steps.clone(), read_only, execution.allowed.as_ref());
     let (events, _ignored) = EventSink::channel();
     let options = RunOptions {
         parallelism: args.parallelism as usize,
