@@ -303,11 +303,22 @@ async fn a_lock_is_refused_while_held_and_taken_when_its_holder_dies() {
     )
     .unwrap();
     let plan = plan.to_str().unwrap();
-    let run = || command(&env, &["run", plan, "--yes"]).output().unwrap();
+    // Each run that gets the lock has a repository to delete: a run that matches nothing at all
+    // stops before any change (exit 5), which is not what this test is about.
+    let aws = moto.aws(teardown::aws::Mode::Apply);
+    let run = || async {
+        aws.ecr
+            .create_repository()
+            .repository_name("lab-locked")
+            .send()
+            .await
+            .ok();
+        command(&env, &["run", plan, "--yes"]).output().unwrap()
+    };
 
     // A live holder: a second run is refused, exit 3, and told who holds the lock.
     let mut holder = hold_lock_in_child(&runs, &lock_key("locked"), false);
-    let out = run();
+    let out = run().await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("run child-run"), "{stderr}");
@@ -316,7 +327,7 @@ async fn a_lock_is_refused_while_held_and_taken_when_its_holder_dies() {
     // kill -9: the kernel frees the lock; the next run takes it without any manual step.
     holder.kill().unwrap();
     holder.wait().unwrap();
-    let out = run();
+    let out = run().await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
@@ -327,13 +338,13 @@ async fn a_lock_is_refused_while_held_and_taken_when_its_holder_dies() {
     // A holder that exits at once (a second Ctrl-C's std::process::exit) leaves nothing to break.
     let mut holder = hold_lock_in_child(&runs, &lock_key("locked"), true);
     holder.wait().unwrap();
-    let out = run();
+    let out = run().await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("took over the lock"), "{stderr}");
 
     // A run that ended cleanly released its lock: the next one has nothing to report.
-    let out = run();
+    let out = run().await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(!stderr.contains("took over"), "{stderr}");
