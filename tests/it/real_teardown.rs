@@ -658,3 +658,107 @@ async fn the_sweep_keeps_a_lab_whose_relations_are_ambiguous_and_says_why() {
         "only the revision this test added differs"
     );
 }
+
+/// Crash consistency: the run is killed (SIGKILL) as soon as its journal holds `k` lines, for kill
+/// points spread over the whole run, and `teardown resume RUN_ID` then finishes the job with no
+/// manual step: the lab is gone, the other lab and the look-alikes are untouched, and the audit
+/// log (both processes' records) never shows one resource deleted twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_killed_at_any_journal_write_resumes_to_the_same_clean_end() {
+    let mut kill_points = Vec::new();
+    let mut k = 1;
+    loop {
+        let account = Account::new(vec![]).await;
+        let runs = account.home.path().join("runs");
+        let mut env = account.moto.cli_env(account.home.path());
+        for (key, value) in env.iter_mut() {
+            if key == "AWS_ENDPOINT_URL" {
+                *value = account.proxy.endpoint.clone();
+            }
+        }
+        env.push(("TEARDOWN_RUNS_DIR".into(), runs.to_str().unwrap().into()));
+        let main_stack = format!("main_stack={}", account.ann.main_stack);
+        let mut child = support::teardown_command(
+            &env,
+            &[
+                "run",
+                PLAN,
+                "--var",
+                &main_stack,
+                "--yes",
+                "--output",
+                "json",
+            ],
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+        let journal_lines = |dir: &Path| {
+            std::fs::read_to_string(dir.join("journal.jsonl"))
+                .map(|t| t.lines().count())
+                .unwrap_or(0)
+        };
+        let started = std::time::Instant::now();
+        let killed_in = loop {
+            if let Some(dir) = crate::resume::run_dirs(&runs).pop() {
+                if journal_lines(&dir) >= k {
+                    child.kill().unwrap();
+                    break Some(dir);
+                }
+            }
+            if child.try_wait().unwrap().is_some() {
+                break None;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the run never got going"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        let status = child.wait().unwrap();
+        let Some(run_dir) = killed_in.filter(|_| !status.success()) else {
+            // The run ended before its journal reached k lines: every kill point was tried.
+            assert!(k > 3, "the run never wrote 3 journal lines");
+            break;
+        };
+        let lines = journal_lines(&run_dir);
+        let run_id = run_dir.file_name().unwrap().to_str().unwrap().to_string();
+        let out = account.teardown(&["resume", &run_id, "--yes", "--output", "plain"]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "killed after journal line {lines} (k = {k}); resume:\n{stdout}\n{stderr}"
+        );
+        let aws = account.moto.aws(Mode::DryRun);
+        let left = real_lab_leftovers(&aws, &account.ann).await;
+        assert!(
+            left.is_empty(),
+            "killed after line {lines}: left {left:#?}\n{stdout}"
+        );
+        account.assert_bystanders_untouched().await;
+        // No resource was deleted twice: across both processes, each successful mutating call
+        // on a resource appears once.
+        let audit = std::fs::read_to_string(run_dir.join("audit.jsonl")).unwrap_or_default();
+        let mut seen = std::collections::BTreeSet::new();
+        for line in audit.lines() {
+            let record: serde_json::Value = serde_json::from_str(line).unwrap();
+            if record["outcome"] != "ok" || record["resource"].is_null() {
+                continue;
+            }
+            let key = format!(
+                "{}.{} {}",
+                record["service"], record["operation"], record["resource"]
+            );
+            assert!(
+                seen.insert(key.clone()),
+                "killed after line {lines}: {key} twice\n{audit}"
+            );
+        }
+        kill_points.push(lines);
+        k = lines + 3;
+    }
+    eprintln!("killed after journal lines {kill_points:?}, each resumed to a clean end");
+    assert!(kill_points.len() >= 3, "only {kill_points:?}");
+}

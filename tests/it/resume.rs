@@ -19,7 +19,7 @@ fn command(env: &[(String, String)], args: &[&str]) -> Command {
     support::teardown_command(env, args)
 }
 
-fn run_dirs(runs: &Path) -> Vec<PathBuf> {
+pub(crate) fn run_dirs(runs: &Path) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(runs)
         .map(|entries| {
             entries
