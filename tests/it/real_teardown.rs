@@ -762,3 +762,48 @@ async fn a_run_killed_at_any_journal_write_resumes_to_the_same_clean_end() {
     eprintln!("killed after journal lines {kill_points:?}, each resumed to a clean end");
     assert!(kill_points.len() >= 3, "only {kill_points:?}");
 }
+
+/// The soak test (a benchmark, not in CI: `cargo test --test it -- --ignored soak --nocapture`;
+/// `SOAK_RUNS=N` for another count than 50): consecutive runs of the workshop plan, each on a
+/// fresh pair of labs, with random faults on every call (`support::aws_like::RandomFaults`:
+/// throttling, internal errors, dropped connections, slow answers), all ending clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: minutes long"]
+async fn soak_runs_with_random_faults_all_end_clean() {
+    use support::aws_like::RandomFaults;
+    let runs: u64 = std::env::var("SOAK_RUNS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(50);
+    let started = std::time::Instant::now();
+    let mut totals = std::collections::BTreeMap::<&'static str, usize>::new();
+    for seed in 1..=runs {
+        let faults = Arc::new(RandomFaults::new(seed));
+        let account = Account::new(vec![faults.clone()]).await;
+        let out = account.teardown(&[
+            "run",
+            PLAN,
+            "--var",
+            &format!("main_stack={}", account.ann.main_stack),
+            "--yes",
+            "--output",
+            "plain",
+        ]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "seed {seed}:\n{stdout}\n{stderr}"
+        );
+        let left = real_lab_leftovers(&account.moto.aws(Mode::DryRun), &account.ann).await;
+        assert!(left.is_empty(), "seed {seed}: {left:#?}");
+        account.assert_bystanders_untouched().await;
+        for (what, n) in faults.given.lock().unwrap().iter() {
+            *totals.entry(what).or_default() += n;
+        }
+    }
+    eprintln!(
+        "{runs} runs clean in {:.1} s, faults given: {totals:?}",
+        started.elapsed().as_secs_f64()
+    );
+}

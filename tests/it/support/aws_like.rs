@@ -212,3 +212,77 @@ fn describe_stack_xml(stack_id: &str, stack_name: &str, status: &str, reason: &s
          </member></Stacks></DescribeStacksResult><ResponseMetadata><RequestId>aws-like</RequestId></ResponseMetadata></DescribeStacksResponse>"
     )
 }
+
+/// Random faults, as a loaded AWS region and a flaky network give them: throttling, internal
+/// errors and dropped connections (held back from moto, so the call did not happen, as when AWS
+/// refuses it), and slow answers. Deterministic for a seed (xorshift), so a failing soak run can
+/// be replayed.
+pub struct RandomFaults {
+    state: std::sync::Mutex<u64>,
+    /// How many of each were given.
+    pub given: std::sync::Mutex<std::collections::BTreeMap<&'static str, usize>>,
+}
+
+impl RandomFaults {
+    /// Faults drawn from `seed`.
+    pub fn new(seed: u64) -> RandomFaults {
+        RandomFaults {
+            state: std::sync::Mutex::new(seed.max(1)),
+            given: Default::default(),
+        }
+    }
+
+    fn draw(&self) -> u64 {
+        let mut x = self.state.lock().unwrap();
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        *x % 100
+    }
+
+    fn count(&self, what: &'static str) {
+        *self.given.lock().unwrap().entry(what).or_default() += 1;
+    }
+}
+
+impl ProxyRule for RandomFaults {
+    fn before(&self, call: &Exchange) -> Option<ProxyAnswer> {
+        let (code, status) = match self.draw() {
+            0..=9 => {
+                self.count("throttled");
+                (
+                    if call.service == "EC2" || call.service == "CloudFormation" {
+                        "Throttling"
+                    } else {
+                        "ThrottlingException"
+                    },
+                    400,
+                )
+            }
+            10..=12 => {
+                self.count("internal error");
+                ("InternalFailure", 500)
+            }
+            13..=14 => {
+                self.count("connection dropped");
+                return Some(ProxyAnswer {
+                    status: 0,
+                    content_type: "text/plain",
+                    body: String::new(),
+                });
+            }
+            15..=19 => {
+                self.count("slow");
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                return None;
+            }
+            _ => return None,
+        };
+        let (body, content_type) = error_body(call.service, code, "injected by the soak test");
+        Some(ProxyAnswer {
+            status,
+            content_type,
+            body,
+        })
+    }
+}

@@ -55,7 +55,7 @@ pub struct Exchange<'a> {
 
 /// An answer a rule gives instead of moto's.
 pub struct ProxyAnswer {
-    /// HTTP status.
+    /// HTTP status; 0 drops the connection without any answer (a reset).
     pub status: u16,
     /// Content type.
     pub content_type: &'static str,
@@ -253,6 +253,11 @@ fn serve(
         request: &text,
     };
     let answer = match rules.iter().find_map(|r| r.before(&call)) {
+        // A dropped connection: the client sees it reset, with no answer.
+        Some(answer) if answer.status == 0 => {
+            seen.lock().unwrap().get_mut(&service).unwrap().in_flight -= 1;
+            return Ok(());
+        }
         Some(answer) => {
             std::thread::sleep(latency);
             Ok(canned(&answer))
