@@ -14,6 +14,7 @@ pub mod event;
 pub mod graph;
 pub mod journal;
 pub mod lock;
+pub mod outcome;
 pub mod plan;
 pub mod preview;
 pub mod render;

@@ -8,9 +8,9 @@ use chrono::Utc;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::Outcome;
 use crate::event::EventSink;
 use crate::journal::RunLock;
+use crate::outcome::Outcome;
 use crate::render::{self, OutputFormat};
 use crate::util::count_of;
 
