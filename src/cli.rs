@@ -576,7 +576,7 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
             return Outcome::Refused;
         }
     };
-    let account = match check_guard(&plan, &aws).await {
+    let account = match crate::guard::check(&plan.guard, &aws).await {
         Ok(account) => account,
         Err(message) => {
             eprintln!("error: {message}");
@@ -1028,40 +1028,6 @@ fn outcome_of(summary: &RunSummary, detailed: bool) -> Outcome {
     } else {
         Outcome::Success
     }
-}
-
-/// Checks the plan's guard before any other call: the region (no call needed), then the account
-/// (STS GetCallerIdentity, read-only). Returns the account id.
-pub(crate) async fn check_guard(plan: &Plan, aws: &Aws) -> Result<String, String> {
-    if !plan.guard.regions.is_empty() && !plan.guard.regions.contains(&aws.region) {
-        return Err(format!(
-            "the plan may run only in {} (its [guard] regions), and this is {}: nothing was done; pass --region or fix the guard",
-            plan.guard.regions.join(", "),
-            aws.region
-        ));
-    }
-    let identity = aws.sts.get_caller_identity().send().await.map_err(|e| {
-        let explained =
-            crate::aws::explain("STS.GetCallerIdentity", Some(&aws.endpoint_of("sts")), &e);
-        if crate::util::verbose() {
-            eprintln!("detail: {}", explained.detail);
-        }
-        format!(
-            "cannot tell which AWS account this is: {}: nothing was done",
-            explained.summary
-        )
-    })?;
-    let account = identity.account().unwrap_or_default().to_string();
-    if !plan.guard.accounts.is_empty() && !plan.guard.accounts.contains(&account) {
-        return Err(format!(
-            "the plan may run only in account {} (its [guard] accounts), and these credentials are for {account}: nothing was done",
-            plan.guard.accounts.join(", ")
-        ));
-    }
-    if plan.guard.accounts.is_empty() {
-        eprintln!("warning: the plan has no account guard ([guard] accounts); it would run in any account, this one is {account}");
-    }
-    Ok(account)
 }
 
 /// Asks the person at the terminal to type the account id, showing what the pre-flight found.

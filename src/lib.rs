@@ -12,6 +12,7 @@ pub mod cli;
 pub mod engine;
 pub mod event;
 pub mod graph;
+pub mod guard;
 pub mod journal;
 pub mod lock;
 pub mod outcome;

@@ -134,9 +134,7 @@ pub async fn run(args: SweepArgs) -> Outcome {
         root: crate::cli::runs_dir(args.runs_dir.as_ref()),
         per_account: matches!(accounts, Accounts::AssumeRole { .. }),
     };
-    if plan.plan.guard.accounts.is_empty() {
-        eprintln!("warning: the plan has no account guard ([guard] accounts); it would run in any account");
-    }
+    crate::guard::warn_without_account_guard(&plan.plan.guard, None);
     let audit = apply.then_some((&runs, run_id.as_str()));
     let connected = match connect(
         &plan.plan,
