@@ -6,13 +6,12 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use crate::actions;
-use crate::aws::{AuditLog, Aws, AwsOptions, CallLimits, CallTimeouts, Mode};
+use crate::aws::{AuditLog, Aws, AwsOptions, Mode};
 use crate::engine::{self, RunOptions, RunSummary};
 use crate::event::EventSink;
 use crate::journal::{Journal, RunHeader, RunLock};
@@ -20,6 +19,8 @@ pub use crate::outcome::Outcome;
 use crate::plan::{self, LoadError, PhaseSelection, Plan};
 use crate::preview::SavedPreview;
 use crate::render::{self, OutputFormat};
+use crate::settings::parse_var;
+pub use crate::settings::{runs_dir, CallLimitArgs, CallTimeoutArgs};
 
 /// Prints on stdout, ignoring a closed pipe: `teardown run ... | head -1` must neither panic (as
 /// `println!` does on EPIPE) nor stop a run whose record is its journal and audit log.
@@ -190,80 +191,6 @@ pub struct RunSettings {
     pub call_timeouts: CallTimeoutArgs,
 }
 
-/// How long one AWS call may take: an endpoint that never answers must not hang a run.
-#[derive(Debug, Args)]
-pub struct CallTimeoutArgs {
-    /// Connecting to an AWS endpoint, at most.
-    #[arg(long, value_name = "DURATION", env = "TEARDOWN_CONNECT_TIMEOUT",
-          default_value = "5s", value_parser = parse_call_timeout)]
-    pub connect_timeout: Duration,
-    /// One attempt of an AWS call (and any single read of its answer), at most.
-    #[arg(long, value_name = "DURATION", env = "TEARDOWN_ATTEMPT_TIMEOUT",
-          default_value = "30s", value_parser = parse_call_timeout)]
-    pub attempt_timeout: Duration,
-    /// One AWS call with all its retries, at most.
-    #[arg(long, value_name = "DURATION", env = "TEARDOWN_CALL_TIMEOUT",
-          default_value = "2m", value_parser = parse_call_timeout)]
-    pub call_timeout: Duration,
-}
-
-impl CallTimeoutArgs {
-    /// The timeouts, for `AwsOptions::timeouts`.
-    pub fn timeouts(&self) -> CallTimeouts {
-        CallTimeouts {
-            connect: self.connect_timeout,
-            attempt: self.attempt_timeout,
-            operation: self.call_timeout,
-        }
-    }
-}
-
-/// A call timeout: a human duration from 100ms to 1h.
-fn parse_call_timeout(text: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(text)
-        .map_err(|e| format!("{e} (write e.g. \"5s\" or \"2m\")"))?;
-    if d < Duration::from_millis(100) || d > Duration::from_secs(3600) {
-        return Err("give a duration from 100ms to 1h".into());
-    }
-    Ok(d)
-}
-
-/// Calls in flight at once per AWS service: AWS throttles each service's API per account and
-/// region, CloudFormation's hardest (see "When things go wrong" in the README).
-#[derive(Debug, Args)]
-pub struct CallLimitArgs {
-    /// Calls in flight at once to each AWS service other than CloudFormation, at most.
-    #[arg(long, value_name = "N", default_value_t = CallLimits::DEFAULT_OTHER as u16,
-          value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub max_concurrent_calls: u16,
-    /// Calls in flight at once to CloudFormation, at most (its API limits are lower).
-    #[arg(long, value_name = "N", default_value_t = CallLimits::DEFAULT_CLOUDFORMATION as u16,
-          value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub max_concurrent_cloudformation_calls: u16,
-}
-
-impl CallLimitArgs {
-    /// The limits, for `AwsOptions::call_limits`.
-    pub fn limits(&self) -> CallLimits {
-        CallLimits {
-            cloudformation: self.max_concurrent_cloudformation_calls.into(),
-            other: self.max_concurrent_calls.into(),
-        }
-    }
-}
-
-/// The directory runs are kept in.
-pub fn runs_dir(flag: Option<&PathBuf>) -> PathBuf {
-    if let Some(dir) = flag {
-        return dir.clone();
-    }
-    let state = std::env::var_os("XDG_STATE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    state.join("teardown").join("runs")
-}
-
 /// Formats of `teardown graph`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum GraphFormat {
@@ -275,16 +202,9 @@ pub enum GraphFormat {
     Mermaid,
 }
 
-pub(crate) fn parse_var(text: &str) -> Result<(String, String), String> {
-    match text.split_once('=') {
-        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
-        _ => Err(format!("expected KEY=VALUE, got `{text}`")),
-    }
-}
-
 /// Parses the arguments and runs the command.
 pub fn main() -> ExitCode {
-    ignore_file_size_signal();
+    crate::session::signals::ignore_file_size_signal();
     let cli = Cli::parse();
     crate::util::set_verbose(cli.verbose);
     if cli.verbose || std::env::var_os("RUST_LOG").is_some() {
@@ -690,7 +610,7 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
     } else {
         let key = format!("{account}-{}-{}", aws.region, plan.name);
         match RunLock::acquire(&runs_dir(args.runs_dir.as_ref()), &key, &header.run_id) {
-            Ok(lock) => Some(announce_takeover(lock)),
+            Ok(lock) => Some(crate::session::records::announce_takeover(lock)),
             Err(message) => {
                 eprintln!("error: {message}");
                 return Outcome::Refused;
@@ -745,7 +665,7 @@ async fn execute_plan(mut header: RunHeader, args: &RunSettings, execution: Exec
         renderer.finish();
     });
     let cancel = CancellationToken::new();
-    let signals = tokio::spawn(watch_signals(cancel.clone()));
+    let signals = tokio::spawn(crate::session::signals::watch_signals(cancel.clone()));
     stop_when_record_lost(audit.as_ref(), &cancel);
     let summary = engine::run(&dag, &options, &events, &cancel).await;
     signals.abort();
@@ -959,15 +879,6 @@ fn stop_when_record_lost(audit: Option<&AuditLog>, cancel: &CancellationToken) {
     }
 }
 
-/// Says, in one line, whose lock a run took over: a run that ended without releasing it (killed,
-/// or exited at once on a second Ctrl-C). The kernel had freed it; nothing needed breaking.
-pub(crate) fn announce_takeover(lock: RunLock) -> RunLock {
-    if let Some(previous) = lock.taken_over() {
-        eprintln!("note: took over the lock of {previous}, which ended without releasing it");
-    }
-    lock
-}
-
 /// Creates what a run that changes things keeps on disk, now that it is about to make its first
 /// change: its directory (claimed: a new run never shares one, see [`crate::run_dir`]), its
 /// journal and its audit log. A resumed run appends to its own.
@@ -1081,48 +992,4 @@ fn what_would_change(summary: &RunSummary) -> Vec<String> {
         .into_iter()
         .map(|(kind, n)| crate::util::count_of(n, &kind))
         .collect()
-}
-
-/// A write past the file-size limit (`ulimit -f`) raises SIGXFSZ, whose default action kills the
-/// process mid-run with no word said. Ignored, the write fails with EFBIG instead, and the run
-/// stops changing things and says where its record ends (see [`AuditLog`]).
-fn ignore_file_size_signal() {
-    #[cfg(unix)]
-    // SAFETY: setting a signal's disposition to SIG_IGN, before any thread is started, installs
-    // no handler code and touches no memory of ours.
-    unsafe {
-        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-    }
-}
-
-/// First Ctrl-C or SIGTERM: cancel (stop scheduling, cancel running steps at their next safe
-/// point). Second: exit at once.
-pub(crate) async fn watch_signals(cancel: CancellationToken) {
-    let mut interrupts = 0;
-    loop {
-        wait_for_signal().await;
-        interrupts += 1;
-        if interrupts == 1 {
-            eprintln!("\ninterrupted: finishing what is safe to finish, starting nothing new (Ctrl-C again to exit at once)");
-            cancel.cancel();
-        } else {
-            eprintln!("\ninterrupted twice: exiting now; run the same command again to continue");
-            std::process::exit(130);
-        }
-    }
-}
-
-#[cfg(unix)]
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("install the SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-}
-
-#[cfg(not(unix))]
-async fn wait_for_signal() {
-    let _ = tokio::signal::ctrl_c().await;
 }

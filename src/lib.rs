@@ -22,5 +22,7 @@ pub mod render;
 pub mod resolve;
 pub mod resource;
 pub mod run_dir;
+pub mod session;
+pub mod settings;
 pub mod sweep;
 pub mod util;
