@@ -6,6 +6,15 @@
 //! file per resource kind, that share one shape: find what matches, change it, wait until done.
 #![warn(missing_docs)]
 
+/// Prints on stdout, ignoring a closed pipe: `teardown run ... | head -1` must neither panic (as
+/// `println!` does on EPIPE) nor stop a run whose record is its journal and audit log.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 pub mod actions;
 pub mod aws;
 pub mod cli;

@@ -8,6 +8,37 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::aws::{CallLimits, CallTimeouts};
+use crate::render::OutputFormat;
+
+/// Settings shared by `run`, `preview` and `resume`.
+#[derive(Debug, Args)]
+pub struct RunSettings {
+    /// Do not ask for confirmation (for unattended runs).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Steps running at once, at most.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallelism: u16,
+    /// Stop starting new steps at the first failure.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Output format (default: human on a terminal, plain otherwise or when NO_COLOR is set).
+    #[arg(long, value_enum)]
+    pub output: Option<OutputFormat>,
+    /// AWS region (default: from the environment or profile, like the AWS CLI).
+    #[arg(long, env = "AWS_REGION")]
+    pub region: Option<String>,
+    /// Where each run keeps its journal and audit log (default: $XDG_STATE_HOME/teardown/runs,
+    /// or ~/.local/state/teardown/runs).
+    #[arg(long, env = "TEARDOWN_RUNS_DIR")]
+    pub runs_dir: Option<PathBuf>,
+    /// Calls in flight at once to each AWS service, at most.
+    #[command(flatten)]
+    pub call_limits: CallLimitArgs,
+    /// How long one AWS call may take.
+    #[command(flatten)]
+    pub call_timeouts: CallTimeoutArgs,
+}
 
 /// How long one AWS call may take: an endpoint that never answers must not hang a run.
 #[derive(Debug, Args)]
