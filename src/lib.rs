@@ -6,19 +6,32 @@
 //! file per resource kind, that share one shape: find what matches, change it, wait until done.
 #![warn(missing_docs)]
 
+/// Prints on stdout, ignoring a closed pipe: `teardown run ... | head -1` must neither panic (as
+/// `println!` does on EPIPE) nor stop a run whose record is its journal and audit log.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 pub mod actions;
 pub mod aws;
 pub mod cli;
 pub mod engine;
 pub mod event;
 pub mod graph;
+pub mod guard;
 pub mod journal;
 pub mod lock;
+pub mod outcome;
 pub mod plan;
 pub mod preview;
 pub mod render;
 pub mod resolve;
 pub mod resource;
 pub mod run_dir;
+pub mod session;
+pub mod settings;
 pub mod sweep;
 pub mod util;

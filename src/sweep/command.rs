@@ -8,9 +8,9 @@ use chrono::Utc;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::Outcome;
 use crate::event::EventSink;
 use crate::journal::RunLock;
+use crate::outcome::Outcome;
 use crate::render::{self, OutputFormat};
 use crate::util::count_of;
 
@@ -63,12 +63,12 @@ pub struct SweepArgs {
     pub report: Option<PathBuf>,
     /// Calls in flight at once to each AWS service, at most (per account and region).
     #[command(flatten)]
-    pub call_limits: crate::cli::CallLimitArgs,
+    pub call_limits: crate::settings::CallLimitArgs,
     /// How long one AWS call may take.
     #[command(flatten)]
-    pub call_timeouts: crate::cli::CallTimeoutArgs,
+    pub call_timeouts: crate::settings::CallTimeoutArgs,
     /// Override a plan variable that `[sweep] bind` does not set: --var key=value (repeatable).
-    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = crate::cli::parse_var)]
+    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = crate::settings::parse_var)]
     pub vars: Vec<(String, String)>,
     /// Steps running at once, at most, across all labs.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -131,12 +131,10 @@ pub async fn run(args: SweepArgs) -> Outcome {
     // must not share an audit log. `sweep` stands where a run's id names its region.
     let run_id = crate::run_dir::new_run_id(&plan.plan.name, "sweep");
     let runs = RunsDirs {
-        root: crate::cli::runs_dir(args.runs_dir.as_ref()),
+        root: crate::settings::runs_dir(args.runs_dir.as_ref()),
         per_account: matches!(accounts, Accounts::AssumeRole { .. }),
     };
-    if plan.plan.guard.accounts.is_empty() {
-        eprintln!("warning: the plan has no account guard ([guard] accounts); it would run in any account");
-    }
+    crate::guard::warn_without_account_guard(&plan.plan.guard, None);
     let audit = apply.then_some((&runs, run_id.as_str()));
     let connected = match connect(
         &plan.plan,
@@ -171,7 +169,7 @@ pub async fn run(args: SweepArgs) -> Outcome {
                     key.push_str(&format!("-shard-{}-of-{}", shard.index, shard.count));
                 }
                 match RunLock::acquire(&runs.of(&account.account), &key, &run_id) {
-                    Ok(lock) => locks.push(crate::cli::announce_takeover(lock)),
+                    Ok(lock) => locks.push(crate::session::records::announce_takeover(lock)),
                     Err(message) => {
                         eprintln!("error: {message}");
                         return Outcome::Refused;
@@ -200,7 +198,7 @@ pub async fn run(args: SweepArgs) -> Outcome {
         now: Utc::now(),
     };
     let cancel = CancellationToken::new();
-    let signals = tokio::spawn(crate::cli::watch_signals(cancel.clone()));
+    let signals = tokio::spawn(crate::session::signals::watch_signals(cancel.clone()));
 
     let mut sweep = Sweep::discover_accounts(&plan, &clients, connected.refused, &options).await;
     let _ = write_found(&mut out, &plan, &sweep, &options);

@@ -4,7 +4,8 @@
 //! plan's `[guard] regions` (no call needed), then STS GetCallerIdentity (one call, read-only)
 //! must name exactly the account asked for, when a role is assumed, and an account the plan's
 //! `[guard] accounts` allows. Only then are its regions listed (`--all-regions`) and its clients
-//! built. An account that fails is refused with the reason; the others go on.
+//! built. An account that fails is refused with the reason; the others go on. The checks
+//! themselves, shared with `teardown run`, are [`crate::guard`]'s.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sts::config::SharedCredentialsProvider;
 
 use crate::aws::{AuditLog, Aws, AwsError, AwsOptions, CallLimits, CallTimeouts, Mode};
+use crate::guard;
 use crate::plan::{Guard, Plan};
 
 use super::accounts::{RoleTemplate, SESSION_NAME};
@@ -197,27 +199,15 @@ async fn connect_account(
         Regions::AllEnabled => Vec::new(),
     };
     for region in &named {
-        region_allowed(guard, region)?;
+        guard::region_allowed(guard, region)?;
     }
-    let account = check_identity(guard, &home, expected).await?;
+    let account = guard::check_identity(guard, &home, expected).await?;
     let regions = match regions {
         Regions::AllEnabled => {
             let enabled = enabled_regions(&home)
                 .await
                 .map_err(|e| format!("cannot list the account's enabled regions ({e})"))?;
-            let allowed: Vec<String> = enabled
-                .iter()
-                .filter(|r| guard.regions.is_empty() || guard.regions.contains(r))
-                .cloned()
-                .collect();
-            if allowed.is_empty() {
-                return Err(format!(
-                    "none of the account's enabled regions ({}) is one the plan may run in ({}, its [guard] regions): nothing was done",
-                    enabled.join(", "),
-                    guard.regions.join(", ")
-                ));
-            }
-            allowed
+            guard::allowed_regions(guard, &enabled)?
         }
         _ => named,
     };
@@ -267,55 +257,6 @@ fn open_audit(dir: &Path, run_id: &str) -> Result<AuditLog, String> {
             path.display()
         )
     })
-}
-
-/// The plan's `[guard] regions`, for one region named.
-fn region_allowed(guard: &Guard, region: &str) -> Result<(), String> {
-    if guard.regions.is_empty() || guard.regions.iter().any(|r| r == region) {
-        return Ok(());
-    }
-    Err(format!(
-        "the plan may run only in {} (its [guard] regions), and this is {region}: nothing was done; pass --region or fix the guard",
-        guard.regions.join(", ")
-    ))
-}
-
-/// The account of the credentials (STS GetCallerIdentity, read-only): exactly `expected` when a
-/// role was assumed for it, and one the plan's `[guard] accounts` allows.
-async fn check_identity(
-    guard: &Guard,
-    aws: &Aws,
-    expected: Option<&str>,
-) -> Result<String, String> {
-    let identity = aws.sts.get_caller_identity().send().await.map_err(|e| {
-        let explained = crate::aws::explain("STS.GetCallerIdentity", Some(&aws.endpoint_of("sts")), &e);
-        if crate::util::verbose() {
-            eprintln!("detail: {}", explained.detail);
-        }
-        let e = explained.summary;
-        match expected {
-            Some(account) => format!(
-                "cannot assume the role in account {account}, or tell which account it is in ({e}); check that the role exists, trusts these credentials, and that they may call sts:AssumeRole on it: nothing was done in it"
-            ),
-            None => format!("cannot tell which AWS account this is: {e}: nothing was done"),
-        }
-    })?;
-    let account = identity.account().unwrap_or_default().to_string();
-    if let Some(expected) = expected {
-        if account != expected {
-            return Err(format!(
-                "the role assumed for account {expected} is in account {account} (STS GetCallerIdentity says {}): nothing was done in {expected}; check --assume-role",
-                identity.arn().unwrap_or("no ARN")
-            ));
-        }
-    }
-    if !guard.accounts.is_empty() && !guard.accounts.contains(&account) {
-        return Err(format!(
-            "the plan may run only in account {} (its [guard] accounts), and these credentials are for {account}: nothing was done",
-            guard.accounts.join(", ")
-        ));
-    }
-    Ok(account)
 }
 
 /// The regions enabled for the account (EC2 DescribeRegions without AllRegions lists only those;

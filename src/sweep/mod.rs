@@ -61,7 +61,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::aws::Aws;
-use crate::cli::Outcome;
+use crate::outcome::Outcome;
 
 mod accounts;
 mod command;

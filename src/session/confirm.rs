@@ -1,0 +1,60 @@
+//! The confirmation a run that changes things asks for at the terminal (the account id typed).
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+
+use crate::engine::RunSummary;
+use crate::plan::{self, Plan};
+
+/// Asks the person at the terminal to type the account id, showing what the pre-flight found.
+/// Without a terminal, refuses: an unattended run must say --yes.
+pub(crate) fn confirm(
+    plan: &Plan,
+    account: &str,
+    region: &str,
+    steps: &crate::graph::Dag<plan::PlannedStep>,
+    preflight: Option<&RunSummary>,
+) -> bool {
+    if !std::io::stdin().is_terminal() {
+        eprintln!("error: refusing to delete without confirmation: no terminal to ask on. Pass --yes for unattended runs, or preview first with `teardown preview {}`", plan.file.display());
+        return false;
+    }
+    eprintln!(
+        "About to run plan `{}` ({} steps) in account {account}, region {region}.",
+        plan.name,
+        steps.len()
+    );
+    match preflight.map(what_would_change) {
+        Some(kinds) if kinds.is_empty() => {
+            eprintln!("Nothing matches now: the run would change nothing.")
+        }
+        Some(kinds) => eprintln!("This DELETES or changes: {}.", kinds.join(", ")),
+        None => eprintln!("This DELETES what the plan matches."),
+    }
+    eprint!("Type the account id ({account}) to go on: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    if std::io::stdin().read_line(&mut answer).is_err() || answer.trim() != account {
+        eprintln!("not confirmed: nothing was done");
+        return false;
+    }
+    true
+}
+
+/// What a dry run would change, counted per kind (`2 CloudFormation stacks`).
+fn what_would_change(summary: &RunSummary) -> Vec<String> {
+    let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
+    for resource in summary
+        .steps
+        .iter()
+        .filter_map(|s| s.output.as_ref())
+        .flat_map(|o| &o.resources)
+        .filter(|r| r.outcome == crate::resource::OutcomeKind::Planned)
+    {
+        *kinds.entry(resource.resource.kind.clone()).or_default() += 1;
+    }
+    kinds
+        .into_iter()
+        .map(|(kind, n)| crate::util::count_of(n, &kind))
+        .collect()
+}

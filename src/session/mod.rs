@@ -1,0 +1,362 @@
+//! The run session, one floor below the commands: a plan carried out in one account and region,
+//! as `run`, `preview`, `resume` and `apply` do it (parse and select, guard, look up, pre-flight,
+//! lock, confirm, record, run, report), and what `sweep` shares with them (signals, the lock).
+//!
+//! One file per concern: `plan.rs` reads the plan a session runs, `preflight.rs` looks before
+//! any change, `confirm.rs` asks, `records.rs` keeps the journal, audit log and lock, and
+//! `signals.rs` handles Ctrl-C and SIGTERM.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::aws::{AuditLog, Aws, AwsOptions, Mode};
+use crate::engine::{self, RunOptions, RunSummary};
+use crate::event::EventSink;
+use crate::journal::{RunHeader, RunLock};
+use crate::outcome::Outcome;
+use crate::plan::PhaseSelection;
+use crate::preview::SavedPreview;
+use crate::render::{self, OutputFormat};
+use crate::settings::{runs_dir, RunSettings};
+
+mod confirm;
+mod plan;
+mod preflight;
+pub(crate) mod records;
+pub(crate) mod signals;
+
+use confirm::confirm;
+pub(crate) use plan::check_journal_is_this_runs;
+use plan::{parse_and_select, print_variables};
+use preflight::{expectation_problems, preflight};
+use records::{announce_takeover, record, start_records, stop_when_record_lost};
+
+/// How one execution of a plan differs from a plain run.
+#[derive(Default)]
+pub(crate) struct Execution {
+    pub(crate) dry_run: bool,
+    pub(crate) detailed_exitcode: bool,
+    /// Steps a resumed run must not redo.
+    pub(crate) done: BTreeSet<String>,
+    /// A saved preview's resources, per step: nothing else may be changed.
+    pub(crate) allowed: Option<BTreeMap<String, BTreeSet<String>>>,
+    /// Where to save a preview.
+    pub(crate) save: Option<PathBuf>,
+}
+
+/// Validates, guards, confirms and runs a plan; `header` says which plan and how (its `run_id`
+/// is empty for a new run), `done` lists steps a resumed run must not redo.
+pub(crate) async fn execute_plan(
+    mut header: RunHeader,
+    args: &RunSettings,
+    execution: Execution,
+) -> Outcome {
+    let dry_run = execution.dry_run;
+    let selection = PhaseSelection {
+        only: header.only.clone(),
+        skip: header.skip.clone(),
+        assume_done: header.assume_done,
+        done: execution.done.clone(),
+    };
+    // A resumed run or an applied preview brings the values its lookups found: they are used as
+    // they are, and the account is not read for them again.
+    let (mut plan, mut selected) = match parse_and_select(&header, &selection) {
+        Ok(parsed) => parsed,
+        Err(outcome) => return outcome,
+    };
+    for (step, dependency) in &selected.assumed_done {
+        eprintln!("note: step `{step}` waits for `{dependency}`, which is left out: taken as done (--assume-done)");
+    }
+    let missing = plan.missing_for(&selected.dag);
+    if !missing.is_empty() {
+        let flags: Vec<String> = missing.iter().map(|m| format!("--var {m}=...")).collect();
+        eprintln!(
+            "error: the plan needs a value for {}: pass {} (nothing was done)",
+            missing
+                .iter()
+                .map(|m| format!("`{m}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            flags.join(" ")
+        );
+        return Outcome::BadInput;
+    }
+    let resuming = !header.run_id.is_empty();
+    let mode = if dry_run { Mode::DryRun } else { Mode::Apply };
+    // Opened once the guard and the confirmation passed (a refused run leaves nothing behind);
+    // until then the clients refuse every mutating call.
+    let audit = (!dry_run).then(AuditLog::pending);
+    let region = args
+        .region
+        .clone()
+        .or_else(|| (!header.region.is_empty()).then(|| header.region.clone()));
+    let aws = match Aws::from_env(
+        mode,
+        AwsOptions {
+            region,
+            audit: audit.clone(),
+            call_limits: args.call_limits.limits(),
+            timeouts: Some(args.call_timeouts.timeouts()),
+            ..AwsOptions::default()
+        },
+    )
+    .await
+    {
+        Ok(aws) => aws,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Outcome::Refused;
+        }
+    };
+    let account = match crate::guard::check(&plan.guard, &aws).await {
+        Ok(account) => account,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Outcome::Refused;
+        }
+    };
+    // A resumed run or an applied preview belongs to one account and region.
+    if !header.account.is_empty() && (header.account != account || header.region != aws.region) {
+        eprintln!(
+            "error: that run or preview was made in account {} region {}, and these credentials are for account {account} region {}: nothing was done; continue it with credentials for account {} and --region {}",
+            header.account, header.region, aws.region, header.account, header.region
+        );
+        return Outcome::Refused;
+    }
+    if let Some(allowed) = &execution.allowed {
+        if let Some(unknown) = allowed.keys().find(|step| selected.dag.get(step).is_none()) {
+            eprintln!("error: the preview lists resources for step `{unknown}`, which its own plan does not run: the file is inconsistent; make a new preview");
+            return Outcome::BadInput;
+        }
+    }
+    header.account = account.clone();
+    header.region = aws.region.clone();
+    // Read-only: the values the selected steps need from the account, then the plan validated
+    // again with them. Nothing has been changed yet, and nothing is if a lookup fails.
+    let needed: BTreeSet<String> = plan
+        .lookups_needed(&selected.dag)
+        .intersection(&plan.unresolved)
+        .cloned()
+        .collect();
+    // Lookups and the pre-flight read through clients that refuse every mutating call (the
+    // dry-run guard), whatever a bug in them might try.
+    let read_only = match Aws::from_env(
+        Mode::DryRun,
+        AwsOptions {
+            region: Some(aws.region.clone()),
+            call_limits: args.call_limits.limits(),
+            timeouts: Some(args.call_timeouts.timeouts()),
+            ..AwsOptions::default()
+        },
+    )
+    .await
+    {
+        Ok(read_only) => Arc::new(read_only),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Outcome::Refused;
+        }
+    };
+    if !needed.is_empty() {
+        match crate::resolve::resolve(&plan, &needed, &read_only).await {
+            Ok(found) => header.looked_up.extend(found),
+            Err(e) => {
+                eprintln!("error: {e}\nnothing was changed: the account does not hold what the plan looks for here (account {account}, region {})", aws.region);
+                return Outcome::NotAsExpected;
+            }
+        }
+        (plan, selected) = match parse_and_select(&header, &selection) {
+            Ok(parsed) => parsed,
+            Err(outcome) => return outcome,
+        };
+    }
+    let still = plan.lookups_needed(&selected.dag);
+    if let Some(name) = still.intersection(&plan.unresolved).next() {
+        eprintln!("error: the variable `{name}` was not looked up; this is a bug in teardown: nothing was changed");
+        return Outcome::BadInput;
+    }
+    if resuming {
+        // Part of a resumed step's work may be done: it may find fewer than it expects, never more.
+        selected.dag = selected.dag.map(|mut step| {
+            step.expect = step.expect.without_minimum();
+            step
+        });
+    }
+    let format = args.output.unwrap_or_else(|| {
+        if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+            OutputFormat::Human
+        } else {
+            OutputFormat::Plain
+        }
+    });
+    print_variables(&plan, &header.looked_up, format);
+    // Before any change: every selected step looks (read-only) at what it would change, and the
+    // run goes on only if each finds what it expects. The confirmation shows these counts.
+    let preflight = if dry_run {
+        None
+    } else {
+        let found = match preflight(&plan, &selected.dag, read_only, args, &execution).await {
+            Ok(found) => found,
+            Err(message) => {
+                eprintln!("error: {message}");
+                return Outcome::Refused;
+            }
+        };
+        let problems = expectation_problems(&selected.dag, &found, !resuming);
+        if !problems.is_empty() {
+            for problem in &problems {
+                eprintln!("error: {problem}");
+            }
+            eprintln!("nothing was changed: the account does not hold what the plan expects (account {account}, region {})", aws.region);
+            return Outcome::NotAsExpected;
+        }
+        Some(found)
+    };
+    if !resuming {
+        // Drawn now that the region is known; the directory is claimed before the first change.
+        header.run_id = crate::run_dir::new_run_id(&plan.name, &aws.region);
+    }
+    // Two runs of one plan on one account and region would race each other's deletions.
+    let _lock = if dry_run {
+        None
+    } else {
+        let key = format!("{account}-{}-{}", aws.region, plan.name);
+        match RunLock::acquire(&runs_dir(args.runs_dir.as_ref()), &key, &header.run_id) {
+            Ok(lock) => Some(announce_takeover(lock)),
+            Err(message) => {
+                eprintln!("error: {message}");
+                return Outcome::Refused;
+            }
+        }
+    };
+    if !dry_run
+        && !args.yes
+        && !confirm(
+            &plan,
+            &account,
+            &aws.region,
+            &selected.dag,
+            preflight.as_ref(),
+        )
+    {
+        return Outcome::Refused;
+    }
+    let mut journal = match &audit {
+        None => None,
+        Some(audit) => match start_records(
+            &runs_dir(args.runs_dir.as_ref()),
+            &mut header,
+            resuming,
+            &plan.name,
+            audit,
+        ) {
+            Ok(journal) => Some(journal),
+            Err(message) => {
+                eprintln!("error: {message}");
+                return Outcome::Refused;
+            }
+        },
+    };
+    let audit_path = audit.as_ref().map(|a| a.path());
+    let aws = Arc::new(aws);
+    let dag = plan.bind(selected.dag, aws.clone(), execution.allowed.as_ref());
+    let options = RunOptions {
+        parallelism: args.parallelism as usize,
+        fail_fast: args.fail_fast,
+        plan_name: plan.name.clone(),
+        dry_run,
+    };
+    let (events, mut receiver) = EventSink::channel();
+    let mut renderer = render::for_format(format);
+    let records = audit.clone();
+    let listening = tokio::spawn(async move {
+        while let Some(event) = receiver.recv().await {
+            record(journal.as_mut(), records.as_ref(), &event);
+            renderer.event(&event);
+        }
+        renderer.finish();
+    });
+    let cancel = CancellationToken::new();
+    let signals = tokio::spawn(signals::watch_signals(cancel.clone()));
+    stop_when_record_lost(audit.as_ref(), &cancel);
+    let summary = engine::run(&dag, &options, &events, &cancel).await;
+    signals.abort();
+    drop(events);
+    drop(dag);
+    let _ = listening.await;
+    if format != OutputFormat::Json {
+        let place = render::RunPlace {
+            account: account.clone(),
+            region: aws.region.clone(),
+        };
+        let _ = render::write_summary(&mut std::io::stdout(), &summary, dry_run, &place);
+        if let Some(path) = &audit_path {
+            say!("Audit log of every change made: {}", path.display());
+        }
+        if !dry_run && !summary.all_succeeded() {
+            say!(
+                "Continue this run with: teardown resume {}{}",
+                header.run_id,
+                args.runs_dir
+                    .as_ref()
+                    .map(|d| format!(" --runs-dir {}", d.display()))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    if let Some(problem) = audit.as_ref().and_then(AuditLog::problem) {
+        eprintln!(
+            "error: the run stopped changing things because its record could not be written: {problem}"
+        );
+        return Outcome::StepsFailed;
+    }
+    if let Some(path) = &execution.save {
+        let preview = SavedPreview::from_run(header.clone(), &summary);
+        if let Err(e) = preview.save(path) {
+            eprintln!("error: cannot save the preview: {e}");
+            return Outcome::StepsFailed;
+        }
+        say!(
+            "Saved the preview to {}: `teardown apply {}` deletes exactly these {} resources",
+            path.display(),
+            path.display(),
+            preview.resource_count()
+        );
+    }
+    if dry_run {
+        // A preview is judged like the pre-flight of a run: the same counts, the same exit code.
+        let problems = expectation_problems(&plan.dag, &summary, !resuming);
+        if !problems.is_empty() && summary.all_succeeded() {
+            for problem in &problems {
+                eprintln!("error: {problem}");
+            }
+            eprintln!("a run of this plan would stop here, before any change");
+            return Outcome::NotAsExpected;
+        }
+    }
+    outcome_of(&summary, execution.detailed_exitcode)
+}
+
+fn outcome_of(summary: &RunSummary, detailed: bool) -> Outcome {
+    if summary.cancelled == Some(engine::CancelReason::Interrupted) {
+        return Outcome::Interrupted;
+    }
+    if !summary.all_succeeded() {
+        return Outcome::StepsFailed;
+    }
+    let pending = summary
+        .steps
+        .iter()
+        .filter_map(|s| s.output.as_ref())
+        .flat_map(|o| &o.resources)
+        .any(|r| r.outcome == crate::resource::OutcomeKind::Planned);
+    if detailed && pending {
+        Outcome::ChangesPending
+    } else {
+        Outcome::Success
+    }
+}
