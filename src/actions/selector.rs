@@ -163,6 +163,19 @@ impl Pattern {
         }
     }
 
+    /// What every name this matches starts with: the whole name when exact, a glob's text up to
+    /// its first special character (wildcards, classes, alternatives, escapes) otherwise. The
+    /// List calls that take a name prefix are asked for only that; the match is still checked.
+    pub fn literal_prefix(&self) -> &str {
+        match self {
+            Pattern::Exact(name) => name,
+            Pattern::Glob(glob, _) => {
+                let end = glob.find(['*', '?', '[', '{', '\\']).unwrap_or(glob.len());
+                &glob[..end]
+            }
+        }
+    }
+
     /// The text as the plan wrote it (after variables).
     pub fn as_str(&self) -> &str {
         match self {
@@ -490,5 +503,20 @@ mod tests {
     fn nearest_suggests_typos_only() {
         assert_eq!(nearest("forse", &["force", "tags"]), Some("force"));
         assert_eq!(nearest("zzzzzzzz", &["force", "tags"]), None);
+    }
+
+    #[test]
+    fn a_pattern_is_listed_from_its_literal_start() {
+        let prefix = |text: &str| Pattern::parse(text).unwrap().literal_prefix().to_string();
+        assert_eq!(prefix("/aws/lambda/lab-*"), "/aws/lambda/lab-");
+        assert_eq!(prefix("lab-?-web"), "lab-");
+        assert_eq!(prefix("/aws/[lr]*"), "/aws/");
+        assert_eq!(prefix("/aws/lambda/{a,b}*"), "/aws/lambda/");
+        assert_eq!(prefix("*-rotation"), "");
+        assert_eq!(
+            prefix("Lab{1}"),
+            "Lab{1}",
+            "an exact name is its own prefix"
+        );
     }
 }

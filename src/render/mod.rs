@@ -31,6 +31,20 @@ pub enum OutputFormat {
     Json,
 }
 
+impl OutputFormat {
+    /// The format asked for, or the default: progress bars on a terminal, plain lines elsewhere.
+    pub fn chosen(asked: Option<OutputFormat>) -> OutputFormat {
+        use std::io::IsTerminal as _;
+        asked.unwrap_or_else(|| {
+            if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+                OutputFormat::Human
+            } else {
+                OutputFormat::Plain
+            }
+        })
+    }
+}
+
 /// Something that displays events.
 pub trait Renderer: Send {
     /// Shows one event.

@@ -7,7 +7,6 @@
 //! `signals.rs` handles Ctrl-C and SIGTERM.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -27,7 +26,10 @@ mod confirm;
 mod plan;
 mod preflight;
 pub(crate) mod records;
+mod runnable;
 pub(crate) mod signals;
+
+pub use runnable::runnable;
 
 use confirm::confirm;
 pub(crate) use plan::check_journal_is_this_runs;
@@ -186,13 +188,7 @@ pub(crate) async fn execute_plan(
             step
         });
     }
-    let format = args.output.unwrap_or_else(|| {
-        if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
-            OutputFormat::Human
-        } else {
-            OutputFormat::Plain
-        }
-    });
+    let format = OutputFormat::chosen(args.output);
     print_variables(&plan, &header.looked_up, format);
     // Before any change: every selected step looks (read-only) at what it would change, and the
     // run goes on only if each finds what it expects. The confirmation shows these counts.
@@ -263,7 +259,7 @@ pub(crate) async fn execute_plan(
     };
     let audit_path = audit.as_ref().map(|a| a.path());
     let aws = Arc::new(aws);
-    let dag = plan.bind(selected.dag, aws.clone(), execution.allowed.as_ref());
+    let dag = runnable(&plan, selected.dag, aws.clone(), execution.allowed.as_ref());
     let options = RunOptions {
         parallelism: args.parallelism as usize,
         fail_fast: args.fail_fast,

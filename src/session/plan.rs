@@ -14,7 +14,7 @@ use crate::render::OutputFormat;
 fn parse_validated(header: &RunHeader) -> Result<Plan, plan::PlanErrors> {
     let plan = plan::parse(&header.plan_path, &header.plan_text, &header.vars)?;
     if plan.sweep.is_some() {
-        crate::sweep::SweepPlan::parse(&header.plan_path, &header.plan_text, &header.vars)?;
+        crate::plan::sweep::SweepPlan::parse(&header.plan_path, &header.plan_text, &header.vars)?;
     }
     Ok(plan)
 }

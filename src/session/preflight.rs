@@ -56,7 +56,7 @@ pub(crate) async fn preflight(
     args: &RunSettings,
     execution: &Execution,
 ) -> Result<RunSummary, String> {
-    let dag = plan.bind(steps.clone(), read_only, execution.allowed.as_ref());
+    let dag = super::runnable(plan, steps.clone(), read_only, execution.allowed.as_ref());
     let (events, _ignored) = EventSink::channel();
     let options = RunOptions {
         parallelism: args.parallelism as usize,

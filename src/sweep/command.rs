@@ -17,10 +17,10 @@ use crate::util::count_of;
 use super::accounts::{AccountList, RoleTemplate};
 use super::connect::{connect, Accounts, Regions, RunsDirs};
 use super::discover::LabStatus;
-use super::plan::{LoadError, SweepPlan};
 use super::report::{write_found, write_labs};
 use super::shard::Shard;
 use super::{Sweep, SweepOptions};
+use crate::plan::sweep::{LoadError, SweepPlan};
 
 /// `teardown sweep` arguments.
 #[derive(Debug, Args)]
@@ -178,13 +178,7 @@ pub async fn run(args: SweepArgs) -> Outcome {
             }
         }
     }
-    let format = args.output.unwrap_or_else(|| {
-        if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
-            OutputFormat::Human
-        } else {
-            OutputFormat::Plain
-        }
-    });
+    let format = OutputFormat::chosen(args.output);
     // Text for people goes to stdout, except with JSON events there.
     let mut out: Box<dyn Write> = if format == OutputFormat::Json {
         Box::new(std::io::stderr())

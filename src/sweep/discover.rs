@@ -18,39 +18,10 @@ use crate::plan::Plan;
 use crate::resource::{OutcomeKind, ResourceOutcome};
 use crate::util::{count_of, short_duration};
 
-use super::plan::{Find, SweepPlan};
 use super::{
     client_for, one_account, AccountClients, RefusedAccount, RegionClients, Sweep, SweepOptions,
 };
-
-/// What a sweep knows of a lab's stack.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct StackFacts {
-    /// Stack name.
-    pub name: String,
-    /// Stack id (ARN).
-    pub id: String,
-    /// Its status, e.g. `CREATE_COMPLETE`.
-    pub status: String,
-    /// Its description (from its template).
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub description: String,
-    /// When it was created.
-    pub created: Option<DateTime<Utc>>,
-    /// When it was last updated (none if never).
-    pub last_updated: Option<DateTime<Utc>>,
-    /// Its tags.
-    pub tags: BTreeMap<String, String>,
-    /// Its outputs.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub outputs: BTreeMap<String, String>,
-    /// Its parameters.
-    #[serde(skip)]
-    pub parameters: BTreeMap<String, String>,
-    /// The stack it is nested in, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub parent: Option<String>,
-}
+use crate::plan::sweep::{Find, StackFacts, SweepPlan};
 
 impl StackFacts {
     /// Reads what a sweep needs from a described stack.

@@ -67,17 +67,16 @@ mod accounts;
 mod command;
 mod connect;
 mod discover;
-mod plan;
 mod report;
 mod run;
 mod shard;
 #[cfg(test)]
 mod tests;
 
+pub use crate::plan::sweep::{Find, LoadError, StackFacts, SweepPlan};
 pub use accounts::{AccountList, RoleTemplate};
 pub use command::{run, SweepArgs};
-pub use discover::{Lab, LabStatus, StackFacts};
-pub use plan::{Find, LoadError, SweepPlan};
+pub use discover::{Lab, LabStatus};
 pub use report::{LabReport, StepReport, SweepReport};
 pub use shard::Shard;
 

@@ -10,9 +10,10 @@ use crate::engine::StepOutcome;
 use crate::resource::{OutcomeKind, ResourceOutcome};
 use crate::util::count_of;
 
-use super::discover::{Lab, LabStatus, StackFacts};
-use super::plan::SweepPlan;
+use super::discover::{Lab, LabStatus};
 use super::{RefusedAccount, Sweep, SweepOptions};
+use crate::plan::sweep::StackFacts;
+use crate::plan::sweep::SweepPlan;
 
 impl Sweep {
     /// The machine-readable report.

@@ -203,7 +203,12 @@ impl Sweep {
             let selected = lab_plan
                 .select(&PhaseSelection::default())
                 .expect("selecting every step of a valid plan cannot fail");
-            let dag = lab_plan.bind(selected.dag, aws, restrict.then_some(&lab.allowed));
+            let dag = crate::session::runnable(
+                lab_plan,
+                selected.dag,
+                aws,
+                restrict.then_some(&lab.allowed),
+            );
             let prefix = |id: &str| format!("{}/{id}", lab.id);
             // `map` is how a Dag gives up its nodes; the Dag<()> it returns is dropped.
             let _ = dag.map(|node| {

@@ -5,10 +5,10 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::discover::{clusters_of, judge};
-use super::plan::{parse_template, variables_in, Part};
 use super::shard::fnv1a;
 use super::*;
 use crate::actions::Pattern;
+use crate::plan::sweep::{parse_template, Part};
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
@@ -203,7 +203,6 @@ fn shards_are_stable_and_partition() {
 
 #[test]
 fn variables_and_templates_read_braces_like_plans() {
-    assert_eq!(variables_in("{a}-{{b}}-{c}"), vec!["a", "c"]);
     assert_eq!(
         parse_template("x{{{stack.tag.K}}}").unwrap(),
         vec![

@@ -25,7 +25,7 @@ async fn run_plan(aws: Aws) -> (RunSummary, Arc<Aws>) {
     let plan = plan::load(Path::new(PLAN), &[]).unwrap_or_else(|e| panic!("{e}"));
     let selected = plan.select(&PhaseSelection::default()).unwrap();
     let aws = Arc::new(aws);
-    let dag = plan.bind(selected.dag, aws.clone(), None);
+    let dag = teardown::session::runnable(&plan, selected.dag, aws.clone(), None);
     let (sink, mut receiver) = teardown::event::EventSink::channel();
     let options = RunOptions {
         plan_name: plan.name.clone(),

@@ -22,7 +22,7 @@ const PLAN: &str = "tests/it/plans/named-workshop.toml";
 
 async fn run(plan: &Plan, aws: Aws) -> (RunSummary, Vec<Event>) {
     let selected = plan.select(&PhaseSelection::default()).unwrap();
-    let dag = plan.bind(selected.dag, Arc::new(aws), None);
+    let dag = teardown::session::runnable(plan, selected.dag, Arc::new(aws), None);
     let (sink, mut receiver) = EventSink::channel();
     let summary = engine::run(
         &dag,

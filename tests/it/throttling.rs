@@ -62,7 +62,7 @@ fn throttle_a_third_of_every_service() -> Faults {
 
 async fn run(plan: &Plan, aws: Aws, parallelism: usize) -> (RunSummary, Vec<Event>) {
     let selected = plan.select(&PhaseSelection::default()).unwrap();
-    let dag = plan.bind(selected.dag, Arc::new(aws), None);
+    let dag = teardown::session::runnable(plan, selected.dag, Arc::new(aws), None);
     let (sink, mut receiver) = EventSink::channel();
     let options = RunOptions {
         parallelism,

@@ -24,7 +24,7 @@ async fn run_plan(aws: Aws) -> (RunSummary, Vec<Event>, Arc<Aws>) {
     let selected = plan.select(&PhaseSelection::default()).unwrap();
     let aws = Arc::new(aws);
     let dry_run = aws.is_dry_run();
-    let dag = plan.bind(selected.dag, aws.clone(), None);
+    let dag = teardown::session::runnable(&plan, selected.dag, aws.clone(), None);
     let (sink, mut receiver) = EventSink::channel();
     let options = RunOptions {
         plan_name: plan.name.clone(),

@@ -65,12 +65,6 @@ fn is_revision_of(arn: &str, family: &str) -> bool {
     family_revision(arn).is_some_and(|(f, _)| f == family)
 }
 
-/// The literal start of a glob, to narrow the listing AWS does: `web-*` gives `web-`.
-fn literal_prefix(glob: &str) -> &str {
-    let end = glob.find(['*', '?', '[', '{', '\\']).unwrap_or(glob.len());
-    &glob[..end]
-}
-
 impl DeregisterTaskDefinitions {
     /// The ARNs of a family's revisions that have this status, in revision order.
     async fn revisions(
@@ -171,7 +165,7 @@ impl Action for DeregisterTaskDefinitions {
             Some(family) => vec![family.to_string()],
             None => {
                 let mut request = aws.ecs.list_task_definition_families();
-                let prefix = literal_prefix(self.family.as_str());
+                let prefix = self.family.literal_prefix();
                 if !prefix.is_empty() {
                     request = request.family_prefix(prefix);
                 }
@@ -310,14 +304,6 @@ mod tests {
             "web"
         ));
         assert!(!is_revision_of(WEB_3, "we"));
-    }
-
-    #[test]
-    fn a_glob_is_listed_from_its_literal_start() {
-        assert_eq!(literal_prefix("web-*"), "web-");
-        assert_eq!(literal_prefix("lab-?-web"), "lab-");
-        assert_eq!(literal_prefix("*-web"), "");
-        assert_eq!(literal_prefix("web"), "web");
     }
 
     #[test]

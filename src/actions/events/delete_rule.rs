@@ -128,7 +128,7 @@ impl DeleteRule {
             .filter
             .name
             .as_ref()
-            .map(|p| literal_prefix(p.as_str()))
+            .map(Pattern::literal_prefix)
             .filter(|p| !p.is_empty());
         let mut rules = Vec::new();
         let mut next_token = None;
@@ -255,12 +255,6 @@ impl DeleteRule {
         }
         Ok(true)
     }
-}
-
-/// The literal start of a glob, to narrow the listing AWS does: `Lab-*` gives `Lab-`.
-fn literal_prefix(glob: &str) -> &str {
-    let end = glob.find(['*', '?', '[', '{', '\\']).unwrap_or(glob.len());
-    &glob[..end]
 }
 
 #[async_trait]
@@ -472,13 +466,6 @@ mod tests {
         assert_eq!(on_bus.bus(&found), "lab-bus");
         assert_eq!(on_bus.bus(&unknown), "other");
         assert_eq!(rule("name = \"r\"").bus(&unknown), DEFAULT_BUS);
-    }
-
-    #[test]
-    fn a_glob_is_listed_from_its_literal_start() {
-        assert_eq!(literal_prefix("Lab-*"), "Lab-");
-        assert_eq!(literal_prefix("*-rotation"), "");
-        assert_eq!(literal_prefix("Lab"), "Lab");
     }
 
     #[test]

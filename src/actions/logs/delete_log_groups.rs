@@ -18,8 +18,8 @@ use aws_sdk_cloudwatchlogs::operation::list_tags_for_resource::ListTagsForResour
 use aws_sdk_cloudwatchlogs::types::LogGroup;
 
 use crate::actions::{
-    Acted, Action, ActionSpec, FieldKind, FieldSpec, InputError, Pattern, ResourceFilter,
-    StepInput, COMMON_FILTER_FIELDS,
+    Acted, Action, ActionSpec, FieldKind, FieldSpec, InputError, ResourceFilter, StepInput,
+    COMMON_FILTER_FIELDS,
 };
 use crate::aws::{Aws, AwsError, ErrorClass};
 use crate::resource::Resource;
@@ -127,15 +127,6 @@ fn is_log_group_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '/' | '#')
 }
 
-/// The literal start of a glob, up to its first special character: what DescribeLogGroups can be
-/// asked for (`logGroupNamePrefix`) so that it returns every group the glob could match. `None`
-/// when the glob starts with one (then every group has to be listed).
-fn literal_prefix(glob: &str) -> Option<&str> {
-    // globset's special characters: wildcards, classes, alternatives and escapes.
-    let end = glob.find(['*', '?', '[', '{', '\\']).unwrap_or(glob.len());
-    Some(&glob[..end]).filter(|p| !p.is_empty())
-}
-
 struct DeleteLogGroups {
     /// Name pattern (when the step gave `name`), tags and age.
     filter: ResourceFilter,
@@ -164,11 +155,12 @@ impl DeleteLogGroups {
         if !self.names.is_empty() {
             return self.names.iter().cloned().map(Some).collect();
         }
-        let prefix = match &self.filter.name {
-            Some(Pattern::Exact(name)) => Some(name.clone()),
-            Some(Pattern::Glob(glob, _)) => literal_prefix(glob).map(str::to_string),
-            None => None,
-        };
+        let prefix = self
+            .filter
+            .name
+            .as_ref()
+            .map(|p| p.literal_prefix().to_string())
+            .filter(|p| !p.is_empty());
         vec![prefix]
     }
 
@@ -369,14 +361,6 @@ mod tests {
 
     #[test]
     fn a_glob_is_listed_from_its_literal_start() {
-        assert_eq!(
-            literal_prefix("/aws/lambda/lab-*"),
-            Some("/aws/lambda/lab-")
-        );
-        assert_eq!(literal_prefix("/aws/lambda/fn-?"), Some("/aws/lambda/fn-"));
-        assert_eq!(literal_prefix("/aws/[lr]*"), Some("/aws/"));
-        assert_eq!(literal_prefix("/aws/lambda/{a,b}*"), Some("/aws/lambda/"));
-        assert_eq!(literal_prefix("*-rotation"), None);
         assert_eq!(
             action("name = \"/aws/lambda/lab-*\"").prefixes(),
             vec![Some("/aws/lambda/lab-".to_string())]

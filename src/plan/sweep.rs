@@ -9,7 +9,8 @@ use crate::actions::{nearest, some_of, Pattern};
 use crate::key_path;
 use crate::plan::{self, Diagnostic, PathSegment, Plan, PlanErrors, Source, Target};
 
-use super::discover::StackFacts;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 
 /// `[sweep] find`: which CloudFormation stacks are labs, and which of them are stale.
 #[derive(Clone, Debug, Default)]
@@ -32,7 +33,7 @@ pub struct Find {
 
 /// One piece of a `bind` template.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) enum Part {
+pub(crate) enum Part {
     Text(String),
     StackName,
     StackId,
@@ -52,32 +53,19 @@ impl Part {
 
 const PLACEHOLDERS: &str = "{stack.name}, {stack.id}, {stack.tag.KEY}, {stack.output.KEY}, {stack.parameter.KEY}, {region}, {account}";
 
-/// Reads a `bind` template; `{{` and `}}` stand for literal braces, as in plan variables.
-pub(super) fn parse_template(text: &str) -> Result<Vec<Part>, String> {
+/// Reads a `bind` template with the plans' one template reader, and each placeholder's meaning.
+pub(crate) fn parse_template(text: &str) -> Result<Vec<Part>, String> {
     let mut parts = Vec::new();
-    let mut literal = String::new();
-    let mut rest = text;
-    while let Some(i) = rest.find(['{', '}']) {
-        literal.push_str(&rest[..i]);
-        let tail = &rest[i..];
-        if tail.starts_with("{{") || tail.starts_with("}}") {
-            literal.push_str(&tail[..1]);
-            rest = &tail[2..];
-            continue;
-        }
-        if tail.starts_with('}') {
-            return Err(format!(
-                "unmatched `}}` in \"{text}\" (write `}}}}` for a literal brace)"
-            ));
-        }
-        let Some(end) = tail.find('}') else {
-            return Err(format!(
-                "unclosed `{{` in \"{text}\" (write `{{{{` for a literal brace)"
-            ));
+    for piece in plan::template::pieces(text)? {
+        let name = match piece {
+            plan::template::Piece::Text(literal) => {
+                parts.push(Part::Text(literal));
+                continue;
+            }
+            plan::template::Piece::Name(name) => name,
         };
-        let name = &tail[1..end];
         let keyed = |prefix: &str| name.strip_prefix(prefix).filter(|k| !k.is_empty());
-        let part = if name == "stack.name" {
+        parts.push(if name == "stack.name" {
             Part::StackName
         } else if name == "stack.id" {
             Part::StackId
@@ -93,36 +81,9 @@ pub(super) fn parse_template(text: &str) -> Result<Vec<Part>, String> {
             Part::Parameter(key.to_string())
         } else {
             return Err(format!("unknown placeholder `{{{name}}}` in \"{text}\""));
-        };
-        if !literal.is_empty() {
-            parts.push(Part::Text(std::mem::take(&mut literal)));
-        }
-        parts.push(part);
-        rest = &tail[end + 1..];
-    }
-    literal.push_str(rest);
-    if !literal.is_empty() {
-        parts.push(Part::Text(literal));
+        });
     }
     Ok(parts)
-}
-
-/// The variables a plan string uses (`{name}`), braces escaped as `{{` / `}}` skipped.
-pub(super) fn variables_in(text: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut rest = text;
-    while let Some(i) = rest.find(['{', '}']) {
-        let tail = &rest[i..];
-        if tail.starts_with("{{") || tail.starts_with("}}") {
-            rest = &tail[2..];
-        } else if let (true, Some(end)) = (tail.starts_with('{'), tail.find('}')) {
-            names.push(tail[1..end].to_string());
-            rest = &tail[end + 1..];
-        } else {
-            rest = &tail[1..];
-        }
-    }
-    names
 }
 
 fn strings_in(value: &toml::Value, out: &mut Vec<String>) {
@@ -437,7 +398,7 @@ impl Checker<'_> {
             }
             let bound = strings
                 .iter()
-                .flat_map(|s| variables_in(s))
+                .flat_map(|s| plan::template_names(s).unwrap_or_default())
                 .any(|v| lab_vars.contains(&v));
             if !bound {
                 self.error(
@@ -457,7 +418,7 @@ pub struct SweepPlan {
     pub plan: Plan,
     /// Which stacks are labs.
     pub find: Find,
-    pub(super) path: PathBuf,
+    pub(crate) path: PathBuf,
     text: String,
     overrides: Vec<(String, String)>,
     bind: BTreeMap<String, Vec<Part>>,
@@ -520,7 +481,7 @@ impl SweepPlan {
     /// The plan's variables for one lab: each `bind` template filled from the lab's stack. A value
     /// the stack cannot give (a missing tag or output), an empty one, or one with glob characters
     /// (which would widen the lab's matches to other labs) is refused with the reason.
-    pub(super) fn bind(
+    pub(crate) fn bind(
         &self,
         stack: &StackFacts,
         region: &str,
@@ -569,9 +530,38 @@ impl SweepPlan {
     }
 
     /// The plan with one lab's variables.
-    pub(super) fn for_lab(&self, vars: &BTreeMap<String, String>) -> Result<Plan, PlanErrors> {
+    pub(crate) fn for_lab(&self, vars: &BTreeMap<String, String>) -> Result<Plan, PlanErrors> {
         let mut overrides = self.overrides.clone();
         overrides.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
         plan::parse(&self.path, &self.text, &overrides)
     }
+}
+
+/// What a sweep knows of a lab's stack.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct StackFacts {
+    /// Stack name.
+    pub name: String,
+    /// Stack id (ARN).
+    pub id: String,
+    /// Its status, e.g. `CREATE_COMPLETE`.
+    pub status: String,
+    /// Its description (from its template).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// When it was created.
+    pub created: Option<DateTime<Utc>>,
+    /// When it was last updated (none if never).
+    pub last_updated: Option<DateTime<Utc>>,
+    /// Its tags.
+    pub tags: BTreeMap<String, String>,
+    /// Its outputs.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub outputs: BTreeMap<String, String>,
+    /// Its parameters.
+    #[serde(skip)]
+    pub parameters: BTreeMap<String, String>,
+    /// The stack it is nested in, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
 }

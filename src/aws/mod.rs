@@ -1,0 +1,255 @@
+//! SDK configuration, one client per service, the read-only guard of a dry run, the call recorder,
+//! the limit on calls in flight per service, and the one place where SDK errors are classified.
+//!
+//! Configuration is loaded once (`aws_config::defaults`), so the default chain finds credentials,
+//! region and `AWS_ENDPOINT_URL` exactly as the AWS CLI would, and every client is built from it
+//! with the same interceptors: nothing can reach AWS without passing the guard and the recorder.
+//! Every client's HTTP client is wrapped so that at most [`CallLimits`] calls to its service are
+//! in flight at once, whatever the parallelism of the steps.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
+use serde::Serialize;
+
+mod calls;
+mod error;
+mod limits;
+mod read_only;
+
+pub use calls::*;
+pub use error::*;
+pub use limits::*;
+pub use read_only::*;
+
+/// Whether the clients may change anything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Read-only calls only: every other operation is refused before it is sent.
+    DryRun,
+    /// Real deletions.
+    Apply,
+}
+
+/// How to build the clients. `Default` reads everything from the environment.
+#[derive(Clone, Default)]
+pub struct AwsOptions {
+    /// Overrides the region of the default chain.
+    pub region: Option<String>,
+    /// Overrides the endpoint (what `AWS_ENDPOINT_URL` does), e.g. a local emulator.
+    pub endpoint_url: Option<String>,
+    /// Attempts per call, including the first, for the SDK's standard retry (throttling, 5xx).
+    pub max_attempts: Option<u32>,
+    /// Extra interceptors put on every client, after ours (tests inject faults with these).
+    pub interceptors: Vec<SharedInterceptor>,
+    /// Where to append the audit log of mutating calls (JSON Lines); none when `None`.
+    pub audit: Option<AuditLog>,
+    /// Calls in flight at once to each service, at most (`Default`: [`CallLimits::default`]).
+    pub call_limits: CallLimits,
+    /// How long one call may take. `None`: what the configuration sets (e.g. a sweep's, for its
+    /// assumed roles' calls too), and [`CallTimeouts::default`] for what it does not.
+    pub timeouts: Option<CallTimeouts>,
+}
+
+/// How long one AWS call may take, so that an endpoint that accepts a connection and never answers
+/// cannot hang a run: connecting, each attempt (and each read of its answer), and the whole call
+/// with its retries. A call that times out is an error like any other (retried within the step's
+/// deadline), and the step's own deadline bounds the step whatever its calls do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallTimeouts {
+    /// Establishing a connection.
+    pub connect: Duration,
+    /// One attempt of a call, and any single read of its answer.
+    pub attempt: Duration,
+    /// One call, all its attempts and the backoff between them included.
+    pub operation: Duration,
+}
+
+impl CallTimeouts {
+    /// Connecting: 5 s (an AWS endpoint answers in milliseconds).
+    pub const DEFAULT_CONNECT: Duration = Duration::from_secs(5);
+    /// One attempt: 30 s (teardown's calls are small; waits are polls, not long calls).
+    pub const DEFAULT_ATTEMPT: Duration = Duration::from_secs(30);
+    /// One call with its retries: 2 minutes.
+    pub const DEFAULT_OPERATION: Duration = Duration::from_secs(120);
+
+    /// As the SDK's configuration.
+    pub fn config(&self) -> aws_smithy_types::timeout::TimeoutConfig {
+        aws_smithy_types::timeout::TimeoutConfig::builder()
+            .connect_timeout(self.connect)
+            .read_timeout(self.attempt)
+            .operation_attempt_timeout(self.attempt)
+            .operation_timeout(self.operation)
+            .build()
+    }
+}
+
+impl Default for CallTimeouts {
+    fn default() -> CallTimeouts {
+        CallTimeouts {
+            connect: CallTimeouts::DEFAULT_CONNECT,
+            attempt: CallTimeouts::DEFAULT_ATTEMPT,
+            operation: CallTimeouts::DEFAULT_OPERATION,
+        }
+    }
+}
+
+/// The clients a teardown uses, built from one configuration.
+#[derive(Clone)]
+pub struct Aws {
+    /// The region every client talks to.
+    pub region: String,
+    /// Whether mutating calls are allowed.
+    pub mode: Mode,
+    /// Every call the clients made, in order.
+    pub calls: CallLog,
+    /// Calls in flight per service: the limits, and the most there ever were at once.
+    pub concurrency: CallConcurrency,
+    /// The endpoint set in the configuration (`AWS_ENDPOINT_URL`), if one is.
+    pub endpoint_url: Option<String>,
+    /// CloudFormation.
+    pub cloudformation: aws_sdk_cloudformation::Client,
+    /// EC2 (network interfaces, VPCs).
+    pub ec2: aws_sdk_ec2::Client,
+    /// ECS.
+    pub ecs: aws_sdk_ecs::Client,
+    /// ECR.
+    pub ecr: aws_sdk_ecr::Client,
+    /// EventBridge (CloudWatch Events) rules and their targets.
+    pub eventbridge: aws_sdk_eventbridge::Client,
+    /// Secrets Manager.
+    pub secretsmanager: aws_sdk_secretsmanager::Client,
+    /// CloudWatch Logs (the log groups Lambda functions leave behind).
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    /// SNS topics.
+    pub sns: aws_sdk_sns::Client,
+    /// STS, for the account guard.
+    pub sts: aws_sdk_sts::Client,
+}
+
+/// Why the clients could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// No region from the flags, the environment or the profile.
+    #[error("no AWS region is configured: pass --region, or set AWS_REGION (or a region in your profile)")]
+    NoRegion,
+}
+
+impl Aws {
+    /// Loads the configuration from the environment (as the AWS CLI does) and builds the clients.
+    pub async fn from_env(mode: Mode, options: AwsOptions) -> Result<Aws, SetupError> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(region) = &options.region {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        if let Some(url) = &options.endpoint_url {
+            loader = loader.endpoint_url(url.clone());
+        }
+        let sdk_config = loader.load().await;
+        Aws::from_sdk_config(&sdk_config, mode, options)
+    }
+
+    /// Builds the clients from a loaded configuration, with the guard and the recorder on each.
+    pub fn from_sdk_config(
+        sdk_config: &SdkConfig,
+        mode: Mode,
+        options: AwsOptions,
+    ) -> Result<Aws, SetupError> {
+        let region = sdk_config
+            .region()
+            .map(|r| r.to_string())
+            .ok_or(SetupError::NoRegion)?;
+        let calls = CallLog {
+            audit: options.audit.clone(),
+            ..CallLog::default()
+        };
+        let mut interceptors = vec![
+            SharedInterceptor::new(ReadOnlyGuard {
+                mode,
+                audit: options.audit.clone(),
+            }),
+            SharedInterceptor::new(calls.clone()),
+        ];
+        interceptors.extend(options.interceptors.iter().cloned());
+        // Standard retry: throttling and transient 5xx are retried with exponential backoff and
+        // jitter, 5 attempts. Adaptive mode was measured to stall: after two throttled answers its
+        // client-side rate limiter held the next call for about 40 s. Bursts are bounded instead
+        // by the limit on calls in flight per service (below), which every attempt, retries
+        // included, passes through.
+        let retry = RetryConfig::standard().with_max_attempts(options.max_attempts.unwrap_or(5));
+        let http = base_http_client(sdk_config);
+        let timeouts = match (options.timeouts, sdk_config.timeout_config()) {
+            (Some(timeouts), _) => timeouts.config(),
+            (None, Some(configured)) => {
+                let mut merged = configured.clone();
+                merged.take_defaults_from(&CallTimeouts::default().config());
+                merged
+            }
+            (None, None) => CallTimeouts::default().config(),
+        };
+        let concurrency = CallConcurrency::default();
+
+        macro_rules! client {
+            ($krate:ident, $service:literal, $limit:expr) => {{
+                let mut builder = $krate::config::Builder::from(sdk_config)
+                    .retry_config(retry.clone())
+                    .timeout_config(timeouts.clone());
+                for interceptor in &interceptors {
+                    builder.push_interceptor(interceptor.clone());
+                }
+                if let Some(http) = &http {
+                    builder.set_http_client(Some(SharedHttpClient::new(LimitedHttpClient {
+                        inner: http.clone(),
+                        gate: concurrency.add($service, $limit),
+                    })));
+                }
+                $krate::Client::from_conf(builder.build())
+            }};
+        }
+        let limits = options.call_limits;
+        Ok(Aws {
+            endpoint_url: sdk_config.endpoint_url().map(str::to_string),
+            region,
+            mode,
+            calls,
+            cloudformation: client!(
+                aws_sdk_cloudformation,
+                "CloudFormation",
+                limits.cloudformation
+            ),
+            ec2: client!(aws_sdk_ec2, "EC2", limits.other),
+            ecs: client!(aws_sdk_ecs, "ECS", limits.other),
+            ecr: client!(aws_sdk_ecr, "ECR", limits.other),
+            eventbridge: client!(aws_sdk_eventbridge, "EventBridge", limits.other),
+            secretsmanager: client!(aws_sdk_secretsmanager, "Secrets Manager", limits.other),
+            logs: client!(aws_sdk_cloudwatchlogs, "CloudWatch Logs", limits.other),
+            sns: client!(aws_sdk_sns, "SNS", limits.other),
+            sts: client!(aws_sdk_sts, "STS", limits.other),
+            concurrency,
+        })
+    }
+
+    /// True in a dry run: actions resolve what they match and change nothing.
+    pub fn is_dry_run(&self) -> bool {
+        self.mode == Mode::DryRun
+    }
+
+    /// The endpoint a call to `service` (e.g. `sts`) goes to, for messages.
+    pub fn endpoint_of(&self, service: &str) -> String {
+        self.endpoint_url
+            .clone()
+            .unwrap_or_else(|| format!("https://{service}.{}.amazonaws.com", self.region))
+    }
+}
+
+/// An SDK timestamp as a chrono one (`None` if out of chrono's range).
+pub fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
+
+#[cfg(test)]
+mod tests;
