@@ -17,6 +17,7 @@ mod engine;
 mod failures;
 mod fixture_check;
 mod harness;
+mod layers;
 mod lookups;
 mod plan;
 mod plan_properties;
