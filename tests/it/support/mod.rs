@@ -34,6 +34,27 @@ pub struct Moto {
     _turn: tokio::sync::MutexGuard<'static, ()>,
     /// `http://127.0.0.1:PORT`.
     pub endpoint: String,
+    /// When this test's turn began: with `TEARDOWN_TEST_TIMES=FILE`, each test's time on the
+    /// emulator is appended to FILE, which shows where the suite's time goes (the turns add up).
+    turn_began: Instant,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let Some(file) = std::env::var_os("TEARDOWN_TEST_TIMES") else {
+            return;
+        };
+        let test = std::thread::current().name().unwrap_or("?").to_string();
+        let line = format!("{:.2}\t{test}\n", self.turn_began.elapsed().as_secs_f64());
+        use std::io::Write as _;
+        if let Ok(mut out) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(file)
+        {
+            let _ = out.write_all(line.as_bytes());
+        }
+    }
 }
 
 /// Waits for this test's turn, starts the emulator if it is not running yet, and resets it.
@@ -43,6 +64,7 @@ pub async fn moto() -> Moto {
     let moto = Moto {
         _turn: turn,
         endpoint,
+        turn_began: Instant::now(),
     };
     moto.post("/moto-api/reset", "application/json", "");
     moto
