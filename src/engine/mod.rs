@@ -163,10 +163,13 @@ pub struct RunOptions {
     pub dry_run: bool,
 }
 
+/// Steps running at once, at most, unless the user says otherwise (`--parallelism`).
+pub const DEFAULT_PARALLELISM: u16 = 8;
+
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
-            parallelism: 8,
+            parallelism: DEFAULT_PARALLELISM.into(),
             fail_fast: false,
             plan_name: String::new(),
             dry_run: false,

@@ -271,15 +271,10 @@ impl Checker<'_> {
             );
             return None;
         };
-        match humantime::parse_duration(text) {
+        match crate::util::parse_duration(text, Duration::ZERO..=Duration::MAX) {
             Ok(d) => Some(d),
             Err(e) => {
-                self.error(
-                    at,
-                    Target::Value,
-                    &format!("bad duration \"{text}\": {e}"),
-                    Some("write durations like \"90s\", \"6h\", \"24h\" or \"2days\""),
-                );
+                self.error(at, Target::Value, &e.problem, Some(&e.hint));
                 None
             }
         }

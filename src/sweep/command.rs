@@ -71,7 +71,8 @@ pub struct SweepArgs {
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = crate::settings::parse_var)]
     pub vars: Vec<(String, String)>,
     /// Steps running at once, at most, across all labs.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, default_value_t = crate::engine::DEFAULT_PARALLELISM,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallelism: u16,
     /// Stop starting new steps at the first failure (in any lab).
     #[arg(long)]
