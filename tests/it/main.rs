@@ -31,4 +31,5 @@ mod selectors;
 mod sweep;
 mod sweep_accounts;
 mod throttling;
+mod waits;
 mod workshop;
