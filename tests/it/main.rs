@@ -21,6 +21,7 @@ mod lookups;
 mod plan;
 mod plan_properties;
 mod preview;
+mod readme_tables;
 mod real_teardown;
 mod real_workshop;
 mod render;
