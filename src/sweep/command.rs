@@ -193,7 +193,11 @@ pub async fn run(args: SweepArgs) -> Outcome {
         now: Utc::now(),
     };
     let cancel = CancellationToken::new();
-    let signals = tokio::spawn(crate::session::signals::watch_signals(cancel.clone()));
+    // Sweeps keep no journal: an interrupted one is finished by sweeping again.
+    let signals = tokio::spawn(crate::session::signals::watch_signals(
+        cancel.clone(),
+        "run the same sweep again".to_string(),
+    ));
 
     let mut sweep = Sweep::discover_accounts(&plan, &clients, connected.refused, &options).await;
     let _ = write_found(&mut out, &plan, &sweep, &options);
@@ -206,6 +210,7 @@ pub async fn run(args: SweepArgs) -> Outcome {
     let place = render::RunPlace {
         account: sweep.accounts.join(", "),
         region: sweep.regions.join(", "),
+        resume: None,
     };
     let to_delete = sweep
         .labs
@@ -262,14 +267,13 @@ pub async fn run(args: SweepArgs) -> Outcome {
 /// A renderer of its own for one stage's events: the sink, and the listener to await once the
 /// sink is dropped.
 fn listen(format: OutputFormat) -> (EventSink, tokio::task::JoinHandle<()>) {
-    let (events, mut receiver) = EventSink::channel();
-    let mut renderer = render::for_format(format);
-    let listening = tokio::spawn(async move {
-        while let Some(event) = receiver.recv().await {
-            renderer.event(&event);
-        }
-        renderer.finish();
-    });
+    let (events, receiver) = EventSink::channel();
+    let listening = tokio::spawn(render::listen(
+        receiver,
+        events.clock(),
+        render::for_format(format),
+        |_| {},
+    ));
     (events, listening)
 }
 
