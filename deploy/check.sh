@@ -100,8 +100,8 @@ check consistency "$PY" "$TOOLS" consistency
 
 sweep() {
   if [ ! -f "$DEPLOY_SWEEP_PLAN" ]; then
-    echo "skipped: $DEPLOY_SWEEP_PLAN does not exist yet (teardown sweep is being written)"
-    return 0
+    echo "error: $DEPLOY_SWEEP_PLAN does not exist: the recipes sweep with it"
+    return 1
   fi
   deploy_teardown validate "$DEPLOY_SWEEP_PLAN" || return 1
   local help flag missing=0

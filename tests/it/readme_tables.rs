@@ -89,3 +89,32 @@ fn a_row_below_a_paragraph_is_found() {
     let escaped = "| a | b |\n|---|---|\n| `x \\| y` | z |\n";
     assert!(table_problems(escaped).is_empty());
 }
+
+/// The workshop plan's graph in the README is what `teardown graph` prints for the shipped plan:
+/// it once showed a `delete-services` step the plan no longer had.
+#[test]
+fn the_readme_graph_is_the_shipped_plans() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme
+        .find("```mermaid\n")
+        .expect("a mermaid block in README.md")
+        + 11;
+    let shown = &readme[start..start + readme[start..].find("```").unwrap()];
+    let output = std::process::Command::new(crate::support::teardown_bin())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "graph",
+            "plans/secrets-manager-fargate-workshop.toml",
+            "--format",
+            "mermaid",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        shown.trim(),
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "README.md's graph differs from the shipped plan's: paste `teardown graph plans/secrets-manager-fargate-workshop.toml --format mermaid`"
+    );
+}
