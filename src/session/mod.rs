@@ -20,7 +20,7 @@ use crate::outcome::Outcome;
 use crate::plan::PhaseSelection;
 use crate::preview::SavedPreview;
 use crate::render::{self, OutputFormat};
-use crate::settings::{runs_dir, RunSettings};
+use crate::settings::{runs_dir, RealRunSettings, RunSettings};
 
 mod confirm;
 mod plan;
@@ -51,10 +51,12 @@ pub(crate) struct Execution {
 }
 
 /// Validates, guards, confirms and runs a plan; `header` says which plan and how (its `run_id`
-/// is empty for a new run), `done` lists steps a resumed run must not redo.
+/// is empty for a new run), `done` lists steps a resumed run must not redo. `real` is what only
+/// a run that changes things uses (a preview passes the default).
 pub(crate) async fn execute_plan(
     mut header: RunHeader,
     args: &RunSettings,
+    real: &RealRunSettings,
     execution: Execution,
 ) -> Outcome {
     let dry_run = execution.dry_run;
@@ -99,11 +101,10 @@ pub(crate) async fn execute_plan(
     let aws = match Aws::from_env(
         mode,
         AwsOptions {
-            region,
             audit: audit.clone(),
             call_limits: args.call_limits.limits(),
             timeouts: Some(args.call_timeouts.timeouts()),
-            ..AwsOptions::default()
+            ..args.aws.options(region)
         },
     )
     .await
@@ -149,10 +150,9 @@ pub(crate) async fn execute_plan(
     let read_only = match Aws::from_env(
         Mode::DryRun,
         AwsOptions {
-            region: Some(aws.region.clone()),
             call_limits: args.call_limits.limits(),
             timeouts: Some(args.call_timeouts.timeouts()),
-            ..AwsOptions::default()
+            ..args.aws.options(Some(aws.region.clone()))
         },
     )
     .await
@@ -221,7 +221,7 @@ pub(crate) async fn execute_plan(
         None
     } else {
         let key = format!("{account}-{}-{}", aws.region, plan.name);
-        match RunLock::acquire(&runs_dir(args.runs_dir.as_ref()), &key, &header.run_id) {
+        match RunLock::acquire(&runs_dir(real.runs_dir.as_ref()), &key, &header.run_id) {
             Ok(lock) => Some(announce_takeover(lock)),
             Err(message) => {
                 eprintln!("error: {message}");
@@ -230,7 +230,7 @@ pub(crate) async fn execute_plan(
         }
     };
     if !dry_run
-        && !args.yes
+        && !real.yes
         && !confirm(
             &plan,
             &account,
@@ -244,7 +244,7 @@ pub(crate) async fn execute_plan(
     let mut journal = match &audit {
         None => None,
         Some(audit) => match start_records(
-            &runs_dir(args.runs_dir.as_ref()),
+            &runs_dir(real.runs_dir.as_ref()),
             &mut header,
             resuming,
             &plan.name,
@@ -297,7 +297,7 @@ pub(crate) async fn execute_plan(
             say!(
                 "Continue this run with: teardown resume {}{}",
                 header.run_id,
-                args.runs_dir
+                real.runs_dir
                     .as_ref()
                     .map(|d| format!(" --runs-dir {}", d.display()))
                     .unwrap_or_default()

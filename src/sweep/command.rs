@@ -61,6 +61,9 @@ pub struct SweepArgs {
     /// Write a JSON report (labs found, kept and why, what each lab's steps did) to this file.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// The AWS profile and endpoint (with --assume-role: the credentials that assume the roles).
+    #[command(flatten)]
+    pub aws: crate::settings::AwsArgs,
     /// Calls in flight at once to each AWS service, at most (per account and region).
     #[command(flatten)]
     pub call_limits: crate::settings::CallLimitArgs,
@@ -143,6 +146,7 @@ pub async fn run(args: SweepArgs) -> Outcome {
         audit,
         args.call_limits.limits(),
         args.call_timeouts.timeouts(),
+        &args.aws,
     )
     .await
     {
