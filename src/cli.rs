@@ -46,7 +46,8 @@ Examples:
     pub const VALIDATE: &str = "\
 Examples:
   teardown validate plans/secrets-manager-fargate-workshop.toml
-  teardown validate plans/stale-labs-sweep.toml --var not_updated_for=12h";
+  teardown validate plans/stale-labs-sweep.toml
+  teardown validate plans/rotate-and-redeploy.toml --var cluster=FargateClusterDemo";
     /// `teardown graph --help`.
     pub const GRAPH: &str = "\
 Examples:

@@ -47,7 +47,8 @@ pub struct RunSettings {
     /// Stop starting new steps at the first failure.
     #[arg(long)]
     pub fail_fast: bool,
-    /// Output format (default: human on a terminal, plain otherwise or when NO_COLOR is set).
+    /// Output format (default: human when stderr is a terminal, plain otherwise; NO_COLOR removes
+    /// colour only).
     #[arg(long, value_enum)]
     pub output: Option<OutputFormat>,
     /// AWS region (default: from the environment or profile, like the AWS CLI).

@@ -7,6 +7,7 @@
 //! `signals.rs` handles Ctrl-C and SIGTERM.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::aws::{AuditLog, Aws, AwsOptions, Mode};
 use crate::engine::{self, RunOptions, RunSummary};
-use crate::event::EventSink;
+use crate::event::{EventSink, RunContext};
 use crate::journal::{RunHeader, RunLock};
 use crate::outcome::Outcome;
 use crate::plan::PhaseSelection;
@@ -266,7 +267,13 @@ pub(crate) async fn execute_plan(
         plan_name: plan.name.clone(),
         dry_run,
     };
-    let (events, mut receiver) = EventSink::channel();
+    let context = RunContext {
+        account: account.clone(),
+        region: aws.region.clone(),
+        plan_file: Some(header.plan_path.clone()),
+        audit_log: audit_path.clone(),
+    };
+    let (events, mut receiver) = EventSink::for_run(&header.run_id, context);
     let mut renderer = render::for_format(format);
     let records = audit.clone();
     let listening = tokio::spawn(async move {
@@ -316,7 +323,9 @@ pub(crate) async fn execute_plan(
             eprintln!("error: cannot save the preview: {e}");
             return Outcome::StepsFailed;
         }
-        say!(
+        // A line for people: with JSON events on stdout, it goes to stderr.
+        let _ = writeln!(
+            render::report_sink(format),
             "Saved the preview to {}: `teardown apply {}` deletes exactly these {} resources",
             path.display(),
             path.display(),

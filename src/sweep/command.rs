@@ -8,7 +8,7 @@ use chrono::Utc;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use crate::event::EventSink;
+use crate::event::{EventSink, RunContext};
 use crate::journal::RunLock;
 use crate::outcome::Outcome;
 use crate::render::{self, OutputFormat};
@@ -79,7 +79,8 @@ pub struct SweepArgs {
     /// Stop starting new steps at the first failure (in any lab).
     #[arg(long)]
     pub fail_fast: bool,
-    /// Output format (default: human on a terminal, plain otherwise or when NO_COLOR is set).
+    /// Output format (default: human when stderr is a terminal, plain otherwise; NO_COLOR removes
+    /// colour only).
     #[arg(long, value_enum)]
     pub output: Option<OutputFormat>,
     /// Where the audit log of a sweep that deletes is kept (default: as for `teardown run`); with
@@ -200,7 +201,15 @@ pub async fn run(args: SweepArgs) -> Outcome {
 
     let mut sweep = Sweep::discover_accounts(&plan, &clients, connected.refused, &options).await;
     let _ = write_found(&mut out, &plan, &sweep, &options);
-    let (events, listening) = listen(format);
+    // What `run_started` says of the sweep: every account and region in one line, and the audit
+    // log when there is one (with several accounts, each has its own: the report names them).
+    let context = RunContext {
+        account: sweep.accounts.join(", "),
+        region: sweep.regions.join(", "),
+        plan_file: Some(args.plan.clone()),
+        audit_log: None,
+    };
+    let (events, listening) = listen(format, &run_id, context.clone());
     let preview = sweep
         .preview_accounts(&clients, &options, &events, &cancel)
         .await;
@@ -223,7 +232,14 @@ pub async fn run(args: SweepArgs) -> Outcome {
             signals.abort();
             return Outcome::Refused;
         }
-        let (events, listening) = listen(format);
+        let context = RunContext {
+            audit_log: match connected.audits.as_slice() {
+                [audit] => Some(audit.path()),
+                _ => None,
+            },
+            ..context
+        };
+        let (events, listening) = listen(format, &run_id, context);
         let applied = sweep
             .apply_accounts(&clients, &options, &events, &cancel)
             .await;
@@ -264,8 +280,12 @@ pub async fn run(args: SweepArgs) -> Outcome {
 
 /// A renderer of its own for one stage's events: the sink, and the listener to await once the
 /// sink is dropped.
-fn listen(format: OutputFormat) -> (EventSink, tokio::task::JoinHandle<()>) {
-    let (events, mut receiver) = EventSink::channel();
+fn listen(
+    format: OutputFormat,
+    run_id: &str,
+    context: RunContext,
+) -> (EventSink, tokio::task::JoinHandle<()>) {
+    let (events, mut receiver) = EventSink::for_run(run_id, context);
     let mut renderer = render::for_format(format);
     let listening = tokio::spawn(async move {
         while let Some(event) = receiver.recv().await {
