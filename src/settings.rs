@@ -29,7 +29,8 @@ impl AwsArgs {
     /// The options that build the clients, in `region` (`None`: the environment's or profile's).
     pub fn options(&self, region: Option<String>) -> AwsOptions {
         AwsOptions {
-            profile: self.profile.clone(),
+            // An empty AWS_PROFILE names no profile, as for the SDK.
+            profile: self.profile.clone().filter(|name| !name.is_empty()),
             endpoint_url: self.endpoint_url.clone(),
             region,
             ..AwsOptions::default()

@@ -35,12 +35,12 @@ pub struct SweepArgs {
     pub yes: bool,
     /// Sweep this region (repeatable: each region's labs join the same run). Default: the region
     /// of the environment or profile, like the AWS CLI.
-    #[arg(long = "region", value_name = "REGION")]
+    #[arg(long = "region", value_name = "REGION", help_heading = "AWS")]
     pub regions: Vec<String>,
     /// Sweep every region enabled for the account (EC2 DescribeRegions), each region's labs in
     /// the same run; with a `[guard] regions` list, only the enabled regions it allows. Needs
     /// ec2:DescribeRegions besides the policy `teardown permissions PLAN` prints.
-    #[arg(long, conflicts_with = "regions")]
+    #[arg(long, conflicts_with = "regions", help_heading = "AWS")]
     pub all_regions: bool,
     /// Sweep each account of --accounts through this role, assumed in it (session name
     /// `teardown-sweep`): an IAM role ARN with {account} where the account id goes, e.g.
