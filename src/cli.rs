@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::actions;
 use crate::journal::{Journal, RunHeader};
@@ -16,11 +16,13 @@ use crate::plan::{self, LoadError, Plan};
 use crate::preview::SavedPreview;
 use crate::session;
 use crate::settings::parse_var;
-pub use crate::settings::{runs_dir, CallLimitArgs, CallTimeoutArgs, RunSettings};
+pub use crate::settings::{
+    runs_dir, AwsArgs, CallLimitArgs, CallTimeoutArgs, RealRunSettings, RunSettings,
+};
 
 /// Takes AWS accounts apart in the right order, from a declarative plan.
 #[derive(Debug, Parser)]
-#[command(name = "teardown", version, about, long_about = None)]
+#[command(name = "teardown", version, about, long_about = None, after_help = examples::TOP)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -31,12 +33,86 @@ pub struct Cli {
     pub verbose: bool,
 }
 
+/// The examples that end each command's `--help`: real commands on the shipped plans (a test
+/// parses every one of them, and runs those that need no AWS account).
+pub mod examples {
+    /// `teardown --help`.
+    pub const TOP: &str = "\
+Examples:
+  teardown validate plans/secrets-manager-fargate-workshop.toml
+  teardown preview plans/secrets-manager-fargate-workshop.toml --var main_stack=secrets-workshop-ann
+  teardown run plans/secrets-manager-fargate-workshop.toml --var main_stack=secrets-workshop-ann --profile lab";
+    /// `teardown validate --help`.
+    pub const VALIDATE: &str = "\
+Examples:
+  teardown validate plans/secrets-manager-fargate-workshop.toml
+  teardown validate plans/stale-labs-sweep.toml
+  teardown validate plans/rotate-and-redeploy.toml --var cluster=FargateClusterDemo";
+    /// `teardown graph --help`.
+    pub const GRAPH: &str = "\
+Examples:
+  teardown graph plans/secrets-manager-fargate-workshop.toml
+  teardown graph plans/secrets-manager-fargate-workshop.toml --format mermaid
+  teardown graph plans/secret-alerting-lab.toml --format dot";
+    /// `teardown run --help`.
+    pub const RUN: &str = "\
+Examples:
+  teardown run plans/secrets-manager-fargate-workshop.toml --var main_stack=secrets-workshop-ann
+  teardown run plans/secrets-manager-fargate-workshop.toml --var main_stack=secrets-workshop-ann --only fargate --yes
+  teardown run plans/rotate-and-redeploy.toml --profile lab --region us-west-2 --output json";
+    /// `teardown preview --help`.
+    pub const PREVIEW: &str = "\
+Examples:
+  teardown preview plans/secrets-manager-fargate-workshop.toml --var main_stack=secrets-workshop-ann
+  teardown preview plans/secrets-manager-fargate-workshop.toml --var main_stack=secrets-workshop-ann --save preview.json
+  teardown preview plans/secret-alerting-lab.toml --endpoint-url http://localhost:4566 --detailed-exitcode";
+    /// `teardown resume --help`.
+    pub const RESUME: &str = "\
+Examples:
+  teardown resume 20261122T031500.123456Z-us-west-2-secrets-manager-fargate-workshop-1a2b3c4d
+  teardown resume 20261122T031500.123456Z-us-west-2-secrets-manager-fargate-workshop-1a2b3c4d --profile lab --yes";
+    /// `teardown apply --help`.
+    pub const APPLY: &str = "\
+Examples:
+  teardown apply preview.json
+  teardown apply preview.json --profile lab --yes --output plain";
+    /// `teardown sweep --help`.
+    pub const SWEEP: &str = "\
+Examples:
+  teardown sweep plans/stale-labs-sweep.toml
+  teardown sweep plans/stale-labs-sweep.toml --apply --yes --report sweep.json
+  teardown sweep plans/stale-labs-sweep.toml --profile lab --region us-west-2 --region us-east-1 --shard 1/4";
+    /// `teardown permissions --help`.
+    pub const PERMISSIONS: &str = "\
+Examples:
+  teardown permissions plans/secrets-manager-fargate-workshop.toml
+  teardown permissions plans/stale-labs-sweep.toml --all-regions";
+    /// `teardown actions --help`.
+    pub const ACTIONS: &str = "\
+Examples:
+  teardown actions
+  teardown actions --help";
+    /// `teardown completions --help`.
+    pub const COMPLETIONS: &str = "\
+Examples:
+  teardown completions bash
+  teardown completions zsh
+  teardown completions fish";
+    /// `teardown man --help`.
+    pub const MAN: &str = "\
+Examples:
+  teardown man
+  teardown man --dir man";
+}
+
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check a plan without calling AWS: exit 0, or print each problem with file:line:column and exit 2.
+    #[command(after_help = examples::VALIDATE)]
     Validate(PlanArgs),
     /// Print a plan's dependency graph (text levels, Graphviz dot, or Mermaid).
+    #[command(after_help = examples::GRAPH)]
     Graph {
         /// The plan and its variables.
         #[command(flatten)]
@@ -46,21 +122,42 @@ pub enum Command {
         format: GraphFormat,
     },
     /// Run a plan: delete what its steps match, in order.
+    #[command(after_help = examples::RUN)]
     Run(RunArgs),
     /// Show what a run would delete, changing nothing (the same as `run --dry-run`).
-    Preview(RunArgs),
+    #[command(after_help = examples::PREVIEW)]
+    Preview(PreviewArgs),
     /// Continue a run that stopped (interrupted, killed, failed): steps that succeeded are not
     /// redone, the others are re-checked against the account as it is now.
+    #[command(after_help = examples::RESUME)]
     Resume(ResumeArgs),
     /// Delete exactly what a saved preview (`preview --save FILE`) listed, in the plan's order;
     /// anything that appeared since is left alone and reported.
+    #[command(after_help = examples::APPLY)]
     Apply(ApplyArgs),
     /// Apply a plan to every lab its `[sweep]` section finds (dry run unless --apply).
+    #[command(after_help = examples::SWEEP)]
     Sweep(crate::sweep::SweepArgs),
     /// Print the least-privilege IAM policy a plan needs (JSON).
+    #[command(after_help = examples::PERMISSIONS)]
     Permissions(PermissionsArgs),
     /// List the actions a plan can use, with the keys each accepts.
+    #[command(after_help = examples::ACTIONS)]
     Actions,
+    /// Print a shell completion script on stdout (see the README for where each shell wants it).
+    #[command(after_help = examples::COMPLETIONS)]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout, or write a page per command into a directory.
+    #[command(after_help = examples::MAN)]
+    Man {
+        /// Write teardown.1 and one page per command (teardown-run.1...) into this directory.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// Which plan's policy to print, and for which way of running it.
@@ -84,6 +181,9 @@ pub struct ApplyArgs {
     /// How to run (the plan, variables and phases come from the preview).
     #[command(flatten)]
     pub settings: RunSettings,
+    /// The confirmation and the run's records.
+    #[command(flatten)]
+    pub real: RealRunSettings,
 }
 
 /// Which run to continue, and how.
@@ -94,6 +194,9 @@ pub struct ResumeArgs {
     /// How to run (the plan, variables and phases come from the run's journal).
     #[command(flatten)]
     pub settings: RunSettings,
+    /// The confirmation and the run's records.
+    #[command(flatten)]
+    pub real: RealRunSettings,
 }
 
 /// Which plan, and its variables.
@@ -106,15 +209,12 @@ pub struct PlanArgs {
     pub vars: Vec<(String, String)>,
 }
 
-/// How to run a plan.
+/// Which plan, which of its steps, and how to run them: what `run` and `preview` share.
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub struct PlanRunArgs {
     /// The plan and its variables.
     #[command(flatten)]
     pub plan: PlanArgs,
-    /// Resolve what would be deleted with read-only calls, and change nothing.
-    #[arg(long)]
-    pub dry_run: bool,
     /// Run only the steps of this phase (repeatable).
     #[arg(long = "only", value_name = "PHASE")]
     pub only: Vec<String>,
@@ -124,15 +224,38 @@ pub struct RunArgs {
     /// Treat left-out steps that selected steps wait for as done.
     #[arg(long)]
     pub assume_done: bool,
-    /// Preview only: exit 4 when something would be deleted (0 when nothing would).
-    #[arg(long)]
-    pub detailed_exitcode: bool,
-    /// Preview only: save what would be deleted to this file, for `teardown apply FILE`.
-    #[arg(long, value_name = "FILE")]
-    pub save: Option<PathBuf>,
     /// How to run.
     #[command(flatten)]
     pub settings: RunSettings,
+}
+
+/// `teardown run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The plan, its steps, and how to run them.
+    #[command(flatten)]
+    pub run: PlanRunArgs,
+    /// Resolve what would be deleted with read-only calls, and change nothing (`teardown
+    /// preview` does the same, and can save what it found).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The confirmation and the run's records.
+    #[command(flatten)]
+    pub real: RealRunSettings,
+}
+
+/// `teardown preview`.
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// The plan, its steps, and how to run them.
+    #[command(flatten)]
+    pub run: PlanRunArgs,
+    /// Exit 4 when something would be deleted (0 when nothing would).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Save what would be deleted to this file, for `teardown apply FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
 }
 
 /// Formats of `teardown graph`.
@@ -214,7 +337,30 @@ pub async fn execute(command: Command) -> Outcome {
             }
             Outcome::Success
         }
-        Command::Run(args) => run(args, false).await,
+        Command::Run(args) => {
+            let execution = session::Execution {
+                dry_run: args.dry_run,
+                ..session::Execution::default()
+            };
+            run(args.run, &args.real, execution).await
+        }
+        Command::Preview(args) => {
+            let execution = session::Execution {
+                dry_run: true,
+                detailed_exitcode: args.detailed_exitcode,
+                save: args.save,
+                ..session::Execution::default()
+            };
+            run(args.run, &RealRunSettings::default(), execution).await
+        }
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "teardown", &mut out);
+            // A closed pipe is not an error (see `say!`).
+            let _ = std::io::stdout().lock().write_all(&out);
+            Outcome::Success
+        }
+        Command::Man { dir } => man(dir.as_deref()),
         Command::Resume(args) => resume(args).await,
         Command::Apply(args) => apply(args).await,
         Command::Sweep(args) => crate::sweep::run(args).await,
@@ -230,7 +376,6 @@ pub async fn execute(command: Command) -> Outcome {
             }
             None => Outcome::BadInput,
         },
-        Command::Preview(args) => run(args, true).await,
     }
 }
 
@@ -248,7 +393,35 @@ fn load(args: &PlanArgs) -> Option<Plan> {
     }
 }
 
-async fn run(args: RunArgs, preview: bool) -> Outcome {
+/// Prints the man page, or writes every command's page into `dir`.
+fn man(dir: Option<&std::path::Path>) -> Outcome {
+    let command = Cli::command();
+    let written = match dir {
+        None => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(command).render(&mut page).map(|()| {
+                // A closed pipe is not an error (see `say!`).
+                let _ = std::io::stdout().lock().write_all(&page);
+            })
+        }
+        Some(dir) => std::fs::create_dir_all(dir)
+            .and_then(|()| clap_mangen::generate_to(command, dir))
+            .map(|()| say!("Wrote the man pages to {}", dir.display())),
+    };
+    match written {
+        Ok(()) => Outcome::Success,
+        Err(e) => {
+            eprintln!(
+                "error: cannot write the man pages{}: {e}",
+                dir.map(|d| format!(" to {}", d.display()))
+                    .unwrap_or_default()
+            );
+            Outcome::StepsFailed
+        }
+    }
+}
+
+async fn run(args: PlanRunArgs, real: &RealRunSettings, execution: session::Execution) -> Outcome {
     let text = match std::fs::read_to_string(&args.plan.plan) {
         Ok(text) => text,
         Err(e) => {
@@ -271,18 +444,7 @@ async fn run(args: RunArgs, preview: bool) -> Outcome {
         region: String::new(),
         looked_up: Default::default(),
     };
-    let dry_run = preview || args.dry_run;
-    if args.save.is_some() && !dry_run {
-        eprintln!("error: --save goes with a preview (`teardown preview PLAN --save FILE`)");
-        return Outcome::BadInput;
-    }
-    let execution = session::Execution {
-        dry_run,
-        detailed_exitcode: dry_run && args.detailed_exitcode,
-        save: args.save.clone(),
-        ..session::Execution::default()
-    };
-    session::execute_plan(header, &args.settings, execution).await
+    session::execute_plan(header, &args.settings, real, execution).await
 }
 
 /// Applies a saved preview.
@@ -307,12 +469,12 @@ async fn apply(args: ApplyArgs) -> Outcome {
         allowed: Some(preview.allowed()),
         ..session::Execution::default()
     };
-    session::execute_plan(header, &args.settings, execution).await
+    session::execute_plan(header, &args.settings, &args.real, execution).await
 }
 
 /// Continues a run from its journal.
 async fn resume(args: ResumeArgs) -> Outcome {
-    let run_dir = runs_dir(args.settings.runs_dir.as_ref()).join(&args.run_id);
+    let run_dir = runs_dir(args.real.runs_dir.as_ref()).join(&args.run_id);
     let (header, done) = match Journal::load(&run_dir) {
         Ok(loaded) => loaded,
         Err(e) => {
@@ -339,5 +501,5 @@ async fn resume(args: ResumeArgs) -> Outcome {
         done,
         ..session::Execution::default()
     };
-    session::execute_plan(header, &args.settings, execution).await
+    session::execute_plan(header, &args.settings, &args.real, execution).await
 }

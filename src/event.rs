@@ -2,28 +2,53 @@
 //! never prints.
 //!
 //! Events own their data (no borrows), so they cross channels freely. With `--output json` each
-//! event is one JSON object per line; the README documents the format.
+//! event is one JSON object per line: the README documents the format, and
+//! `schemas/events.schema.json` (generated from these types with `schemars`, and checked by a
+//! test) describes it for programs.
 
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::resource::ResourceOutcome;
 
-/// One thing that happened during a run.
-#[derive(Clone, Debug, Serialize)]
+/// One thing that happened during a run: one line of `--output json`.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct Event {
+    /// The run it belongs to (`teardown resume RUN_ID` takes it; a preview's names no directory,
+    /// since a preview keeps no records). Empty for runs that have none (library use, tests).
+    pub run_id: String,
     /// Time since the run started.
     #[serde(rename = "elapsed_ms", serialize_with = "as_millis")]
+    #[schemars(with = "u64")]
     pub elapsed: Duration,
     /// What happened.
     #[serde(flatten)]
     pub kind: EventKind,
 }
 
+/// Which run, where, as the command that starts it says: the sink stamps `run_id` on every event
+/// and the engine copies the rest into `run_started`. The engine reads none of it, so it stays
+/// ignorant of accounts and regions.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct RunContext {
+    /// The AWS account id (a sweep of several: their ids, comma-separated). Empty when unknown.
+    pub account: String,
+    /// The region (a sweep of several: comma-separated). Empty when unknown.
+    pub region: String,
+    /// The plan file, as given on the command line (a saved preview's or journal's for `apply`
+    /// and `resume`).
+    pub plan_file: Option<PathBuf>,
+    /// The audit log every change is appended to; `null` when nothing may change (a preview).
+    pub audit_log: Option<PathBuf>,
+}
+
 /// What happened. Serialized with an `event` field naming the variant in snake case.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum EventKind {
     /// The run begins.
@@ -34,6 +59,9 @@ pub enum EventKind {
         steps: usize,
         /// True when nothing will be changed.
         dry_run: bool,
+        /// Where it runs, and its records.
+        #[serde(flatten)]
+        context: RunContext,
     },
     /// A step's dependencies are done and it starts.
     StepStarted {
@@ -67,6 +95,7 @@ pub enum EventKind {
         error: String,
         /// How long until the next attempt.
         #[serde(rename = "retry_in_ms", serialize_with = "as_millis")]
+        #[schemars(with = "u64")]
         retry_in: Duration,
     },
     /// A step failed and its failure handler (another step) runs before it is tried again.
@@ -84,6 +113,7 @@ pub enum EventKind {
         step: String,
         /// How long it took.
         #[serde(rename = "duration_ms", serialize_with = "as_millis")]
+        #[schemars(with = "u64")]
         duration: Duration,
         /// One line on what it did.
         summary: String,
@@ -98,6 +128,7 @@ pub enum EventKind {
         step: String,
         /// How long it ran.
         #[serde(rename = "duration_ms", serialize_with = "as_millis")]
+        #[schemars(with = "u64")]
         duration: Duration,
         /// Why, with what to do about it.
         error: String,
@@ -124,6 +155,7 @@ pub enum EventKind {
         skipped: usize,
         /// Wall time of the run.
         #[serde(rename = "duration_ms", serialize_with = "as_millis")]
+        #[schemars(with = "u64")]
         duration: Duration,
     },
 }
@@ -132,16 +164,18 @@ pub enum EventKind {
 /// [`Event::elapsed`] (time since the run started). Renderers compute the time left from it at
 /// any moment, rather than showing the time left at the last look, which is stale by up to a
 /// whole poll interval (30 s for a stack).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Waiting {
     /// What is not finished yet, e.g. `2 network interfaces still in-use`.
     #[serde(rename = "waiting_for")]
     pub what: String,
     /// When the step's first attempt began.
     #[serde(rename = "step_started_ms", serialize_with = "as_millis")]
+    #[schemars(with = "u64")]
     pub step_started: Duration,
     /// When the step gives up (its timeout).
     #[serde(rename = "deadline_ms", serialize_with = "as_millis")]
+    #[schemars(with = "u64")]
     pub deadline: Duration,
 }
 
@@ -168,27 +202,47 @@ fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error
 pub struct EventSink {
     sender: mpsc::UnboundedSender<Event>,
     start: tokio::time::Instant,
+    run_id: Arc<str>,
+    context: Arc<RunContext>,
 }
 
 impl EventSink {
-    /// A sink and the receiver the renderers read from. Elapsed times count from now.
+    /// A sink and the receiver the renderers read from, for a run without id or context (tests,
+    /// a run's read-only look before it starts). Elapsed times count from now.
     pub fn channel() -> (EventSink, mpsc::UnboundedReceiver<Event>) {
+        EventSink::for_run("", RunContext::default())
+    }
+
+    /// A sink for the run `run_id`, in `context`: every event carries the id, and `run_started`
+    /// the context. Elapsed times count from now.
+    pub fn for_run(
+        run_id: &str,
+        context: RunContext,
+    ) -> (EventSink, mpsc::UnboundedReceiver<Event>) {
         let (sender, receiver) = mpsc::unbounded_channel();
         (
             EventSink {
                 sender,
                 start: tokio::time::Instant::now(),
+                run_id: Arc::from(run_id),
+                context: Arc::new(context),
             },
             receiver,
         )
     }
 
-    /// Sends an event stamped with the time since the sink was made.
+    /// Sends an event stamped with the run's id and the time since the sink was made.
     pub fn emit(&self, kind: EventKind) {
         let _ = self.sender.send(Event {
+            run_id: self.run_id.to_string(),
             elapsed: self.start.elapsed(),
             kind,
         });
+    }
+
+    /// What the run's starter said of it, for `run_started`.
+    pub fn context(&self) -> &RunContext {
+        &self.context
     }
 
     /// Time since the sink was made (the run's start).

@@ -55,7 +55,10 @@ pub async fn check_identity(
             Some(account) => format!(
                 "cannot assume the role in account {account}, or tell which account it is in ({e}); check that the role exists, trusts these credentials, and that they may call sts:AssumeRole on it: nothing was done in it"
             ),
-            None => format!("cannot tell which AWS account this is: {e}: nothing was done"),
+            None => match &aws.profile {
+                Some(profile) => format!("cannot tell which AWS account profile `{profile}` is for: {e} (for an SSO profile: `aws sso login --profile {profile}`): nothing was done"),
+                None => format!("cannot tell which AWS account this is: {e}: nothing was done"),
+            },
         }
     })?;
     let account = identity.account().unwrap_or_default().to_string();

@@ -254,6 +254,7 @@ mod tests {
 
     fn event(kind: EventKind) -> Event {
         Event {
+            run_id: "r1".into(),
             elapsed: Duration::ZERO,
             kind,
         }

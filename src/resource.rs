@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// One thing in the account that a step matched.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Resource {
     /// What it is, for people: `ECS task`, `CloudFormation stack`.
     pub kind: String,
@@ -60,7 +61,9 @@ impl Resource {
 }
 
 /// What happened to a resource in a step.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum OutcomeKind {
     /// Dry run: this is what would happen.
@@ -76,7 +79,7 @@ pub enum OutcomeKind {
 }
 
 /// A resource and what the step did to it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ResourceOutcome {
     /// The resource as it was found.
     pub resource: Resource,

@@ -1,21 +1,47 @@
 //! Settings shared by the commands that run plans (`run`, `preview`, `resume`, `apply`, `sweep`):
-//! the flags that become the AWS clients' call limits and timeouts, `--var`, and where runs are
-//! kept. One definition each, below the command layer that flattens them into its flags.
+//! the flags that choose the AWS profile and endpoint and become the clients' call limits and
+//! timeouts, `--var`, and where runs are kept. One definition each, below the command layer that
+//! flattens them into its flags.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
 
-use crate::aws::{CallLimits, CallTimeouts};
+use crate::aws::{AwsOptions, CallLimits, CallTimeouts};
 use crate::render::OutputFormat;
 
-/// Settings shared by `run`, `preview` and `resume`.
+/// Which AWS credentials and endpoint: every command that calls AWS flattens these, so each
+/// says `--profile` and `--endpoint-url` alike.
+#[derive(Clone, Debug, Default, Args)]
+pub struct AwsArgs {
+    /// The named profile of ~/.aws/config or ~/.aws/credentials to take credentials and region
+    /// from, as the AWS CLI's --profile (SSO: `aws sso login --profile NAME` first).
+    #[arg(long, value_name = "NAME", env = "AWS_PROFILE", help_heading = "AWS")]
+    pub profile: Option<String>,
+    /// Send every AWS call to this endpoint instead of AWS's own: LocalStack, moto, a VPC
+    /// endpoint (AWS_ENDPOINT_URL does the same).
+    #[arg(long, value_name = "URL", help_heading = "AWS")]
+    pub endpoint_url: Option<String>,
+}
+
+impl AwsArgs {
+    /// The options that build the clients, in `region` (`None`: the environment's or profile's).
+    pub fn options(&self, region: Option<String>) -> AwsOptions {
+        AwsOptions {
+            // An empty AWS_PROFILE names no profile, as for the SDK.
+            profile: self.profile.clone().filter(|name| !name.is_empty()),
+            endpoint_url: self.endpoint_url.clone(),
+            region,
+            ..AwsOptions::default()
+        }
+    }
+}
+
+/// How to run a plan, for `run`, `preview`, `resume` and `apply` (what only confirms or records
+/// a real run is in [`RealRunSettings`]).
 #[derive(Debug, Args)]
 pub struct RunSettings {
-    /// Do not ask for confirmation (for unattended runs).
-    #[arg(long, short = 'y')]
-    pub yes: bool,
     /// Steps running at once, at most.
     #[arg(long, default_value_t = crate::engine::DEFAULT_PARALLELISM,
           value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -23,22 +49,35 @@ pub struct RunSettings {
     /// Stop starting new steps at the first failure.
     #[arg(long)]
     pub fail_fast: bool,
-    /// Output format (default: human on a terminal, plain otherwise or when NO_COLOR is set).
+    /// Output format (default: human when stderr is a terminal, plain otherwise; NO_COLOR removes
+    /// colour only).
     #[arg(long, value_enum)]
     pub output: Option<OutputFormat>,
     /// AWS region (default: from the environment or profile, like the AWS CLI).
-    #[arg(long, env = "AWS_REGION")]
+    #[arg(long, env = "AWS_REGION", help_heading = "AWS")]
     pub region: Option<String>,
-    /// Where each run keeps its journal and audit log (default: $XDG_STATE_HOME/teardown/runs,
-    /// or ~/.local/state/teardown/runs).
-    #[arg(long, env = "TEARDOWN_RUNS_DIR")]
-    pub runs_dir: Option<PathBuf>,
+    /// The AWS profile and endpoint.
+    #[command(flatten)]
+    pub aws: AwsArgs,
     /// Calls in flight at once to each AWS service, at most.
     #[command(flatten)]
     pub call_limits: CallLimitArgs,
     /// How long one AWS call may take.
     #[command(flatten)]
     pub call_timeouts: CallTimeoutArgs,
+}
+
+/// What only a run that changes things uses: the confirmation it asks for and the directory its
+/// journal and audit log go to (`run`, `resume`, `apply`; a preview has neither).
+#[derive(Debug, Default, Args)]
+pub struct RealRunSettings {
+    /// Do not ask for confirmation (for unattended runs).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Where each run keeps its journal and audit log (default: $XDG_STATE_HOME/teardown/runs,
+    /// or ~/.local/state/teardown/runs).
+    #[arg(long, env = "TEARDOWN_RUNS_DIR")]
+    pub runs_dir: Option<PathBuf>,
 }
 
 /// How long one AWS call may take: an endpoint that never answers must not hang a run.

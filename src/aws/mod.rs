@@ -38,6 +38,9 @@ pub enum Mode {
 /// How to build the clients. `Default` reads everything from the environment.
 #[derive(Clone, Default)]
 pub struct AwsOptions {
+    /// The named profile (`--profile`, `AWS_PROFILE`) credentials and region come from; `None`:
+    /// the default chain's choice. A name that no profile file holds is refused before any call.
+    pub profile: Option<String>,
     /// Overrides the region of the default chain.
     pub region: Option<String>,
     /// Overrides the endpoint (what `AWS_ENDPOINT_URL` does), e.g. a local emulator.
@@ -115,6 +118,8 @@ pub struct Aws {
     pub concurrency: CallConcurrency,
     /// The endpoint set in the configuration (`AWS_ENDPOINT_URL`), if one is.
     pub endpoint_url: Option<String>,
+    /// The named profile in use, if one was asked for (for messages).
+    pub profile: Option<String>,
     /// CloudFormation.
     pub cloudformation: aws_sdk_cloudformation::Client,
     /// EC2 (network interfaces, VPCs).
@@ -139,21 +144,111 @@ pub struct Aws {
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
     /// No region from the flags, the environment or the profile.
-    #[error("no AWS region is configured: pass --region, or set AWS_REGION (or a region in your profile)")]
-    NoRegion,
+    #[error("{}", no_region_message(.profile.as_deref()))]
+    NoRegion {
+        /// The profile in use, if one was named.
+        profile: Option<String>,
+    },
+    /// `--profile` (or `AWS_PROFILE`) names a profile that no profile file holds.
+    #[error("the AWS profile `{name}` is not in {files}{}: check the name (--profile or AWS_PROFILE), or create it with `aws configure --profile {name}` (or `aws configure sso --profile {name}`); nothing was done", known_profiles(.known))]
+    NoSuchProfile {
+        /// The name asked for.
+        name: String,
+        /// The profile files read, for people (`~/.aws/config and ~/.aws/credentials`).
+        files: String,
+        /// The profiles they do hold.
+        known: Vec<String>,
+    },
+    /// The profile files exist but cannot be read or parsed.
+    #[error("cannot read the AWS profile files ({files}) for profile `{name}`: {reason}; nothing was done")]
+    ProfileFiles {
+        /// The name asked for.
+        name: String,
+        /// The profile files, for people.
+        files: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+fn no_region_message(profile: Option<&str>) -> String {
+    match profile {
+        Some(name) => format!("no AWS region is configured for profile `{name}`: pass --region, set AWS_REGION, or add `region = ...` to `[profile {name}]` in {}", config_file_for_people()),
+        None => "no AWS region is configured: pass --region, or set AWS_REGION (or a region in your profile)".into(),
+    }
+}
+
+fn known_profiles(known: &[String]) -> String {
+    if known.is_empty() {
+        " (they hold no profile)".into()
+    } else {
+        format!(" (they hold: {})", known.join(", "))
+    }
+}
+
+/// The shared config file as the SDK finds it: `AWS_CONFIG_FILE`, else `~/.aws/config`.
+fn config_file_for_people() -> String {
+    std::env::var("AWS_CONFIG_FILE").unwrap_or_else(|_| "~/.aws/config".into())
+}
+
+/// The shared credentials file as the SDK finds it: `AWS_SHARED_CREDENTIALS_FILE`, else
+/// `~/.aws/credentials`.
+fn credentials_file_for_people() -> String {
+    std::env::var("AWS_SHARED_CREDENTIALS_FILE").unwrap_or_else(|_| "~/.aws/credentials".into())
+}
+
+/// Refuses a profile name that neither profile file holds. The SDK itself would go on without
+/// it: no region (so "no AWS region is configured", which blames the wrong thing) and, at the
+/// first call, a credentials error. Read with the SDK's own parser, so that what counts as a
+/// profile is exactly what the SDK would use.
+async fn check_profile(name: &str) -> Result<(), SetupError> {
+    use aws_types::os_shim_internal::{Env, Fs};
+    let files = format!(
+        "{} and {}",
+        config_file_for_people(),
+        credentials_file_for_people()
+    );
+    let profiles = aws_config::profile::load(&Fs::real(), &Env::real(), &Default::default(), None)
+        .await
+        .map_err(|e| SetupError::ProfileFiles {
+            name: name.to_string(),
+            files: files.clone(),
+            reason: e.to_string(),
+        })?;
+    if profiles.get_profile(name).is_some() {
+        return Ok(());
+    }
+    let mut known: Vec<String> = profiles.profiles().map(str::to_string).collect();
+    known.sort();
+    Err(SetupError::NoSuchProfile {
+        name: name.to_string(),
+        files,
+        known,
+    })
+}
+
+/// The SDK configuration's loader for these options: the default chain (credentials, region and
+/// `AWS_ENDPOINT_URL` as the AWS CLI finds them), with the profile, region and endpoint asked
+/// for. A profile that does not exist is refused here, by name.
+pub async fn config_loader(options: &AwsOptions) -> Result<aws_config::ConfigLoader, SetupError> {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(name) = &options.profile {
+        check_profile(name).await?;
+        loader = loader.profile_name(name);
+    }
+    if let Some(region) = &options.region {
+        loader = loader.region(aws_config::Region::new(region.clone()));
+    }
+    if let Some(url) = &options.endpoint_url {
+        loader = loader.endpoint_url(url.clone());
+    }
+    Ok(loader)
 }
 
 impl Aws {
     /// Loads the configuration from the environment (as the AWS CLI does) and builds the clients.
     pub async fn from_env(mode: Mode, options: AwsOptions) -> Result<Aws, SetupError> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
-        if let Some(region) = &options.region {
-            loader = loader.region(aws_config::Region::new(region.clone()));
-        }
-        if let Some(url) = &options.endpoint_url {
-            loader = loader.endpoint_url(url.clone());
-        }
-        let sdk_config = loader.load().await;
+        let sdk_config = config_loader(&options).await?.load().await;
         Aws::from_sdk_config(&sdk_config, mode, options)
     }
 
@@ -163,10 +258,13 @@ impl Aws {
         mode: Mode,
         options: AwsOptions,
     ) -> Result<Aws, SetupError> {
-        let region = sdk_config
-            .region()
-            .map(|r| r.to_string())
-            .ok_or(SetupError::NoRegion)?;
+        let region =
+            sdk_config
+                .region()
+                .map(|r| r.to_string())
+                .ok_or_else(|| SetupError::NoRegion {
+                    profile: options.profile.clone(),
+                })?;
         let calls = CallLog {
             audit: options.audit.clone(),
             ..CallLog::default()
@@ -221,6 +319,7 @@ impl Aws {
         let limits = options.call_limits;
         Ok(Aws {
             endpoint_url: sdk_config.endpoint_url().map(str::to_string),
+            profile: options.profile.clone(),
             region,
             mode,
             calls,

@@ -306,6 +306,7 @@ pub async fn run(
         plan: options.plan_name.clone(),
         steps: dag.len(),
         dry_run: options.dry_run,
+        context: events.context().clone(),
     });
     // Running steps get a child token: cancelling the run reaches them, while a step's own end
     // cancels nothing else.

@@ -92,6 +92,7 @@ impl Renderer for HumanRenderer {
                 plan,
                 steps,
                 dry_run,
+                ..
             } => {
                 self.overall.set_length(*steps as u64);
                 self.overall.set_message(if *dry_run {

@@ -1,4 +1,4 @@
-//! JSON Lines: every event as one JSON object on its own line.
+//! JSON Lines: every event as one JSON object on its own line, and the JSON Schema of a line.
 
 use std::io::Write;
 
@@ -27,4 +27,19 @@ impl Renderer for JsonRenderer {
             ),
         }
     }
+}
+
+/// The JSON Schema (draft 2020-12) of one line of `--output json`, generated from the event
+/// types as they are serialized. `schemas/events.schema.json` is this, written out (a test keeps
+/// the two equal).
+pub fn event_schema() -> serde_json::Value {
+    let generator = schemars::generate::SchemaSettings::draft2020_12()
+        .for_serialize()
+        .into_generator();
+    let mut schema = generator.into_root_schema_for::<Event>();
+    schema.insert(
+        "description".into(),
+        "One line of `teardown run|preview|resume|apply|sweep --output json` (JSON Lines: one event per line).".into(),
+    );
+    schema.to_value()
 }

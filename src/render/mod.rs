@@ -1,9 +1,14 @@
 //! Renderers: they listen to the engine's events and display them. None of them decides
 //! anything; the run is the same whatever is shown.
 //!
-//! - `human`: progress bars (indicatif), one line per running step and an overall bar;
-//! - `plain`: one line per event, for logs and CI;
-//! - `json`: JSON Lines, one event per line (the format is in the README).
+//! - `human`: progress bars (indicatif) on stderr, one line per running step and an overall bar;
+//! - `plain`: one line per event on stderr, for logs and CI;
+//! - `json`: JSON Lines on stdout, one event per line (the format is in the README, and
+//!   `schemas/events.schema.json` describes it).
+//!
+//! Progress goes to stderr and data to stdout: the bars and the event lines are progress; the
+//! summary, the preview's listing and JSON events are data, so `teardown preview PLAN > file`
+//! keeps a clean report and still shows its progress on the terminal.
 
 mod human;
 mod json;
@@ -17,7 +22,7 @@ use clap::ValueEnum;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 pub use self::human::HumanRenderer;
-pub use self::json::JsonRenderer;
+pub use self::json::{event_schema, JsonRenderer};
 pub use self::plain::{lines as plain_lines, PlainRenderer};
 pub use self::summary::{count_by_kind, write_summary, RunPlace};
 use crate::event::{Event, RunClock};
@@ -25,24 +30,30 @@ use crate::event::{Event, RunClock};
 /// How to show a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
-    /// Progress bars (the default on a terminal).
+    /// Progress bars on stderr (the default when stderr is a terminal).
     Human,
-    /// One line per event (the default when stdout is not a terminal, or NO_COLOR is set).
+    /// One line per event on stderr (the default when stderr is not a terminal).
     Plain,
-    /// JSON Lines, one event per line.
+    /// JSON Lines on stdout, one event per line; everything for people goes to stderr.
     Json,
 }
 
 impl OutputFormat {
-    /// The format asked for, or the default: progress bars on a terminal, plain lines elsewhere.
+    /// The format asked for, or the default: progress bars when stderr is a terminal, since that
+    /// is where they draw (`teardown preview PLAN > file` on a terminal still shows them, and
+    /// `2> file` still gets its lines), plain lines elsewhere. `NO_COLOR` is not consulted here:
+    /// it removes colour, not the bars (no-color.org), and the terminal library honours it.
     pub fn chosen(asked: Option<OutputFormat>) -> OutputFormat {
         use std::io::IsTerminal as _;
-        asked.unwrap_or_else(|| {
-            if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
-                OutputFormat::Human
-            } else {
-                OutputFormat::Plain
-            }
+        OutputFormat::chosen_for(asked, std::io::stderr().is_terminal())
+    }
+
+    /// [`OutputFormat::chosen`], given whether stderr is a terminal.
+    pub fn chosen_for(asked: Option<OutputFormat>, stderr_is_terminal: bool) -> OutputFormat {
+        asked.unwrap_or(if stderr_is_terminal {
+            OutputFormat::Human
+        } else {
+            OutputFormat::Plain
         })
     }
 }
@@ -90,12 +101,22 @@ pub async fn listen(
     renderer.finish();
 }
 
-/// A renderer for the format, writing to stdout.
+/// A renderer for the format: progress (bars, plain lines) on stderr, JSON events on stdout.
 pub fn for_format(format: OutputFormat) -> Box<dyn Renderer> {
     match format {
         OutputFormat::Human => Box::new(HumanRenderer::new()),
-        OutputFormat::Plain => Box::new(PlainRenderer::new(Box::new(std::io::stdout()))),
+        OutputFormat::Plain => Box::new(PlainRenderer::new(Box::new(std::io::stderr()))),
         OutputFormat::Json => Box::new(JsonRenderer::new(Box::new(std::io::stdout()))),
+    }
+}
+
+/// Where a line for people goes: stdout with the rest of the report, but stderr when stdout
+/// carries JSON Lines (which must be JSON to its last line).
+pub fn report_sink(format: OutputFormat) -> Box<dyn Write> {
+    if format == OutputFormat::Json {
+        Box::new(std::io::stderr())
+    } else {
+        Box::new(std::io::stdout())
     }
 }
 
@@ -103,4 +124,17 @@ pub fn for_format(format: OutputFormat) -> Box<dyn Renderer> {
 pub(crate) fn write_line(out: &mut dyn Write, line: &str) {
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OutputFormat::{self, *};
+
+    #[test]
+    fn the_default_follows_stderr_where_the_bars_draw() {
+        assert_eq!(OutputFormat::chosen_for(None, true), Human);
+        assert_eq!(OutputFormat::chosen_for(None, false), Plain);
+        assert_eq!(OutputFormat::chosen_for(Some(Json), true), Json);
+        assert_eq!(OutputFormat::chosen_for(Some(Human), false), Human);
+    }
 }

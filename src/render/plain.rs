@@ -28,6 +28,7 @@ pub fn lines(event: &Event) -> Vec<String> {
             plan,
             steps,
             dry_run,
+            ..
         } => format!(
             "run started: plan {plan}, {steps} steps{}",
             if *dry_run {

@@ -7,6 +7,7 @@
 //! `signals.rs` handles Ctrl-C and SIGTERM.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -14,13 +15,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::aws::{AuditLog, Aws, AwsOptions, Mode};
 use crate::engine::{self, RunOptions, RunSummary};
-use crate::event::EventSink;
+use crate::event::{EventSink, RunContext};
 use crate::journal::{RunHeader, RunLock};
 use crate::outcome::Outcome;
 use crate::plan::PhaseSelection;
 use crate::preview::SavedPreview;
 use crate::render::{self, OutputFormat};
-use crate::settings::{runs_dir, RunSettings};
+use crate::settings::{runs_dir, RealRunSettings, RunSettings};
 
 mod confirm;
 mod plan;
@@ -51,10 +52,12 @@ pub(crate) struct Execution {
 }
 
 /// Validates, guards, confirms and runs a plan; `header` says which plan and how (its `run_id`
-/// is empty for a new run), `done` lists steps a resumed run must not redo.
+/// is empty for a new run), `done` lists steps a resumed run must not redo. `real` is what only
+/// a run that changes things uses (a preview passes the default).
 pub(crate) async fn execute_plan(
     mut header: RunHeader,
     args: &RunSettings,
+    real: &RealRunSettings,
     execution: Execution,
 ) -> Outcome {
     let dry_run = execution.dry_run;
@@ -99,11 +102,10 @@ pub(crate) async fn execute_plan(
     let aws = match Aws::from_env(
         mode,
         AwsOptions {
-            region,
             audit: audit.clone(),
             call_limits: args.call_limits.limits(),
             timeouts: Some(args.call_timeouts.timeouts()),
-            ..AwsOptions::default()
+            ..args.aws.options(region)
         },
     )
     .await
@@ -149,10 +151,9 @@ pub(crate) async fn execute_plan(
     let read_only = match Aws::from_env(
         Mode::DryRun,
         AwsOptions {
-            region: Some(aws.region.clone()),
             call_limits: args.call_limits.limits(),
             timeouts: Some(args.call_timeouts.timeouts()),
-            ..AwsOptions::default()
+            ..args.aws.options(Some(aws.region.clone()))
         },
     )
     .await
@@ -221,7 +222,7 @@ pub(crate) async fn execute_plan(
         None
     } else {
         let key = format!("{account}-{}-{}", aws.region, plan.name);
-        match RunLock::acquire(&runs_dir(args.runs_dir.as_ref()), &key, &header.run_id) {
+        match RunLock::acquire(&runs_dir(real.runs_dir.as_ref()), &key, &header.run_id) {
             Ok(lock) => Some(announce_takeover(lock)),
             Err(message) => {
                 eprintln!("error: {message}");
@@ -230,7 +231,7 @@ pub(crate) async fn execute_plan(
         }
     };
     if !dry_run
-        && !args.yes
+        && !real.yes
         && !confirm(
             &plan,
             &account,
@@ -244,7 +245,7 @@ pub(crate) async fn execute_plan(
     let mut journal = match &audit {
         None => None,
         Some(audit) => match start_records(
-            &runs_dir(args.runs_dir.as_ref()),
+            &runs_dir(real.runs_dir.as_ref()),
             &mut header,
             resuming,
             &plan.name,
@@ -265,7 +266,7 @@ pub(crate) async fn execute_plan(
         format!(
             "teardown resume {}{}",
             header.run_id,
-            args.runs_dir
+            real.runs_dir
                 .as_ref()
                 .map(|d| format!(" --runs-dir {}", d.display()))
                 .unwrap_or_default()
@@ -278,7 +279,13 @@ pub(crate) async fn execute_plan(
         dry_run,
         continue_later: resume.as_ref().map(|command| format!("`{command}`")),
     };
-    let (events, receiver) = EventSink::channel();
+    let context = RunContext {
+        account: account.clone(),
+        region: aws.region.clone(),
+        plan_file: Some(header.plan_path.clone()),
+        audit_log: audit_path.clone(),
+    };
+    let (events, receiver) = EventSink::for_run(&header.run_id, context);
     let records = audit.clone();
     let listening = tokio::spawn(render::listen(
         receiver,
@@ -323,7 +330,9 @@ pub(crate) async fn execute_plan(
             eprintln!("error: cannot save the preview: {e}");
             return Outcome::StepsFailed;
         }
-        say!(
+        // A line for people: with JSON events on stdout, it goes to stderr.
+        let _ = writeln!(
+            render::report_sink(format),
             "Saved the preview to {}: `teardown apply {}` deletes exactly these {} resources",
             path.display(),
             path.display(),

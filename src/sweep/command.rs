@@ -8,7 +8,7 @@ use chrono::Utc;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use crate::event::EventSink;
+use crate::event::{EventSink, RunContext};
 use crate::journal::RunLock;
 use crate::outcome::Outcome;
 use crate::render::{self, OutputFormat};
@@ -35,12 +35,12 @@ pub struct SweepArgs {
     pub yes: bool,
     /// Sweep this region (repeatable: each region's labs join the same run). Default: the region
     /// of the environment or profile, like the AWS CLI.
-    #[arg(long = "region", value_name = "REGION")]
+    #[arg(long = "region", value_name = "REGION", help_heading = "AWS")]
     pub regions: Vec<String>,
     /// Sweep every region enabled for the account (EC2 DescribeRegions), each region's labs in
     /// the same run; with a `[guard] regions` list, only the enabled regions it allows. Needs
     /// ec2:DescribeRegions besides the policy `teardown permissions PLAN` prints.
-    #[arg(long, conflicts_with = "regions")]
+    #[arg(long, conflicts_with = "regions", help_heading = "AWS")]
     pub all_regions: bool,
     /// Sweep each account of --accounts through this role, assumed in it (session name
     /// `teardown-sweep`): an IAM role ARN with {account} where the account id goes, e.g.
@@ -61,6 +61,9 @@ pub struct SweepArgs {
     /// Write a JSON report (labs found, kept and why, what each lab's steps did) to this file.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// The AWS profile and endpoint (with --assume-role: the credentials that assume the roles).
+    #[command(flatten)]
+    pub aws: crate::settings::AwsArgs,
     /// Calls in flight at once to each AWS service, at most (per account and region).
     #[command(flatten)]
     pub call_limits: crate::settings::CallLimitArgs,
@@ -77,7 +80,8 @@ pub struct SweepArgs {
     /// Stop starting new steps at the first failure (in any lab).
     #[arg(long)]
     pub fail_fast: bool,
-    /// Output format (default: human on a terminal, plain otherwise or when NO_COLOR is set).
+    /// Output format (default: human when stderr is a terminal, plain otherwise; NO_COLOR removes
+    /// colour only).
     #[arg(long, value_enum)]
     pub output: Option<OutputFormat>,
     /// Where the audit log of a sweep that deletes is kept (default: as for `teardown run`); with
@@ -144,6 +148,7 @@ pub async fn run(args: SweepArgs) -> Outcome {
         audit,
         args.call_limits.limits(),
         args.call_timeouts.timeouts(),
+        &args.aws,
     )
     .await
     {
@@ -201,7 +206,15 @@ pub async fn run(args: SweepArgs) -> Outcome {
 
     let mut sweep = Sweep::discover_accounts(&plan, &clients, connected.refused, &options).await;
     let _ = write_found(&mut out, &plan, &sweep, &options);
-    let (events, listening) = listen(format);
+    // What `run_started` says of the sweep: every account and region in one line, and the audit
+    // log when there is one (with several accounts, each has its own: the report names them).
+    let context = RunContext {
+        account: sweep.accounts.join(", "),
+        region: sweep.regions.join(", "),
+        plan_file: Some(args.plan.clone()),
+        audit_log: None,
+    };
+    let (events, listening) = listen(format, &run_id, context.clone());
     let preview = sweep
         .preview_accounts(&clients, &options, &events, &cancel)
         .await;
@@ -225,7 +238,14 @@ pub async fn run(args: SweepArgs) -> Outcome {
             signals.abort();
             return Outcome::Refused;
         }
-        let (events, listening) = listen(format);
+        let context = RunContext {
+            audit_log: match connected.audits.as_slice() {
+                [audit] => Some(audit.path()),
+                _ => None,
+            },
+            ..context
+        };
+        let (events, listening) = listen(format, &run_id, context);
         let applied = sweep
             .apply_accounts(&clients, &options, &events, &cancel)
             .await;
@@ -266,8 +286,12 @@ pub async fn run(args: SweepArgs) -> Outcome {
 
 /// A renderer of its own for one stage's events: the sink, and the listener to await once the
 /// sink is dropped.
-fn listen(format: OutputFormat) -> (EventSink, tokio::task::JoinHandle<()>) {
-    let (events, receiver) = EventSink::channel();
+fn listen(
+    format: OutputFormat,
+    run_id: &str,
+    context: RunContext,
+) -> (EventSink, tokio::task::JoinHandle<()>) {
+    let (events, receiver) = EventSink::for_run(run_id, context);
     let listening = tokio::spawn(render::listen(
         receiver,
         events.clock(),

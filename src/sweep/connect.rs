@@ -11,12 +11,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use aws_config::sts::AssumeRoleProvider;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{Region, SdkConfig};
 use aws_sdk_sts::config::SharedCredentialsProvider;
 
-use crate::aws::{AuditLog, Aws, AwsError, AwsOptions, CallLimits, CallTimeouts, Mode};
+use crate::aws::{AuditLog, Aws, AwsError, AwsOptions, CallLimits, CallTimeouts, Mode, SetupError};
 use crate::guard;
 use crate::plan::{Guard, Plan};
+use crate::settings::AwsArgs;
 
 use super::accounts::{RoleTemplate, SESSION_NAME};
 use super::{AccountClients, RefusedAccount, RegionClients};
@@ -88,11 +89,15 @@ pub async fn connect(
     audit: Option<(&RunsDirs, &str)>,
     call_limits: CallLimits,
     timeouts: CallTimeouts,
+    aws: &AwsArgs,
 ) -> Result<Connected, String> {
     let guard = &plan.guard;
+    let options = aws.options(None);
     // Every client and credentials provider built from this configuration (the assumed roles'
     // too) gets the timeouts: no call of a sweep can hang.
-    let mut base = aws_config::defaults(BehaviorVersion::latest())
+    let mut base = crate::aws::config_loader(&options)
+        .await
+        .map_err(|e| e.to_string())?
         .timeout_config(timeouts.config())
         .load()
         .await;
@@ -105,7 +110,10 @@ pub async fn connect(
             .build();
     }
     if base.region().is_none() {
-        return Err("no AWS region is configured: pass --region, or set AWS_REGION (or a region in your profile)".into());
+        return Err(SetupError::NoRegion {
+            profile: options.profile.clone(),
+        }
+        .to_string());
     }
     let mut connected = Connected {
         accounts: Vec::new(),

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use teardown::engine::{
     self, RetryPolicy, RunOptions, StepContext, StepError, StepNode, StepOutput, Task,
 };
-use teardown::event::{Event, EventSink};
+use teardown::event::{Event, EventSink, RunContext};
 use teardown::graph::Dag;
 use teardown::render::{JsonRenderer, PlainRenderer, Renderer};
 use teardown::resource::{OutcomeKind, Resource, ResourceOutcome};
@@ -100,7 +100,13 @@ async fn events() -> Vec<Event> {
         ),
     ])
     .unwrap();
-    let (sink, mut receiver) = EventSink::channel();
+    let context = RunContext {
+        account: "123456789012".into(),
+        region: "us-west-2".into(),
+        plan_file: Some("plans/snapshot.toml".into()),
+        audit_log: None,
+    };
+    let (sink, mut receiver) = EventSink::for_run("r1", context);
     let options = RunOptions {
         plan_name: "snapshot".into(),
         ..RunOptions::default()
@@ -163,23 +169,79 @@ async fn json_lines_snapshot() {
     for event in events().await {
         renderer.event(&event);
     }
-    let expected = r#"{"elapsed_ms":0,"event":"run_started","plan":"snapshot","steps":3,"dry_run":false}
-{"elapsed_ms":0,"event":"step_started","step":"delete-repos","action":"test.action"}
-{"elapsed_ms":0,"event":"step_progress","step":"delete-repos","message":"delete web","done":0,"total":2}
-{"elapsed_ms":1500,"event":"step_succeeded","step":"delete-repos","duration_ms":1500,"summary":"delete: 1 of 2 ECR repositories","resources":[{"resource":{"kind":"ECR repository","id":"arn:aws:ecr:::web","name":"web","matched_because":"name is \"web\""},"outcome":"done","detail":"deleted"},{"resource":{"kind":"ECR repository","id":"arn:aws:ecr:::keep-me","name":"keep-me","matched_because":"name is \"keep-me\""},"outcome":"protected","detail":"protected: tagged teardown:protect"}],"notes":["nothing to restore"]}
-{"elapsed_ms":1500,"event":"step_started","step":"delete-vpc","action":"test.action"}
-{"elapsed_ms":1500,"event":"attempt_failed","step":"delete-vpc","attempt":1,"error":"DependencyViolation: still in use","retry_in_ms":2000}
-{"elapsed_ms":3500,"event":"step_failed","step":"delete-vpc","duration_ms":2000,"error":"DependencyViolation: still in use (gave up after 2 attempts)"}
-{"elapsed_ms":3500,"event":"step_skipped","step":"delete-stack","reason":"blocked by delete-vpc"}
-{"elapsed_ms":3500,"event":"run_finished","succeeded":1,"failed":1,"skipped":1,"duration_ms":3500}
+    let expected = r#"{"run_id":"r1","elapsed_ms":0,"event":"run_started","plan":"snapshot","steps":3,"dry_run":false,"account":"123456789012","region":"us-west-2","plan_file":"plans/snapshot.toml","audit_log":null}
+{"run_id":"r1","elapsed_ms":0,"event":"step_started","step":"delete-repos","action":"test.action"}
+{"run_id":"r1","elapsed_ms":0,"event":"step_progress","step":"delete-repos","message":"delete web","done":0,"total":2}
+{"run_id":"r1","elapsed_ms":1500,"event":"step_succeeded","step":"delete-repos","duration_ms":1500,"summary":"delete: 1 of 2 ECR repositories","resources":[{"resource":{"kind":"ECR repository","id":"arn:aws:ecr:::web","name":"web","matched_because":"name is \"web\""},"outcome":"done","detail":"deleted"},{"resource":{"kind":"ECR repository","id":"arn:aws:ecr:::keep-me","name":"keep-me","matched_because":"name is \"keep-me\""},"outcome":"protected","detail":"protected: tagged teardown:protect"}],"notes":["nothing to restore"]}
+{"run_id":"r1","elapsed_ms":1500,"event":"step_started","step":"delete-vpc","action":"test.action"}
+{"run_id":"r1","elapsed_ms":1500,"event":"attempt_failed","step":"delete-vpc","attempt":1,"error":"DependencyViolation: still in use","retry_in_ms":2000}
+{"run_id":"r1","elapsed_ms":3500,"event":"step_failed","step":"delete-vpc","duration_ms":2000,"error":"DependencyViolation: still in use (gave up after 2 attempts)"}
+{"run_id":"r1","elapsed_ms":3500,"event":"step_skipped","step":"delete-stack","reason":"blocked by delete-vpc"}
+{"run_id":"r1","elapsed_ms":3500,"event":"run_finished","succeeded":1,"failed":1,"skipped":1,"duration_ms":3500}
 "#;
     assert_eq!(buffer.text(), expected);
-    // Every line is a JSON object with an `event` and an `elapsed_ms`.
+    // Every line is a JSON object with an `event` and an `elapsed_ms`, and matches the schema
+    // shipped in the repository.
+    let schema = shipped_event_schema();
+    let validator = jsonschema::validator_for(&schema).unwrap();
     for line in buffer.text().lines() {
         let value: serde_json::Value = serde_json::from_str(line).unwrap();
         assert!(
             value["event"].is_string() && value["elapsed_ms"].is_u64(),
             "{line}"
         );
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{line}: {errors:?}");
+    }
+    // The schema can fail: a line without its run id does not pass.
+    let mut broken: serde_json::Value =
+        serde_json::from_str(buffer.text().lines().next().unwrap()).unwrap();
+    broken.as_object_mut().unwrap().remove("run_id");
+    assert!(!validator.is_valid(&broken));
+}
+
+/// `schemas/events.schema.json`, as shipped.
+pub fn shipped_event_schema() -> serde_json::Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/events.schema.json");
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The shipped schema is the one generated from the event types: an event changed without its
+/// schema fails here. `TEARDOWN_WRITE_SCHEMAS=1 cargo test --test it render::` rewrites it.
+#[test]
+fn the_shipped_event_schema_is_the_generated_one() {
+    let generated = teardown::render::event_schema();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/events.schema.json");
+    if std::env::var_os("TEARDOWN_WRITE_SCHEMAS").is_some() {
+        std::fs::create_dir_all(std::path::Path::new(path).parent().unwrap()).unwrap();
+        std::fs::write(
+            path,
+            serde_json::to_string_pretty(&generated).unwrap() + "\n",
+        )
+        .unwrap();
+    }
+    assert!(
+        shipped_event_schema() == generated,
+        "{path} is not what the event types generate: run `TEARDOWN_WRITE_SCHEMAS=1 cargo test --test it render::the_shipped_event_schema_is_the_generated_one` and commit it"
+    );
+    // It knows every event the README's table lists.
+    let text = generated.to_string();
+    for event in [
+        "run_started",
+        "step_started",
+        "step_progress",
+        "attempt_failed",
+        "handler_started",
+        "step_succeeded",
+        "step_failed",
+        "step_skipped",
+        "run_cancelled",
+        "run_finished",
+    ] {
+        assert!(text.contains(&format!("\"{event}\"")), "{event}");
     }
 }

@@ -684,10 +684,13 @@ async fn the_command_is_dry_by_default_refuses_without_yes_and_deletes_with_appl
         "{stdout}"
     );
     assert!(stdout.contains("Lab-c1/delete-main-stack"), "{stdout}");
+    // The event lines are progress: on stderr, and not among the data on stdout.
+    let stderr = text(&dry.stderr);
     assert!(
-        stdout.contains("run started: plan stale-labs-sweep (2 labs), 18 steps (dry run"),
-        "{stdout}"
+        stderr.contains("run started: plan stale-labs-sweep (2 labs), 18 steps (dry run"),
+        "{stderr}"
     );
+    assert!(!stdout.contains("run started"), "{stdout}");
     assert!(stdout.contains("Labs: 1 kept, 2 would delete"), "{stdout}");
     assert!(stdout.contains("Run again with --apply"), "{stdout}");
     let report = read_report(&report_path);

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 fn at(secs: u64, kind: EventKind) -> Event {
     Event {
+        run_id: "20261203T000000Z-waits".into(),
         elapsed: Duration::from_secs(secs),
         kind,
     }

@@ -14,6 +14,7 @@ pub mod faults;
 pub mod fixture;
 pub mod real_workshop;
 pub mod scale;
+pub mod terminal;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
