@@ -59,8 +59,48 @@ pub enum Command {
     Sweep(crate::sweep::SweepArgs),
     /// Print the least-privilege IAM policy a plan needs (JSON).
     Permissions(PermissionsArgs),
-    /// List the actions a plan can use, with the keys each accepts.
-    Actions,
+    /// List the actions a plan can use; with a NAME, show that one's keys and a step to paste.
+    Actions(ActionsArgs),
+    /// Print the JSON Schema of plan files (what schemas/plan.schema.json holds), for editors.
+    Schema,
+    /// Write a plan for existing CloudFormation stacks, from what each one owns (read-only).
+    Init(InitArgs),
+}
+
+/// Which action to show, and how.
+#[derive(Debug, Args)]
+pub struct ActionsArgs {
+    /// The action, e.g. ecr.delete-repository (all of them when left out).
+    pub name: Option<String>,
+    /// Text for people, or JSON (one array of every action; one object with a NAME).
+    #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+    pub output: ListFormat,
+}
+
+/// Formats of listings (`teardown actions`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// For people.
+    Text,
+    /// JSON, for programs.
+    Json,
+}
+
+/// Which stacks to write a plan for, and where.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// A stack to delete, with what CloudFormation cannot delete alone (repeatable).
+    #[arg(long = "from-stack", value_name = "NAME", required = true)]
+    pub from_stack: Vec<String>,
+    /// Write the plan to this file (default: standard output).
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    /// Overwrite the --out file if it exists.
+    #[arg(long, requires = "out")]
+    pub force: bool,
+    /// AWS region (default: from the environment or profile, like the AWS CLI).
+    #[arg(long, env = "AWS_REGION")]
+    pub region: Option<String>,
 }
 
 /// Which plan's policy to print, and for which way of running it.
@@ -201,18 +241,21 @@ pub async fn execute(command: Command) -> Outcome {
             }
             None => Outcome::BadInput,
         },
-        Command::Actions => {
-            for spec in actions::registry() {
-                say!("{}\n    {}", spec.name, spec.summary);
-                for field in spec.selector {
-                    let required = if field.required { " (required)" } else { "" };
-                    say!("    match.{}{required}: {}", field.name, field.help);
-                }
-                for field in spec.options {
-                    say!("    {}: {}", field.name, field.help);
-                }
-            }
+        Command::Actions(args) => show_actions(args),
+        Command::Schema => {
+            let _ = std::io::stdout()
+                .lock()
+                .write_all(plan::schema::plan_schema_text().as_bytes());
             Outcome::Success
+        }
+        Command::Init(args) => {
+            crate::init::command(
+                &args.from_stack,
+                args.out.as_deref(),
+                args.force,
+                args.region,
+            )
+            .await
         }
         Command::Run(args) => run(args, false).await,
         Command::Resume(args) => resume(args).await,
@@ -232,6 +275,51 @@ pub async fn execute(command: Command) -> Outcome {
         },
         Command::Preview(args) => run(args, true).await,
     }
+}
+
+/// `teardown actions [NAME] [--output json]`.
+fn show_actions(args: ActionsArgs) -> Outcome {
+    let specs = match &args.name {
+        None => actions::registry(),
+        Some(name) => match actions::lookup(name) {
+            Some(spec) => vec![spec],
+            None => {
+                let names: Vec<&str> = actions::registry().iter().map(|s| s.name).collect();
+                match actions::nearest(name, &names) {
+                    Some(near) => eprintln!("error: unknown action `{name}`\n  = hint: did you mean `{near}`? (`teardown actions` lists them all)"),
+                    None => eprintln!("error: unknown action `{name}`\n  = hint: the actions are: {}", names.join(", ")),
+                }
+                return Outcome::BadInput;
+            }
+        },
+    };
+    match (args.output, &args.name) {
+        (ListFormat::Json, Some(_)) => say!("{:#}", actions::describe::json(specs[0])),
+        (ListFormat::Json, None) => say!(
+            "{:#}",
+            serde_json::Value::Array(specs.iter().map(|s| actions::describe::json(s)).collect())
+        ),
+        (ListFormat::Text, Some(_)) => say!("{}", actions::describe::text(specs[0]).trim_end()),
+        (ListFormat::Text, None) => {
+            for spec in specs {
+                say!("{}\n    {}", spec.name, spec.summary);
+                for field in spec.selector {
+                    let required = if field.required { " (required)" } else { "" };
+                    say!("    match.{}{required}: {}", field.name, field.help);
+                }
+                for field in spec.options {
+                    say!("    {}: {}", field.name, field.help);
+                }
+                for rule in spec.rules {
+                    say!("    rule: {}", rule.describe());
+                }
+            }
+            say!(
+                "\n`teardown actions NAME` shows one action's keys, defaults and a step to paste."
+            );
+        }
+    }
+    Outcome::Success
 }
 
 fn load(args: &PlanArgs) -> Option<Plan> {

@@ -22,6 +22,7 @@
 
 mod action;
 pub mod cloudformation;
+pub mod describe;
 pub mod ec2;
 pub mod ecr;
 pub mod ecs;
@@ -34,7 +35,7 @@ pub mod sns;
 mod step;
 
 pub use self::action::{
-    Acted, Action, ActionSpec, BuildAction, Pending, PollPolicy, DEFAULT_PROTECT_TAG,
+    Acted, Action, ActionSpec, BuildAction, Pending, PollPolicy, Rule, DEFAULT_PROTECT_TAG,
 };
 pub use self::expect::{Expect, EXPECT_FORMS};
 pub use self::selector::{
@@ -219,6 +220,150 @@ mod tests {
                 "{}: no src/actions/{service}/ folder",
                 spec.name
             );
+        }
+    }
+
+    /// A value of each kind that passes `check_fields`, for building steps from the specs alone.
+    fn sample(kind: super::FieldKind) -> toml::Value {
+        use super::FieldKind;
+        match kind {
+            FieldKind::Pattern | FieldKind::Text => "x".into(),
+            FieldKind::List => toml::Value::Array(vec!["x".into()]),
+            FieldKind::Tags => toml::Value::Table(toml::toml! { K = "v" }),
+            FieldKind::Duration => "1h".into(),
+            FieldKind::Bool => true.into(),
+            FieldKind::Integer { min, .. } => min.into(),
+        }
+    }
+
+    /// Whether a step with this `match` and these options passes what the plan validator runs:
+    /// the field checks, then the action's own `build`.
+    fn accepted(spec: &super::ActionSpec, selector: &toml::Table, options: &toml::Table) -> bool {
+        let input = super::StepInput {
+            step: "t".into(),
+            selector: selector.clone(),
+            options: options.clone(),
+        };
+        super::check_fields(selector, spec.selector, &["match"], "match").is_empty()
+            && super::check_fields(options, spec.options, &[], "step").is_empty()
+            && (spec.build)(&input).is_ok()
+    }
+
+    /// The rules written as data in each `ActionSpec` (for the schema and `teardown actions`) say
+    /// what its `build` enforces: a rule that `build` does not enforce, or one it enforces that
+    /// the data leaves out (through the minimal step being refused), fails here.
+    #[test]
+    fn every_rule_in_the_data_is_the_one_build_enforces() {
+        use super::Rule;
+        for spec in super::registry() {
+            let field = |name: &str| {
+                let all = spec.selector.iter().chain(spec.options);
+                let f = all.clone().find(|f| f.name == name);
+                f.unwrap_or_else(|| panic!("{}: rule names unknown key `{name}`", spec.name))
+            };
+            let with = |table: &toml::Table, keys: &[&str]| {
+                let mut table = table.clone();
+                for key in keys {
+                    table.insert(key.to_string(), sample(field(key).kind));
+                }
+                table
+            };
+            let without = |table: &toml::Table, keys: &[&str]| {
+                let mut table = table.clone();
+                for key in keys {
+                    table.remove(*key);
+                }
+                table
+            };
+            // The smallest step: its required keys and the first key of each one-of rule.
+            let mut minimal = toml::Table::new();
+            for f in spec.selector.iter().filter(|f| f.required) {
+                minimal.insert(f.name.to_string(), sample(f.kind));
+            }
+            for rule in spec.rules {
+                if let Rule::MatchNeedsOneOf(keys) = rule {
+                    minimal = with(&minimal, &keys[..1]);
+                }
+            }
+            let none = toml::Table::new();
+            assert!(
+                accepted(spec, &minimal, &none),
+                "{}: the smallest step the rules allow is refused: {minimal}",
+                spec.name
+            );
+            for rule in spec.rules {
+                match *rule {
+                    Rule::MatchNeedsOneOf(keys) => {
+                        let bare = without(&minimal, keys);
+                        assert!(
+                            !accepted(spec, &bare, &none),
+                            "{}: {rule:?} is not enforced",
+                            spec.name
+                        );
+                        for key in keys {
+                            assert!(
+                                accepted(spec, &with(&bare, &[key]), &none),
+                                "{}: `{key}` alone should do",
+                                spec.name
+                            );
+                        }
+                    }
+                    Rule::MatchNotBoth(a, b) => {
+                        let bare = without(&minimal, &[a, b]);
+                        assert!(
+                            !accepted(spec, &with(&bare, &[a, b]), &none),
+                            "{}: {rule:?} is not enforced",
+                            spec.name
+                        );
+                        assert!(
+                            accepted(spec, &with(&bare, &[a]), &none),
+                            "{}: `{a}` alone",
+                            spec.name
+                        );
+                        assert!(
+                            accepted(spec, &with(&bare, &[b]), &none),
+                            "{}: `{b}` alone",
+                            spec.name
+                        );
+                    }
+                    Rule::OptionsNotBoth(a, b) => {
+                        assert!(
+                            !accepted(spec, &minimal, &with(&none, &[a, b])),
+                            "{}: {rule:?} is not enforced",
+                            spec.name
+                        );
+                        assert!(
+                            accepted(spec, &minimal, &with(&none, &[a])),
+                            "{}: `{a}` alone",
+                            spec.name
+                        );
+                        assert!(
+                            accepted(spec, &minimal, &with(&none, &[b])),
+                            "{}: `{b}` alone",
+                            spec.name
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every default an action declares is a valid value of its key.
+    #[test]
+    fn every_declared_default_is_a_valid_value() {
+        for spec in super::registry() {
+            for field in spec.selector.iter().chain(spec.options) {
+                let Some(text) = field.default else { continue };
+                let table: toml::Table = toml::from_str(&format!("{} = {text}", field.name))
+                    .unwrap_or_else(|e| panic!("{} {}: {e}", spec.name, field.name));
+                let errors = super::check_fields(&table, std::slice::from_ref(field), &[], "t");
+                assert!(
+                    errors.is_empty(),
+                    "{} {}: {errors:?}",
+                    spec.name,
+                    field.name
+                );
+            }
         }
     }
 

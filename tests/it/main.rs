@@ -4,6 +4,7 @@
 mod support;
 
 mod actions_cloudformation;
+mod actions_command;
 mod actions_ec2;
 mod actions_ecs;
 mod actions_events;
@@ -17,9 +18,11 @@ mod engine;
 mod failures;
 mod fixture_check;
 mod harness;
+mod init;
 mod lookups;
 mod plan;
 mod plan_properties;
+mod plan_schema;
 mod preview;
 mod real_teardown;
 mod real_workshop;
