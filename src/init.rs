@@ -187,6 +187,10 @@ pub fn write_plan(stacks: &[StackContents], place: &Place, command: &str) -> Str
         };
         stack_steps(&mut out, stack, &prefix);
     }
+    // One final newline, not the blank line that separates stacks.
+    let end = out.trim_end().len();
+    out.truncate(end);
+    out.push('\n');
     out
 }
 
@@ -204,9 +208,10 @@ fn stack_steps(out: &mut String, stack: &StackContents, prefix: &str) {
         let id = format!("{prefix}stop-tasks-{}", cluster.logical_id);
         let _ = writeln!(
             out,
-            "# The stack's ECS cluster {} ({}): AWS refuses to delete a cluster that still runs\n\
-             # tasks, and CloudFormation never stops tasks it did not start (run by hand or by a\n\
-             # service). This scales its services to 0 and stops its tasks first.\n\
+            "# ECS cluster {} (the stack's {}):\n\
+             # AWS refuses to delete a cluster that still runs tasks, and CloudFormation never stops\n\
+             # tasks it did not start (run by hand or by a service). This scales its services to 0\n\
+             # and stops its tasks first.\n\
              [steps.{id}]\n\
              action = \"ecs.stop-tasks\"\n\
              match = {{ cluster = {} }}\n\
@@ -221,8 +226,9 @@ fn stack_steps(out: &mut String, stack: &StackContents, prefix: &str) {
         let id = format!("{prefix}delete-repository-{}", repository.logical_id);
         let _ = writeln!(
             out,
-            "# The stack's ECR repository {} ({}): AWS refuses to delete a repository that holds\n\
-             # images (RepositoryNotEmptyException), and images are pushed outside CloudFormation.\n\
+            "# ECR repository {} (the stack's {}):\n\
+             # AWS refuses to delete a repository that holds images (RepositoryNotEmptyException),\n\
+             # and images are pushed outside CloudFormation.\n\
              # This deletes it with its images; the stack's deletion then finds it gone.\n\
              [steps.{id}]\n\
              action = \"ecr.delete-repository\"\n\
@@ -239,8 +245,9 @@ fn stack_steps(out: &mut String, stack: &StackContents, prefix: &str) {
         let id = format!("{prefix}lambda-interfaces-{}", vpc.logical_id);
         let _ = writeln!(
             out,
-            "# The stack's VPC {} ({}): the network interfaces that Lambda functions leave in it\n\
-             # (description \"AWS Lambda VPC ENI-...\") keep its subnets and security groups from\n\
+            "# VPC {} (the stack's {}):\n\
+             # the network interfaces that Lambda functions leave in it (description\n\
+             # \"AWS Lambda VPC ENI-...\") keep its subnets and security groups from\n\
              # being deleted until AWS releases them, 20 to 45 minutes after their function is\n\
              # gone. This deletes the ones AWS has released and waits for the rest; only this VPC\n\
              # is looked at. A function of another stack that still uses the VPC must go first.\n\

@@ -73,8 +73,10 @@ pub fn example_step(spec: &ActionSpec) -> String {
         if give.iter().any(|g| g.name == field.name) {
             continue;
         }
+        // Not `match.KEY = ...`: uncommented under the inline `match` table, a dotted key would
+        // be a TOML error. The reader moves it into `match = { ... }`.
         out.push_str(&format!(
-            "# match.{} = {}   # {}\n",
+            "# in match: {} = {}   # {}\n",
             field.name,
             placeholder(field),
             field.help

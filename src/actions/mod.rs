@@ -249,101 +249,57 @@ mod tests {
             && (spec.build)(&input).is_ok()
     }
 
-    /// The rules written as data in each `ActionSpec` (for the schema and `teardown actions`) say
-    /// what its `build` enforces: a rule that `build` does not enforce, or one it enforces that
-    /// the data leaves out (through the minimal step being refused), fails here.
+    /// What the data of a spec says of a step that gives exactly these keys: its required `match`
+    /// keys, its one-of rules and its not-both rules (every flag given as `true`).
+    fn data_allows(
+        spec: &super::ActionSpec,
+        selector: &toml::Table,
+        options: &toml::Table,
+    ) -> bool {
+        use super::Rule;
+        spec.selector
+            .iter()
+            .filter(|f| f.required)
+            .all(|f| selector.contains_key(f.name))
+            && spec.rules.iter().all(|rule| match *rule {
+                Rule::MatchNeedsOneOf(keys) => keys.iter().any(|k| selector.contains_key(*k)),
+                Rule::MatchNotBoth(a, b) => !(selector.contains_key(a) && selector.contains_key(b)),
+                Rule::OptionsNotBoth(a, b) => !(options.contains_key(a) && options.contains_key(b)),
+            })
+    }
+
+    /// The rules written as data in each `ActionSpec` (for the schema and `teardown actions`) are
+    /// exactly what the validator and the action's `build` enforce: for every combination of the
+    /// action's keys, both accept it or both refuse it. A rule that `build` enforces and the data
+    /// leaves out fails here, and so does a rule in the data that nothing enforces.
     #[test]
     fn every_rule_in_the_data_is_the_one_build_enforces() {
-        use super::Rule;
         for spec in super::registry() {
-            let field = |name: &str| {
-                let all = spec.selector.iter().chain(spec.options);
-                let f = all.clone().find(|f| f.name == name);
-                f.unwrap_or_else(|| panic!("{}: rule names unknown key `{name}`", spec.name))
-            };
-            let with = |table: &toml::Table, keys: &[&str]| {
-                let mut table = table.clone();
-                for key in keys {
-                    table.insert(key.to_string(), sample(field(key).kind));
-                }
-                table
-            };
-            let without = |table: &toml::Table, keys: &[&str]| {
-                let mut table = table.clone();
-                for key in keys {
-                    table.remove(*key);
-                }
-                table
-            };
-            // The smallest step: its required keys and the first key of each one-of rule.
-            let mut minimal = toml::Table::new();
-            for f in spec.selector.iter().filter(|f| f.required) {
-                minimal.insert(f.name.to_string(), sample(f.kind));
-            }
-            for rule in spec.rules {
-                if let Rule::MatchNeedsOneOf(keys) = rule {
-                    minimal = with(&minimal, &keys[..1]);
-                }
-            }
-            let none = toml::Table::new();
+            let keys: Vec<&super::FieldSpec> = spec.selector.iter().chain(spec.options).collect();
             assert!(
-                accepted(spec, &minimal, &none),
-                "{}: the smallest step the rules allow is refused: {minimal}",
+                keys.len() < 12,
+                "{}: too many keys to try every combination",
                 spec.name
             );
-            for rule in spec.rules {
-                match *rule {
-                    Rule::MatchNeedsOneOf(keys) => {
-                        let bare = without(&minimal, keys);
-                        assert!(
-                            !accepted(spec, &bare, &none),
-                            "{}: {rule:?} is not enforced",
-                            spec.name
-                        );
-                        for key in keys {
-                            assert!(
-                                accepted(spec, &with(&bare, &[key]), &none),
-                                "{}: `{key}` alone should do",
-                                spec.name
-                            );
-                        }
+            for mask in 0u32..(1 << keys.len()) {
+                let (mut selector, mut options) = (toml::Table::new(), toml::Table::new());
+                for (i, field) in keys.iter().enumerate() {
+                    if mask & (1 << i) == 0 {
+                        continue;
                     }
-                    Rule::MatchNotBoth(a, b) => {
-                        let bare = without(&minimal, &[a, b]);
-                        assert!(
-                            !accepted(spec, &with(&bare, &[a, b]), &none),
-                            "{}: {rule:?} is not enforced",
-                            spec.name
-                        );
-                        assert!(
-                            accepted(spec, &with(&bare, &[a]), &none),
-                            "{}: `{a}` alone",
-                            spec.name
-                        );
-                        assert!(
-                            accepted(spec, &with(&bare, &[b]), &none),
-                            "{}: `{b}` alone",
-                            spec.name
-                        );
-                    }
-                    Rule::OptionsNotBoth(a, b) => {
-                        assert!(
-                            !accepted(spec, &minimal, &with(&none, &[a, b])),
-                            "{}: {rule:?} is not enforced",
-                            spec.name
-                        );
-                        assert!(
-                            accepted(spec, &minimal, &with(&none, &[a])),
-                            "{}: `{a}` alone",
-                            spec.name
-                        );
-                        assert!(
-                            accepted(spec, &minimal, &with(&none, &[b])),
-                            "{}: `{b}` alone",
-                            spec.name
-                        );
-                    }
+                    let table = if i < spec.selector.len() {
+                        &mut selector
+                    } else {
+                        &mut options
+                    };
+                    table.insert(field.name.to_string(), sample(field.kind));
                 }
+                assert_eq!(
+                    accepted(spec, &selector, &options),
+                    data_allows(spec, &selector, &options),
+                    "{}: match = {selector}, options = {options}: the validator and the spec's rules disagree",
+                    spec.name
+                );
             }
         }
     }
