@@ -455,3 +455,51 @@ pub(super) fn duration(_: &mut SchemaGenerator) -> Schema {
 pub(super) fn retry(_: &mut SchemaGenerator) -> Schema {
     json_schema!({ "$ref": "#/definitions/retry" })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// Each action's step definition takes exactly the step keys the validator takes
+    /// ([`super::super::STEP_KEYS`]) and that action's options, and its `match` exactly the
+    /// action's `match` keys: a key added to the validator cannot be missing from the schema (which
+    /// would flag a valid plan in the editor), nor the other way round.
+    #[test]
+    fn every_action_definition_has_exactly_the_validators_keys() {
+        let schema = plan_schema();
+        let step_keys: BTreeSet<&str> = super::super::STEP_KEYS.into_iter().collect();
+        let described: BTreeSet<&str> = actions::describe::COMMON_STEP_KEYS
+            .iter()
+            .map(|(k, _)| *k)
+            .chain(["action", "match"])
+            .collect();
+        assert_eq!(
+            described, step_keys,
+            "`teardown actions` lists other step keys"
+        );
+        for spec in actions::registry() {
+            let step = &schema["definitions"][action_definition_name(spec.name)];
+            let keys = |value: &Value| -> BTreeSet<String> {
+                value["properties"]
+                    .as_object()
+                    .unwrap_or_else(|| panic!("{}: no properties", spec.name))
+                    .keys()
+                    .cloned()
+                    .collect()
+            };
+            let mut expected: BTreeSet<String> = step_keys.iter().map(|k| k.to_string()).collect();
+            expected.extend(spec.options.iter().map(|o| o.name.to_string()));
+            assert_eq!(keys(step), expected, "{}", spec.name);
+            let selector: BTreeSet<String> =
+                spec.selector.iter().map(|f| f.name.to_string()).collect();
+            assert_eq!(
+                keys(&step["properties"]["match"]),
+                selector,
+                "{}",
+                spec.name
+            );
+        }
+    }
+}

@@ -190,3 +190,42 @@ fn a_step_of_another_action_gets_that_actions_keys_from_the_schema() {
     );
     assert_eq!(schema_errors(&validator, &templated), Vec::<String>::new());
 }
+
+/// The schema's duration pattern reads as `humantime` (what the validator uses) reads: the same
+/// words pass and fail both. Sizes are the validator's alone (see `broken_plans`).
+#[test]
+fn the_schemas_durations_are_humantimes() {
+    let validator = validator();
+    let with_timeout = |d: &str| {
+        format!("name = \"p\"\n[steps.s]\naction = \"ecs.delete-cluster\"\nmatch = {{ name = \"c\" }}\ntimeout = \"{d}\"\n")
+    };
+    for duration in [
+        "90s",
+        "45m",
+        "2h",
+        "1h 30m",
+        "1h30m",
+        "7days",
+        "1.5h",
+        "2 days",
+        "10 min",
+        "3weeks",
+        "ten minutes",
+        "1 fortnight",
+        "soon",
+        "",
+        "5",
+        "-5m",
+        "m5",
+        "1.h",
+        "5 m s",
+        "1h,30m",
+    ] {
+        let humantime_reads = humantime::parse_duration(duration).is_ok();
+        let schema_passes = schema_errors(&validator, &with_timeout(duration)).is_empty();
+        assert_eq!(
+            schema_passes, humantime_reads,
+            "{duration:?}: humantime {humantime_reads}, the schema {schema_passes}"
+        );
+    }
+}
