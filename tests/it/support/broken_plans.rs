@@ -222,6 +222,36 @@ pub fn corpus() -> Vec<Broken> {
             format!("{LOOKUP_BASE}\n[lookup]\ncluster = {{ from = \"stack-output\", stack = \"{{main_stack}}\", key = \"K\" }}\n{}", LOOKUP_STEP.replace("\"one\"", "\"two\"")),
             Refuses,
         ),
+        // tests/it/actions_logs.rs
+        case(
+            "glob-in-log-group-names",
+            "name = \"lambda-logs\"\n\n[steps.delete-lambda-logs]\naction = \"logs.delete-log-groups\"\n\
+             match = { names = [\"/aws/lambda/*\"] }\n"
+                .into(),
+            ValidatorOnly("that each entry of `names` is a whole log group name is the action's own check (`check_names`), not data of its spec"),
+        ),
+        // The plan form of tests/it/actions_cloudformation.rs and actions_ec2.rs, which call
+        // `build` directly: the one-of rules.
+        case(
+            "stack-match-without-name-or-tags",
+            "name = \"x\"\n[steps.s]\naction = \"cloudformation.delete-stack\"\nmatch = { older_than = \"1d\" }\n".into(),
+            Refuses,
+        ),
+        case(
+            "interfaces-without-a-network",
+            "name = \"x\"\n[steps.s]\naction = \"ec2.delete-network-interfaces\"\nmatch = { description = \"AWS Lambda VPC ENI*\" }\n".into(),
+            Refuses,
+        ),
+        case(
+            "log-groups-by-name-and-names",
+            "name = \"x\"\n[steps.s]\naction = \"logs.delete-log-groups\"\nmatch = { name = \"/aws/lambda/a\", names = [\"/aws/lambda/b\"] }\n".into(),
+            Refuses,
+        ),
+        case(
+            "secret-window-and-force",
+            "name = \"x\"\n[steps.s]\naction = \"secretsmanager.delete-secret\"\nmatch = { name = \"s\" }\nrecovery_window_days = 7\nforce_delete_without_recovery = true\n".into(),
+            Refuses,
+        ),
         // tests/it/cli.rs
         case(
             "unknown-action-in-validate",
