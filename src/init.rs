@@ -16,6 +16,9 @@
 //! - an S3 bucket: CloudFormation cannot delete a bucket that holds objects, and teardown has no
 //!   S3 action: the plan says so in a comment, and invents no step.
 //!
+//! A nested stack's resources are not read (ListStackResources lists the stack's own only): the
+//! plan names the nested stacks in a comment and says how to see their steps.
+//!
 //! Every name in the plan is the exact physical id the stack records, never a glob, so that a plan
 //! for one lab cannot reach another lab whose names start the same. The plan is validated before
 //! it is written.
@@ -280,6 +283,21 @@ fn stack_steps(out: &mut String, stack: &StackContents, prefix: &str) {
                 .join(", "),
             if buckets.len() == 1 { "it" } else { "them" },
             if buckets.len() == 1 { "it" } else { "them" },
+        );
+    }
+    let nested: Vec<&StackResource> = stack.of_type("AWS::CloudFormation::Stack").collect();
+    if !nested.is_empty() {
+        let _ = writeln!(
+            out,
+            "# The stack has nested stacks: {}.\n\
+             # Their resources are not read here (ListStackResources lists only this stack's own);\n\
+             # CloudFormation deletes them with this one. If one of them owns a cluster, a\n\
+             # repository or a VPC, add its steps: `teardown init --from-stack <its id>` shows them.\n",
+            nested
+                .iter()
+                .map(|n| format!("{} ({})", n.physical_id, n.logical_id))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     let id = format!("{prefix}delete-stack");

@@ -214,18 +214,27 @@ async fn a_plan_written_from_one_stack_previews_exactly_that_stacks_lab() {
     );
 }
 
-/// A stack that owns a bucket gets a comment, not an invented S3 step; the plan passes the schema.
+/// A stack that owns a bucket or nested stacks gets a comment on each, not an invented step; the
+/// plan passes the schema.
 #[test]
 fn the_schema_accepts_what_init_writes() {
     let stack = teardown::init::StackContents {
         name: "lab-1".into(),
         id: "arn:aws:cloudformation:us-west-2:123456789012:stack/lab-1/x".into(),
         status: "CREATE_COMPLETE".into(),
-        resources: vec![teardown::init::StackResource {
-            logical_id: "Bucket".into(),
-            resource_type: "AWS::S3::Bucket".into(),
-            physical_id: "lab-1-bucket-abc".into(),
-        }],
+        resources: vec![
+            teardown::init::StackResource {
+                logical_id: "Bucket".into(),
+                resource_type: "AWS::S3::Bucket".into(),
+                physical_id: "lab-1-bucket-abc".into(),
+            },
+            teardown::init::StackResource {
+                logical_id: "Network".into(),
+                resource_type: "AWS::CloudFormation::Stack".into(),
+                physical_id:
+                    "arn:aws:cloudformation:us-west-2:123456789012:stack/lab-1-Network-X/y".into(),
+            },
+        ],
     };
     let written = teardown::init::write_plan(
         &[stack],
@@ -242,6 +251,13 @@ fn the_schema_accepts_what_init_writes() {
     );
     assert!(written.contains("teardown has no S3"), "{written}");
     assert!(!written.contains("action = \"s3."), "{written}");
+    assert!(
+        written.contains("nested stacks: arn:aws:cloudformation:us-west-2:123456789012:stack/lab-1-Network-X/y (Network)"),
+        "{written}"
+    );
+    // Nothing but the stack itself to delete: one step.
+    let parsed: toml::Table = toml::from_str(&written).unwrap();
+    assert_eq!(parsed["steps"].as_table().unwrap().len(), 1, "{written}");
     let schema: Value = serde_json::from_str(&teardown::plan::schema::plan_schema_text()).unwrap();
     let validator = jsonschema::draft7::new(&schema).unwrap();
     let value = serde_json::to_value(toml::from_str::<toml::Table>(&written).unwrap()).unwrap();
