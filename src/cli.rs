@@ -91,7 +91,19 @@ Examples:
     pub const ACTIONS: &str = "\
 Examples:
   teardown actions
-  teardown actions --help";
+  teardown actions ecs.stop-tasks
+  teardown actions --output json";
+    /// `teardown schema --help`.
+    pub const SCHEMA: &str = "\
+Examples:
+  teardown schema
+  teardown schema --help";
+    /// `teardown init --help`.
+    pub const INIT: &str = "\
+Examples:
+  teardown init --from-stack secrets-workshop-ann
+  teardown init --from-stack lab-a --from-stack lab-b --out labs.toml
+  teardown init --from-stack secrets-workshop-ann --region eu-west-1 --out lab.toml --force";
     /// `teardown completions --help`.
     pub const COMPLETIONS: &str = "\
 Examples:
@@ -141,9 +153,15 @@ pub enum Command {
     /// Print the least-privilege IAM policy a plan needs (JSON).
     #[command(after_help = examples::PERMISSIONS)]
     Permissions(PermissionsArgs),
-    /// List the actions a plan can use, with the keys each accepts.
+    /// List the actions a plan can use; with a NAME, show that one's keys and a step to paste.
     #[command(after_help = examples::ACTIONS)]
-    Actions,
+    Actions(ActionsArgs),
+    /// Print the JSON Schema of plan files (what schemas/plan.schema.json holds), for editors.
+    #[command(after_help = examples::SCHEMA)]
+    Schema,
+    /// Write a plan for existing CloudFormation stacks, from what each one owns (read-only).
+    #[command(after_help = examples::INIT)]
+    Init(InitArgs),
     /// Print a shell completion script on stdout (see the README for where each shell wants it).
     #[command(after_help = examples::COMPLETIONS)]
     Completions {
@@ -158,6 +176,42 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+}
+
+/// Which action to show, and how.
+#[derive(Debug, Args)]
+pub struct ActionsArgs {
+    /// The action, e.g. ecr.delete-repository (all of them when left out).
+    pub name: Option<String>,
+    /// Text for people, or JSON (one array of every action; one object with a NAME).
+    #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+    pub output: ListFormat,
+}
+
+/// Formats of listings (`teardown actions`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// For people.
+    Text,
+    /// JSON, for programs.
+    Json,
+}
+
+/// Which stacks to write a plan for, and where.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// A stack to delete, with what CloudFormation cannot delete alone (repeatable).
+    #[arg(long = "from-stack", value_name = "NAME", required = true)]
+    pub from_stack: Vec<String>,
+    /// Write the plan to this file (default: standard output).
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    /// Overwrite the --out file if it exists.
+    #[arg(long, requires = "out")]
+    pub force: bool,
+    /// AWS region (default: from the environment or profile, like the AWS CLI).
+    #[arg(long, env = "AWS_REGION")]
+    pub region: Option<String>,
 }
 
 /// Which plan's policy to print, and for which way of running it.
@@ -324,18 +378,21 @@ pub async fn execute(command: Command) -> Outcome {
             }
             None => Outcome::BadInput,
         },
-        Command::Actions => {
-            for spec in actions::registry() {
-                say!("{}\n    {}", spec.name, spec.summary);
-                for field in spec.selector {
-                    let required = if field.required { " (required)" } else { "" };
-                    say!("    match.{}{required}: {}", field.name, field.help);
-                }
-                for field in spec.options {
-                    say!("    {}: {}", field.name, field.help);
-                }
-            }
+        Command::Actions(args) => show_actions(args),
+        Command::Schema => {
+            let _ = std::io::stdout()
+                .lock()
+                .write_all(plan::schema::plan_schema_text().as_bytes());
             Outcome::Success
+        }
+        Command::Init(args) => {
+            crate::init::command(
+                &args.from_stack,
+                args.out.as_deref(),
+                args.force,
+                args.region,
+            )
+            .await
         }
         Command::Run(args) => {
             let execution = session::Execution {
@@ -377,6 +434,51 @@ pub async fn execute(command: Command) -> Outcome {
             None => Outcome::BadInput,
         },
     }
+}
+
+/// `teardown actions [NAME] [--output json]`.
+fn show_actions(args: ActionsArgs) -> Outcome {
+    let specs = match &args.name {
+        None => actions::registry(),
+        Some(name) => match actions::lookup(name) {
+            Some(spec) => vec![spec],
+            None => {
+                let names: Vec<&str> = actions::registry().iter().map(|s| s.name).collect();
+                match actions::nearest(name, &names) {
+                    Some(near) => eprintln!("error: unknown action `{name}`\n  = hint: did you mean `{near}`? (`teardown actions` lists them all)"),
+                    None => eprintln!("error: unknown action `{name}`\n  = hint: the actions are: {}", names.join(", ")),
+                }
+                return Outcome::BadInput;
+            }
+        },
+    };
+    match (args.output, &args.name) {
+        (ListFormat::Json, Some(_)) => say!("{:#}", actions::describe::json(specs[0])),
+        (ListFormat::Json, None) => say!(
+            "{:#}",
+            serde_json::Value::Array(specs.iter().map(|s| actions::describe::json(s)).collect())
+        ),
+        (ListFormat::Text, Some(_)) => say!("{}", actions::describe::text(specs[0]).trim_end()),
+        (ListFormat::Text, None) => {
+            for spec in specs {
+                say!("{}\n    {}", spec.name, spec.summary);
+                for field in spec.selector {
+                    let required = if field.required { " (required)" } else { "" };
+                    say!("    match.{}{required}: {}", field.name, field.help);
+                }
+                for field in spec.options {
+                    say!("    {}: {}", field.name, field.help);
+                }
+                for rule in spec.rules {
+                    say!("    rule: {}", rule.describe());
+                }
+            }
+            say!(
+                "\n`teardown actions NAME` shows one action's keys, defaults and a step to paste."
+            );
+        }
+    }
+    Outcome::Success
 }
 
 fn load(args: &PlanArgs) -> Option<Plan> {

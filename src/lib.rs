@@ -22,6 +22,7 @@ pub mod engine;
 pub mod event;
 pub mod graph;
 pub mod guard;
+pub mod init;
 pub mod journal;
 pub mod lock;
 pub mod outcome;

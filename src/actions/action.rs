@@ -111,6 +111,37 @@ pub trait Action: Send + Sync + 'static {
     }
 }
 
+/// A rule between an action's keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// `match` must give at least one of these keys: without them the step would reach too far
+    /// (every stack of the region, every interface of the account).
+    MatchNeedsOneOf(&'static [&'static str]),
+    /// `match` may not give both keys.
+    MatchNotBoth(&'static str, &'static str),
+    /// The step may not give both options; a flag counts only when it is `true`.
+    OptionsNotBoth(&'static str, &'static str),
+}
+
+impl Rule {
+    /// The rule in words, for `teardown actions`.
+    pub fn describe(&self) -> String {
+        let quoted = |keys: &[&str]| {
+            keys.iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self {
+            Rule::MatchNeedsOneOf(keys) => {
+                format!("`match` needs at least one of {}", quoted(keys))
+            }
+            Rule::MatchNotBoth(a, b) => format!("`match` takes `{a}` or `{b}`, not both"),
+            Rule::OptionsNotBoth(a, b) => format!("`{a}` and `{b}` cannot be combined"),
+        }
+    }
+}
+
 /// Builds an action from a validated step input.
 pub type BuildAction = fn(&StepInput) -> Result<Arc<dyn Action>, Vec<InputError>>;
 
@@ -125,6 +156,10 @@ pub struct ActionSpec {
     pub selector: &'static [FieldSpec],
     /// The step keys it accepts besides the common ones (e.g. `force`).
     pub options: &'static [FieldSpec],
+    /// The rules between its keys that no single [`FieldSpec`] can say ("`match` needs `name` or
+    /// `tags`"). `build` enforces them, with its own words; this is the same rule as data, for
+    /// the plan schema and `teardown actions`, and a unit test checks that the two agree.
+    pub rules: &'static [Rule],
     /// The IAM actions it calls, for `teardown permissions`.
     pub permissions: &'static [&'static str],
     /// Makes the action.

@@ -22,6 +22,7 @@
 
 mod action;
 pub mod cloudformation;
+pub mod describe;
 pub mod ec2;
 pub mod ecr;
 pub mod ecs;
@@ -34,7 +35,7 @@ pub mod sns;
 mod step;
 
 pub use self::action::{
-    Acted, Action, ActionSpec, BuildAction, Pending, PollPolicy, DEFAULT_PROTECT_TAG,
+    Acted, Action, ActionSpec, BuildAction, Pending, PollPolicy, Rule, DEFAULT_PROTECT_TAG,
 };
 pub use self::expect::{Expect, EXPECT_FORMS};
 pub use self::selector::{
@@ -255,6 +256,106 @@ mod tests {
                 "{}: no src/actions/{service}/ folder",
                 spec.name
             );
+        }
+    }
+
+    /// A value of each kind that passes `check_fields`, for building steps from the specs alone.
+    fn sample(kind: super::FieldKind) -> toml::Value {
+        use super::FieldKind;
+        match kind {
+            FieldKind::Pattern | FieldKind::Text => "x".into(),
+            FieldKind::List => toml::Value::Array(vec!["x".into()]),
+            FieldKind::Tags => toml::Value::Table(toml::toml! { K = "v" }),
+            FieldKind::Duration => "1h".into(),
+            FieldKind::Bool => true.into(),
+            FieldKind::Integer { min, .. } => min.into(),
+        }
+    }
+
+    /// Whether a step with this `match` and these options passes what the plan validator runs:
+    /// the field checks, then the action's own `build`.
+    fn accepted(spec: &super::ActionSpec, selector: &toml::Table, options: &toml::Table) -> bool {
+        let input = super::StepInput {
+            step: "t".into(),
+            selector: selector.clone(),
+            options: options.clone(),
+        };
+        super::check_fields(selector, spec.selector, &["match"], "match").is_empty()
+            && super::check_fields(options, spec.options, &[], "step").is_empty()
+            && (spec.build)(&input).is_ok()
+    }
+
+    /// What the data of a spec says of a step that gives exactly these keys: its required `match`
+    /// keys, its one-of rules and its not-both rules (every flag given as `true`).
+    fn data_allows(
+        spec: &super::ActionSpec,
+        selector: &toml::Table,
+        options: &toml::Table,
+    ) -> bool {
+        use super::Rule;
+        spec.selector
+            .iter()
+            .filter(|f| f.required)
+            .all(|f| selector.contains_key(f.name))
+            && spec.rules.iter().all(|rule| match *rule {
+                Rule::MatchNeedsOneOf(keys) => keys.iter().any(|k| selector.contains_key(*k)),
+                Rule::MatchNotBoth(a, b) => !(selector.contains_key(a) && selector.contains_key(b)),
+                Rule::OptionsNotBoth(a, b) => !(options.contains_key(a) && options.contains_key(b)),
+            })
+    }
+
+    /// The rules written as data in each `ActionSpec` (for the schema and `teardown actions`) are
+    /// exactly what the validator and the action's `build` enforce: for every combination of the
+    /// action's keys, both accept it or both refuse it. A rule that `build` enforces and the data
+    /// leaves out fails here, and so does a rule in the data that nothing enforces.
+    #[test]
+    fn every_rule_in_the_data_is_the_one_build_enforces() {
+        for spec in super::registry() {
+            let keys: Vec<&super::FieldSpec> = spec.selector.iter().chain(spec.options).collect();
+            assert!(
+                keys.len() < 12,
+                "{}: too many keys to try every combination",
+                spec.name
+            );
+            for mask in 0u32..(1 << keys.len()) {
+                let (mut selector, mut options) = (toml::Table::new(), toml::Table::new());
+                for (i, field) in keys.iter().enumerate() {
+                    if mask & (1 << i) == 0 {
+                        continue;
+                    }
+                    let table = if i < spec.selector.len() {
+                        &mut selector
+                    } else {
+                        &mut options
+                    };
+                    table.insert(field.name.to_string(), sample(field.kind));
+                }
+                assert_eq!(
+                    accepted(spec, &selector, &options),
+                    data_allows(spec, &selector, &options),
+                    "{}: match = {selector}, options = {options}: the validator and the spec's rules disagree",
+                    spec.name
+                );
+            }
+        }
+    }
+
+    /// Every default an action declares is a valid value of its key.
+    #[test]
+    fn every_declared_default_is_a_valid_value() {
+        for spec in super::registry() {
+            for field in spec.selector.iter().chain(spec.options) {
+                let Some(text) = field.default else { continue };
+                let table: toml::Table = toml::from_str(&format!("{} = {text}", field.name))
+                    .unwrap_or_else(|e| panic!("{} {}: {e}", spec.name, field.name));
+                let errors = super::check_fields(&table, std::slice::from_ref(field), &[], "t");
+                assert!(
+                    errors.is_empty(),
+                    "{} {}: {errors:?}",
+                    spec.name,
+                    field.name
+                );
+            }
         }
     }
 

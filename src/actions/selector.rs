@@ -32,7 +32,8 @@ pub enum FieldKind {
 }
 
 impl FieldKind {
-    fn describe(self) -> String {
+    /// The kind in words, for hints and `teardown actions`: `a duration such as "90s"...`.
+    pub fn describe(self) -> String {
         match self {
             FieldKind::Pattern => "a name or a glob (a string)".into(),
             FieldKind::Text => "a string".into(),
@@ -54,6 +55,10 @@ pub struct FieldSpec {
     pub kind: FieldKind,
     /// Whether a step must give it.
     pub required: bool,
+    /// What an absent key means, as a TOML value (`"false"`, `"30"`, `"\"default\""`), where
+    /// that is one value; `None` where absence means "no such filter". Shown by `teardown
+    /// actions` and written into the plan schema; a unit test checks each one is a valid value.
+    pub default: Option<&'static str>,
     /// One line for the docs and hints.
     pub help: &'static str,
 }
@@ -64,18 +69,21 @@ pub const COMMON_FILTER_FIELDS: [FieldSpec; 3] = [
         name: "name",
         kind: FieldKind::Pattern,
         required: false,
+        default: None,
         help: "exact name, or a glob with * and ?",
     },
     FieldSpec {
         name: "tags",
         kind: FieldKind::Tags,
         required: false,
+        default: None,
         help: "every tag listed must be present with a matching value",
     },
     FieldSpec {
         name: "older_than",
         kind: FieldKind::Duration,
         required: false,
+        default: None,
         help: "only resources created longer ago than this",
     },
 ];

@@ -4,6 +4,7 @@
 
 mod diagnostic;
 pub mod lookup;
+pub mod schema;
 mod select;
 pub mod sweep;
 pub(crate) mod template;
@@ -49,7 +50,7 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
 pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(24 * 3600);
 
 /// Where a plan may run.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Guard {
     /// Regions the plan may run in (any, when empty).
@@ -60,41 +61,65 @@ pub struct Guard {
     pub accounts: Vec<String>,
 }
 
-#[derive(Deserialize)]
+/// A plan file as written. Its doc comments are the descriptions in the plan schema
+/// ([`schema`]), which is derived from these types: a key added here is in the schema too.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct PlanFile {
+    /// The plan's name (runs and their journals are named after it).
     name: String,
+    /// What the plan is for.
     #[serde(default)]
     description: String,
+    /// Where the plan may run: checked before any other call.
     #[serde(default)]
     guard: Guard,
+    /// Variables, `{name}` in values; overridable with --var key=value. A variable declared ""
+    /// is required.
     #[serde(default)]
     vars: BTreeMap<String, String>,
-    /// Variables read from the account before the run (see [`lookup`]).
+    /// Variables read from the account, read-only, before the run (see the `lookup` module).
     #[serde(default)]
+    #[schemars(schema_with = "schema::lookups")]
     lookup: toml::Table,
+    /// For every step that does not say otherwise.
     #[serde(default)]
     defaults: DefaultsFile,
+    /// What is never touched.
     #[serde(default)]
     safety: SafetyFile,
+    /// The steps, by id.
     #[serde(default)]
+    #[schemars(schema_with = "schema::steps")]
     steps: toml::Table,
     /// Read and checked by `teardown sweep` (src/sweep.rs); other commands ignore it.
     #[serde(default)]
+    #[schemars(schema_with = "schema::sweep")]
     sweep: Option<toml::Table>,
 }
 
-#[derive(Default, Deserialize)]
+/// `[defaults]`: for every step that does not say otherwise.
+#[derive(Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct DefaultsFile {
+    /// Deadline of each step (default 30m).
+    #[serde(default)]
+    #[schemars(schema_with = "schema::duration")]
     timeout: Option<String>,
+    /// Retries of each step.
+    #[serde(default)]
+    #[schemars(schema_with = "schema::retry")]
     retry: Option<toml::Value>,
 }
 
-#[derive(Default, Deserialize)]
+/// `[safety]`: what is never touched.
+#[derive(Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct SafetyFile {
+    /// Resources with this tag key are never touched (default `teardown:protect`).
+    #[serde(default)]
     protect_tag: Option<String>,
+    /// Names or ARNs never touched.
     #[serde(default)]
     keep: Vec<String>,
 }

@@ -395,8 +395,7 @@ fn permissions_and_validate_know_the_action() {
     // A glob in `names` is refused before anything runs, located at the step.
     std::fs::write(
         &plan,
-        "name = \"lambda-logs\"\n\n[steps.delete-lambda-logs]\naction = \"logs.delete-log-groups\"\n\
-         match = { names = [\"/aws/lambda/*\"] }\n",
+        crate::support::broken_plans::text("glob-in-log-group-names"),
     )
     .unwrap();
     let out = support::teardown_command(&[], &["validate", plan.to_str().unwrap()])

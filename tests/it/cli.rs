@@ -2,6 +2,7 @@
 //! run (wrong region or account, no credentials, no confirmation) without changing anything.
 
 use crate::support;
+use crate::support::broken_plans::text as broken;
 
 use std::path::Path;
 use std::process::Output;
@@ -79,10 +80,7 @@ fn validate_accepts_the_workshop_plan() {
 #[test]
 fn validate_prints_located_errors_and_exits_2() {
     let dir = tempfile::tempdir().unwrap();
-    let plan = write_plan(
-        dir.path(),
-        "name = \"x\"\n\n[steps.a]\naction = \"ecs.stop-task\"\nmatch = { cluster = \"c\" }\n",
-    );
+    let plan = write_plan(dir.path(), &broken("unknown-action-in-validate"));
     let out = teardown(&["validate", &plan], &[]);
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
@@ -358,10 +356,7 @@ fn an_endpoint_that_never_answers_ends_in_a_clear_error_not_a_hang() {
 #[test]
 fn a_plan_whose_only_errors_are_in_its_sweep_section_is_not_run() {
     let home = tempfile::tempdir().unwrap();
-    let plan = write_plan(
-        home.path(),
-        "name = \"swept\"\n[steps.delete-repos]\naction = \"ecr.delete-repository\"\nmatch = { name = \"lab-*\" }\n[sweep]\nfind = { stack = \"Lab-*\" }\n",
-    );
+    let plan = write_plan(home.path(), &broken("sweep-without-bind"));
     // An endpoint that refuses connections: a command that got past validation would fail to
     // reach it (exit 3), not exit 2.
     let env: Vec<(String, String)> = [

@@ -14,7 +14,8 @@ use petgraph::graph::DiGraph;
 const LAYERS: &[&str] = &[
     "util", "resource", "lock", "run_dir", "event", "graph", "engine", // generic
     "aws", "actions", "plan", // AWS and plans
-    "resolve", "journal", "preview", "guard", "outcome", // a run's parts
+    "resolve", "journal", "preview", "guard", "outcome",
+    "init", // a run's parts; init: a plan from stacks
     "render", "settings", // listeners and shared flags
     "session", "sweep", "cli", // commands
 ];

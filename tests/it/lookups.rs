@@ -7,6 +7,8 @@ use std::path::Path;
 
 use teardown::plan::{self, Plan, PlanErrors};
 
+use crate::support::broken_plans::text as broken;
+
 const WORKSHOP: &str = "plans/secrets-manager-fargate-workshop.toml";
 const SWEEP: &str = "plans/stale-labs-sweep.toml";
 
@@ -92,40 +94,27 @@ fn a_lookup_fills_its_variable_with_a_placeholder_until_the_account_is_read() {
 
 #[test]
 fn lookup_mistakes_are_located_with_what_to_do() {
-    let lookup = |entry: &str| format!("{BASE}\n[lookup]\n{entry}\n{STEP}");
-    let e = error(&lookup(
-        "cluster = { from = \"stack-outputs\", stack = \"{main_stack}\", key = \"K\" }",
-    ));
+    let e = error(&broken("unknown-lookup"));
     assert!(e.starts_with("7:"), "{e}");
     assert!(
         e.contains("unknown lookup `stack-outputs`") && e.contains("did you mean `stack-output`"),
         "{e}"
     );
-    let e = error(&lookup(
-        "cluster = { from = \"stack-output\", stack = \"{main_stack}\" }",
-    ));
+    let e = error(&broken("lookup-without-its-key"));
     assert!(e.contains("needs `key`"), "{e}");
-    let e = error(&lookup(
-        "cluster = { from = \"stack-output\", stack = \"{main_stak}\", key = \"K\" }",
-    ));
+    let e = error(&broken("lookup-unknown-variable"));
     assert!(e.contains("unknown variable `main_stak`"), "{e}");
-    let e = error(&lookup(
-        "cluster = { from = \"stack-output\", stack = \"{main_stack}\", key = \"K\", region = \"x\" }",
-    ));
+    let e = error(&broken("lookup-unknown-key"));
     assert!(
         e.contains("unknown key `region`") && e.contains("takes: from, stack, key"),
         "{e}"
     );
-    let e = error(&format!(
-        "{BASE}\n[lookup]\ncluster = {{ from = \"stack-output\", stack = \"{{other}}\", key = \"K\" }}\nother = {{ from = \"stack-output\", stack = \"{{cluster}}\", key = \"K\" }}\n{STEP}"
-    ));
+    let e = error(&broken("lookup-cycle"));
     assert!(
         e.contains("cycle") && e.contains("cluster -> other -> cluster"),
         "{e}"
     );
-    let e = error(&format!(
-        "name = \"t\"\n[vars]\ncluster = \"x\"\n[lookup]\ncluster = {{ from = \"stack-output\", stack = \"s\", key = \"K\" }}\n{STEP}"
-    ));
+    let e = error(&broken("lookup-and-var-of-one-name"));
     assert!(
         e.contains("both a variable under [vars] and a lookup"),
         "{e}"
@@ -134,8 +123,7 @@ fn lookup_mistakes_are_located_with_what_to_do() {
 
 #[test]
 fn expect_takes_a_word_or_a_number_and_says_where_it_is_wrong() {
-    let text = format!("{BASE}\n[lookup]\ncluster = {{ from = \"stack-output\", stack = \"{{main_stack}}\", key = \"K\" }}\n{}", STEP.replace("\"one\"", "\"two\""));
-    let e = error(&text);
+    let e = error(&broken("unknown-expect"));
     assert!(e.starts_with("12:10 unknown count \"two\""), "{e}");
     assert!(e.contains("at-least-one"), "{e}");
 }

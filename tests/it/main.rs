@@ -4,6 +4,7 @@
 mod support;
 
 mod actions_cloudformation;
+mod actions_command;
 mod actions_ec2;
 mod actions_ecs;
 mod actions_events;
@@ -18,11 +19,13 @@ mod engine;
 mod failures;
 mod fixture_check;
 mod harness;
+mod init;
 mod layers;
 mod lookups;
 mod output_streams;
 mod plan;
 mod plan_properties;
+mod plan_schema;
 mod preview;
 mod readme_tables;
 mod real_teardown;

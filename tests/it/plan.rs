@@ -5,6 +5,8 @@ use std::path::Path;
 
 use teardown::plan::{self, PhaseSelection, Plan, PlanErrors, SelectionError};
 
+use crate::support::broken_plans::text as broken;
+
 const HEADER: &str = r#"name = "test"
 
 [vars]
@@ -77,8 +79,7 @@ fn a_valid_plan_fills_in_variables_and_overrides() {
 
 #[test]
 fn toml_syntax_errors_are_located() {
-    let (line, column, message, _) =
-        error("name = \"x\"\n[steps.a]\naction = \"ecr.delete-repository\n");
+    let (line, column, message, _) = error(&broken("toml-syntax"));
     assert_eq!(
         (line, column),
         (3, 32),
@@ -89,17 +90,14 @@ fn toml_syntax_errors_are_located() {
 
 #[test]
 fn a_duplicate_step_id_is_a_located_error() {
-    let text = format!(
-        "{HEADER}\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"x\" }}\n\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"y\" }}\n"
-    );
-    let (line, _, message, _) = error(&text);
+    let (line, _, message, _) = error(&broken("duplicate-step-id"));
     assert_eq!(line, 10);
     assert!(message.contains("duplicate"), "{message}");
 }
 
 #[test]
 fn unknown_top_level_keys_name_the_allowed_ones() {
-    let (line, column, message, _) = error("name = \"x\"\nstepz = 1\n");
+    let (line, column, message, _) = error(&broken("unknown-top-level-key"));
     assert_eq!((line, column), (2, 1));
     assert!(message.contains("unknown field `stepz`"), "{message}");
     assert!(message.contains("`steps`"), "{message}");
@@ -107,10 +105,7 @@ fn unknown_top_level_keys_name_the_allowed_ones() {
 
 #[test]
 fn unknown_step_keys_name_the_allowed_ones_and_suggest() {
-    let text = format!(
-        "{HEADER}\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"x\" }}\nforse = true\n"
-    );
-    let (line, column, message, hint) = error(&text);
+    let (line, column, message, hint) = error(&broken("unknown-step-key"));
     assert_eq!((line, column), (9, 1));
     assert!(message.contains("unknown key `forse`"), "{message}");
     assert!(hint.contains("did you mean `force`"), "{hint}");
@@ -119,10 +114,7 @@ fn unknown_step_keys_name_the_allowed_ones_and_suggest() {
 
 #[test]
 fn an_unknown_action_suggests_the_nearest() {
-    let text = format!(
-        "{HEADER}\n[steps.a]\naction = \"ecr.delete-repositry\"\nmatch = {{ name = \"x\" }}\n"
-    );
-    let (line, column, message, hint) = error(&text);
+    let (line, column, message, hint) = error(&broken("unknown-action"));
     assert_eq!((line, column), (7, 10));
     assert_eq!(message, "unknown action `ecr.delete-repositry`");
     assert!(
@@ -133,10 +125,7 @@ fn an_unknown_action_suggests_the_nearest() {
 
 #[test]
 fn an_unknown_step_in_after_suggests_the_nearest() {
-    let text = format!(
-        "{HEADER}\n[steps.first]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"x\" }}\n\n[steps.second]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"y\" }}\nafter = [\"frist\"]\n"
-    );
-    let (line, column, message, hint) = error(&text);
+    let (line, column, message, hint) = error(&broken("unknown-step-in-after"));
     assert_eq!((line, column), (13, 10));
     assert!(message.contains("waits for `frist`"), "{message}");
     assert!(hint.contains("did you mean `first`"), "{hint}");
@@ -144,15 +133,7 @@ fn an_unknown_step_in_after_suggests_the_nearest() {
 
 #[test]
 fn a_cycle_names_its_steps_in_order() {
-    let step = |id: &str, after: &str| {
-        format!("\n[steps.{id}]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"{id}\" }}\nafter = [\"{after}\"]\n")
-    };
-    let text = format!(
-        "{HEADER}{}{}{}",
-        step("a", "c"),
-        step("b", "a"),
-        step("c", "b")
-    );
+    let text = broken("cycle");
     let (line, column, message, _) = error(&text);
     assert_eq!(
         message,
@@ -164,9 +145,7 @@ fn a_cycle_names_its_steps_in_order() {
 
 #[test]
 fn a_bad_duration_is_located() {
-    let text = format!(
-        "{HEADER}\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"x\" }}\ntimeout = \"ten minutes\"\n"
-    );
+    let text = broken("bad-duration");
     let (line, column, message, hint) = error(&text);
     assert_eq!((line, column), (9, 11));
     assert!(
@@ -178,9 +157,7 @@ fn a_bad_duration_is_located() {
 
 #[test]
 fn a_bad_duration_in_a_selector_is_located() {
-    let text = format!(
-        "{HEADER}\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"x\", older_than = \"1 fortnight\" }}\n"
-    );
+    let text = broken("bad-duration-in-match");
     let (line, column, message, _) = error(&text);
     assert_eq!((line, column), (8, 36));
     assert!(message.contains("bad duration"), "{message}");
@@ -188,7 +165,7 @@ fn a_bad_duration_in_a_selector_is_located() {
 
 #[test]
 fn an_unknown_variable_is_located() {
-    let text = format!("{HEADER}\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"{{repository}}\" }}\n");
+    let text = broken("unknown-variable");
     let (line, column, message, hint) = error(&text);
     assert_eq!((line, column), (8, 18));
     assert!(
@@ -216,7 +193,7 @@ fn an_override_of_an_undeclared_variable_is_refused() {
 
 #[test]
 fn a_bad_glob_is_located() {
-    let text = format!("{HEADER}\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"demo-[abc\" }}\n");
+    let text = broken("bad-glob");
     let (line, column, message, _) = error(&text);
     assert_eq!((line, column), (8, 18));
     assert!(message.contains("bad glob"), "{message}");
@@ -224,7 +201,7 @@ fn a_bad_glob_is_located() {
 
 #[test]
 fn a_missing_required_selector_field_is_named() {
-    let text = format!("{HEADER}\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ tags = {{ Workshop = \"x\" }} }}\n");
+    let text = broken("missing-required-match-key");
     let (line, column, message, hint) = error(&text);
     assert_eq!((line, column), (8, 9));
     assert!(message.contains("missing `name`"), "{message}");
@@ -233,9 +210,7 @@ fn a_missing_required_selector_field_is_named() {
 
 #[test]
 fn several_problems_are_all_reported_in_file_order() {
-    let text = format!(
-        "{HEADER}\n[steps.a]\naction = \"nope\"\n\n[steps.b]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"x\" }}\ntimeout = \"soon\"\n"
-    );
+    let text = broken("several-problems");
     let errors = parse(&text).err().unwrap();
     let lines: Vec<usize> = errors.0.iter().map(|d| d.line).collect();
     assert_eq!(lines, vec![7, 12]);
@@ -310,25 +285,20 @@ fn a_left_out_dependency_is_reported_unless_assumed_done() {
 #[test]
 fn durations_too_long_to_be_deadlines_are_refused_with_the_limit() {
     // These used to pass validation and panic at run time (overflow when adding to an instant).
-    for timeout in ["300000000000y", "18446744073709551615s", "8days"] {
-        let text = format!(
-            "{HEADER}\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"x\" }}\ntimeout = \"{timeout}\"\n"
-        );
-        let (line, column, message, hint) = error(&text);
+    for (timeout, id) in [
+        ("300000000000y", "timeout-300000000000y"),
+        ("18446744073709551615s", "timeout-u64-max-seconds"),
+        ("8days", "timeout-8days"),
+    ] {
+        let (line, column, message, hint) = error(&broken(id));
         assert_eq!((line, column), (9, 11), "{timeout}");
         assert!(message.contains("at most 7days"), "{timeout}: {message}");
         assert!(hint.contains("7days"), "{hint}");
     }
-    let text = format!(
-        "{HEADER}\n[defaults]\ntimeout = \"18446744073709551615s\"\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"x\" }}\n"
-    );
-    let (line, _, message, _) = error(&text);
+    let (line, _, message, _) = error(&broken("default-timeout-too-long"));
     assert_eq!(line, 7);
     assert!(message.contains("at most 7days"), "{message}");
-    let text = format!(
-        "{HEADER}\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"x\" }}\nretry = {{ attempts = 3, max-delay = \"25h\" }}\n"
-    );
-    let (line, _, message, _) = error(&text);
+    let (line, _, message, _) = error(&broken("retry-delay-too-long"));
     assert_eq!(line, 9);
     assert!(message.contains("at most 1day"), "{message}");
     assert!(parse(&format!(
@@ -359,10 +329,7 @@ fn an_over_long_glob_is_a_located_error_not_a_panic() {
     assert!(d.message.contains("at most 1024"), "{}", d.message);
     assert!(errors.to_string().len() < 2_000, "the glob is not echoed");
     // Written in the plan itself.
-    let text = format!(
-        "{HEADER}\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"{glob}\" }}\n"
-    );
-    let (line, column, message, _) = error(&text);
+    let (line, column, message, _) = error(&broken("over-long-glob"));
     assert_eq!((line, column), (8, 18));
     assert!(message.contains("at most 1024"), "{message}");
 }
@@ -371,12 +338,7 @@ fn an_over_long_glob_is_a_located_error_not_a_panic() {
 fn thousands_of_broken_steps_give_bounded_output() {
     // Each step waits for a step that does not exist and has an unknown key: 4,000 problems.
     // Hints used to list every step id, so the output grew with the square of the steps.
-    let mut text = String::from("name = \"big\"\n");
-    for i in 0..2_000 {
-        text.push_str(&format!(
-            "[steps.step-{i}]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"x\" }}\nafter = [\"missing-{i}\"]\nbogus = 1\n"
-        ));
-    }
+    let text = broken("thousands-of-broken-steps");
     let errors = match parse(&text) {
         Ok(_) => panic!("the plan should not validate"),
         Err(errors) => errors,
@@ -396,10 +358,7 @@ fn thousands_of_broken_steps_give_bounded_output() {
 
 #[test]
 fn a_very_long_line_is_shown_around_its_problem() {
-    let long = "x".repeat(100_000);
-    let text = format!(
-        "{HEADER}\n[steps.a]\naction = \"ecr.delete-repository\"\nmatch = {{ name = \"x\", bogus = \"{long}\" }}\n"
-    );
+    let text = broken("very-long-line");
     let errors = parse(&text).err().expect("invalid");
     let shown = errors.to_string();
     assert!(shown.len() < 2_000, "{} bytes of output", shown.len());

@@ -10,7 +10,7 @@ use aws_sdk_cloudformation::types::{HookStatus, ResourceStatus, Stack, StackEven
 use super::is_missing_stack;
 use crate::actions::{
     Acted, Action, ActionSpec, FieldKind, FieldSpec, InputError, Pending, PollPolicy,
-    ResourceFilter, StepInput, COMMON_FILTER_FIELDS,
+    ResourceFilter, Rule, StepInput, COMMON_FILTER_FIELDS,
 };
 use crate::aws::{to_chrono, Aws, AwsError, ErrorClass};
 use crate::resource::Resource;
@@ -27,15 +27,18 @@ pub static DELETE_STACK: ActionSpec = ActionSpec {
             name: "disable_termination_protection",
             kind: FieldKind::Bool,
             required: false,
+            default: Some("false"),
             help: "turn termination protection off before deleting; without it a protected stack is an error",
         },
         FieldSpec {
             name: "retain_on_failure",
             kind: FieldKind::Bool,
             required: false,
+            default: Some("false"),
             help: "delete a DELETE_FAILED stack again, leaving the resources that failed in the account (the result lists them)",
         },
     ],
+    rules: &[Rule::MatchNeedsOneOf(&["name", "tags"])],
     permissions: &[
         "cloudformation:DescribeStacks",
         "cloudformation:ListStackResources",

@@ -12,7 +12,7 @@ use aws_sdk_ec2::types::{Filter, NetworkInterface, NetworkInterfaceStatus, Netwo
 use crate::actions::cloudformation::is_missing_stack;
 use crate::actions::{
     Acted, Action, ActionSpec, FieldKind, FieldSpec, InputError, Pattern, Pending, PollPolicy,
-    ResourceFilter, StepInput, COMMON_FILTER_FIELDS,
+    ResourceFilter, Rule, StepInput, COMMON_FILTER_FIELDS,
 };
 use crate::aws::{Aws, AwsError, ErrorClass};
 use crate::resource::Resource;
@@ -27,24 +27,28 @@ pub static DELETE_NETWORK_INTERFACES: ActionSpec = ActionSpec {
             name: "description",
             kind: FieldKind::Pattern,
             required: false,
+            default: None,
             help: "the interface's description, exact or a glob, e.g. \"AWS Lambda VPC ENI*\"",
         },
         FieldSpec {
             name: "vpc",
             kind: FieldKind::Text,
             required: false,
+            default: None,
             help: "only interfaces in this VPC (vpc-...)",
         },
         FieldSpec {
             name: "vpc_of_stack",
             kind: FieldKind::Text,
             required: false,
+            default: None,
             help: "only interfaces in the VPC (AWS::EC2::VPC) of this CloudFormation stack; none once the stack or its VPC is gone",
         },
         FieldSpec {
             name: "subnet",
             kind: FieldKind::Text,
             required: false,
+            default: None,
             help: "only interfaces in this subnet (subnet-...)",
         },
         COMMON_FILTER_FIELDS[1],
@@ -53,8 +57,10 @@ pub static DELETE_NETWORK_INTERFACES: ActionSpec = ActionSpec {
         name: "detach",
         kind: FieldKind::Bool,
         required: false,
+        default: Some("false"),
         help: "detach our own attached interfaces first (never AWS-managed ones); without it an attached interface is an error",
     }],
+    rules: &[Rule::MatchNeedsOneOf(&["vpc", "vpc_of_stack", "subnet"])],
     permissions: &[
         "ec2:DescribeNetworkInterfaces",
         "ec2:DetachNetworkInterface",

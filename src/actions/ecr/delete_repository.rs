@@ -29,8 +29,10 @@ pub static DELETE_REPOSITORY: ActionSpec = ActionSpec {
         name: "force",
         kind: FieldKind::Bool,
         required: false,
+        default: Some("false"),
         help: "delete the images too; without it a repository that holds images is an error",
     }],
+    rules: &[],
     permissions: &[
         "ecr:DescribeRepositories",
         "ecr:ListTagsForResource",

@@ -30,6 +30,7 @@ pub static DELETE_CLUSTER: ActionSpec = ActionSpec {
         COMMON_FILTER_FIELDS[1],
     ],
     options: &[],
+    rules: &[],
     permissions: &[
         "ecs:ListClusters",
         "ecs:DescribeClusters",

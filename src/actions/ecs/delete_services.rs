@@ -24,6 +24,7 @@ pub static DELETE_SERVICES: ActionSpec = ActionSpec {
     summary: "Delete ECS services (scaled to 0 first) and wait until they are INACTIVE",
     selector: &[CLUSTER_FIELD, COMMON_FILTER_FIELDS[0]],
     options: &[],
+    rules: &[],
     permissions: &[
         "ecs:ListClusters",
         "ecs:DescribeClusters",

@@ -24,14 +24,17 @@ pub static DEREGISTER_TASK_DEFINITIONS: ActionSpec = ActionSpec {
         name: "family",
         kind: FieldKind::Pattern,
         required: true,
+        default: None,
         help: "the task definition family, or a glob with * and ?",
     }],
     options: &[FieldSpec {
         name: "delete",
         kind: FieldKind::Bool,
         required: false,
+        default: Some("false"),
         help: "also delete the revisions (INACTIVE ones included) instead of leaving them INACTIVE",
     }],
+    rules: &[],
     permissions: &[
         "ecs:ListTaskDefinitionFamilies",
         "ecs:ListTaskDefinitions",

@@ -33,6 +33,7 @@ pub static FORCE_NEW_DEPLOYMENT: ActionSpec = ActionSpec {
     summary: "Force a new deployment of ECS services (their tasks are replaced) and wait until they are stable",
     selector: &[CLUSTER_FIELD, COMMON_FILTER_FIELDS[0]],
     options: &[],
+    rules: &[],
     permissions: &[
         "ecs:ListClusters",
         "ecs:DescribeClusters",

@@ -52,6 +52,7 @@ const CLUSTER_FIELD: FieldSpec = FieldSpec {
     name: "cluster",
     kind: FieldKind::Pattern,
     required: true,
+    default: None,
     help: "the cluster's name, or a glob with * and ?",
 };
 

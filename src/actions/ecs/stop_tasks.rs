@@ -39,10 +39,12 @@ pub static STOP_TASKS: ActionSpec = ActionSpec {
             name: "services",
             kind: FieldKind::List,
             required: false,
+            default: None,
             help: "only these services (by name) and the tasks they started; every one by default",
         },
     ],
     options: &[],
+    rules: &[],
     permissions: &[
         "ecs:ListClusters",
         "ecs:DescribeClusters",

@@ -18,7 +18,7 @@ use aws_sdk_cloudwatchlogs::operation::list_tags_for_resource::ListTagsForResour
 use aws_sdk_cloudwatchlogs::types::LogGroup;
 
 use crate::actions::{
-    Acted, Action, ActionSpec, FieldKind, FieldSpec, InputError, ResourceFilter, StepInput,
+    Acted, Action, ActionSpec, FieldKind, FieldSpec, InputError, ResourceFilter, Rule, StepInput,
     COMMON_FILTER_FIELDS,
 };
 use crate::aws::{Aws, AwsError, ErrorClass};
@@ -34,12 +34,17 @@ pub static DELETE_LOG_GROUPS: ActionSpec = ActionSpec {
             name: "names",
             kind: FieldKind::List,
             required: false,
+            default: None,
             help: "exact log group names, e.g. [\"/aws/lambda/{function}\"]; a longer name that starts the same is never matched",
         },
         COMMON_FILTER_FIELDS[1],
         COMMON_FILTER_FIELDS[2],
     ],
     options: &[],
+    rules: &[
+        Rule::MatchNeedsOneOf(&["name", "names", "tags"]),
+        Rule::MatchNotBoth("name", "names"),
+    ],
     permissions: &[
         "logs:DescribeLogGroups",
         "logs:ListTagsForResource",

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 
 use super::{matching_secrets, KIND, ROTATION_ENABLED};
 use crate::actions::{
-    Acted, Action, ActionSpec, FieldKind, FieldSpec, InputError, ResourceFilter, StepInput,
+    Acted, Action, ActionSpec, FieldKind, FieldSpec, InputError, ResourceFilter, Rule, StepInput,
     COMMON_FILTER_FIELDS,
 };
 use crate::aws::{to_chrono, Aws, AwsError};
@@ -44,6 +44,7 @@ pub static DELETE_SECRET: ActionSpec = ActionSpec {
                 max: MAX_WINDOW_DAYS,
             },
             required: false,
+            default: Some("30"),
             help: "days during which the secret can still be restored; the default is 30, the longest \
                    AWS allows, so that a mistake in a teardown stays recoverable for as long as possible",
         },
@@ -51,10 +52,15 @@ pub static DELETE_SECRET: ActionSpec = ActionSpec {
             name: "force_delete_without_recovery",
             kind: FieldKind::Bool,
             required: false,
+            default: Some("false"),
             help: "delete at once, with no recovery window: the secret can never be restored \
                    (not together with recovery_window_days)",
         },
     ],
+    rules: &[Rule::OptionsNotBoth(
+        "recovery_window_days",
+        "force_delete_without_recovery",
+    )],
     permissions: &[
         "secretsmanager:ListSecrets",
         "secretsmanager:DescribeSecret",

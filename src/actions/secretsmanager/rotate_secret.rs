@@ -28,6 +28,7 @@ pub static ROTATE_SECRET: ActionSpec = ActionSpec {
         COMMON_FILTER_FIELDS[1],
     ],
     options: &[],
+    rules: &[],
     permissions: &[
         "secretsmanager:ListSecrets",
         "secretsmanager:DescribeSecret",

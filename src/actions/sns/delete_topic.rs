@@ -34,6 +34,7 @@ pub static DELETE_TOPIC: ActionSpec = ActionSpec {
         COMMON_FILTER_FIELDS[1],
     ],
     options: &[],
+    rules: &[],
     permissions: &[
         "sns:ListTopics",
         "sns:ListTagsForResource",

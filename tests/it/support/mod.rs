@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 pub mod aws_like;
+pub mod broken_plans;
 pub mod faults;
 pub mod fixture;
 pub mod real_workshop;
