@@ -1,7 +1,9 @@
 //! The generic executor: it runs a validated [`Dag`] of [`StepNode`]s and knows nothing about AWS.
 //!
 //! Every step whose dependencies succeeded runs, concurrently up to the parallelism limit, under
-//! its timeout and retry policy. A failed step skips its dependents (each skip is an event with the
+//! its timeout and retry policy. The limit counts steps at work: a step that only waits (between
+//! polls, before another attempt) gives its slot back meanwhile ([`StepContext::waiting`]), so a
+//! run of many long waits is not held back by its parallelism. A failed step skips its dependents (each skip is an event with the
 //! reason); independent branches go on unless fail-fast is set. Cancellation stops scheduling and
 //! reaches running steps through their [`StepContext`]. The engine emits events and returns a
 //! [`RunSummary`]; it never prints.
@@ -14,10 +16,12 @@ use std::time::Duration;
 
 use petgraph::graph::NodeIndex;
 use serde::Serialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use self::task::Slot;
 pub use self::task::{FailureKind, StepContext, StepError, StepOutput, Task};
 use crate::event::{EventKind, EventSink};
 use crate::graph::{Dag, DagNode};
@@ -153,7 +157,8 @@ impl DagNode for StepNode {
 /// How to run.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
-    /// Steps running at once, at most.
+    /// Steps at work at once, at most. A step that only waits (see [`StepContext::waiting`]) does
+    /// not count while it waits.
     pub parallelism: usize,
     /// Stop scheduling new steps at the first failure.
     pub fail_fast: bool,
@@ -317,7 +322,11 @@ pub async fn run(
             State::Waiting { unmet }
         };
     }
-    let parallelism = options.parallelism.max(1);
+    // The parallelism slots: a step takes one to start, gives it back while it only waits, and
+    // takes one again to go on. The semaphore is fair (first come, first served), so a step that
+    // has finished waiting is not overtaken by every ready step behind it.
+    let slots = Arc::new(Semaphore::new(options.parallelism.max(1)));
+    let mut free: Option<OwnedSemaphorePermit> = None;
     let mut running: JoinSet<Finished> = JoinSet::new();
     let mut stop: Option<CancelReason> = None;
 
@@ -332,7 +341,13 @@ pub async fn run(
     };
     loop {
         interrupted(&mut stop);
-        while stop.is_none() && running.len() < parallelism {
+        while stop.is_none() && !ready.is_empty() {
+            let Some(permit) = free
+                .take()
+                .or_else(|| Arc::clone(&slots).try_acquire_owned().ok())
+            else {
+                break;
+            };
             let Some(index) = ready.pop_front() else {
                 break;
             };
@@ -340,16 +355,27 @@ pub async fn run(
             let step = dag.node(index).clone();
             let events = events.clone();
             let cancel = step_cancel.clone();
+            let slot = Arc::new(Slot::held(Arc::clone(&slots), permit));
             running.spawn(async move {
-                let result = run_step(step, events, cancel).await;
+                let result = run_step(step, events, cancel, slot).await;
                 Finished { index, result }
             });
+        }
+        if stop.is_some() || ready.is_empty() {
+            // A slot taken for a step that will not start now goes back at once: a running step
+            // may be waiting for it.
+            free = None;
         }
         if running.is_empty() {
             break;
         }
+        let wants_slot = stop.is_none() && !ready.is_empty() && free.is_none();
         let finished = tokio::select! {
             joined = running.join_next() => joined,
+            permit = Arc::clone(&slots).acquire_owned(), if wants_slot => {
+                free = permit.ok();
+                continue;
+            }
             _ = cancel.cancelled(), if stop.as_ref() < Some(&CancelReason::Interrupted) => continue,
         };
         let Some(joined) = finished else { break };
@@ -459,7 +485,12 @@ fn skip_dependents(
 
 /// One step: attempts under the deadline, backoff between retryable failures, the failure
 /// handler between failures.
-async fn run_step(step: StepNode, events: EventSink, cancel: CancellationToken) -> StepResult {
+async fn run_step(
+    step: StepNode,
+    events: EventSink,
+    cancel: CancellationToken,
+    slot: Arc<Slot>,
+) -> StepResult {
     let started = Instant::now();
     let deadline = instant_after(started, step.timeout);
     events.emit(EventKind::StepStarted {
@@ -471,6 +502,11 @@ async fn run_step(step: StepNode, events: EventSink, cancel: CancellationToken) 
     let mut attempt = 0;
     let outcome = loop {
         attempt += 1;
+        // Every attempt works in a slot, whatever became of an earlier attempt's waits (a wait cut
+        // off by the deadline, say, ends without taking one again).
+        if !slot.acquire(&cancel).await {
+            break Err(StepError::cancelled());
+        }
         let ctx = StepContext {
             step: step.id.as_str().into(),
             attempt,
@@ -478,6 +514,7 @@ async fn run_step(step: StepNode, events: EventSink, cancel: CancellationToken) 
             deadline,
             cancel: cancel.clone(),
             events: events.clone(),
+            slot: Arc::clone(&slot),
         };
         // A little grace after the deadline, so that a task's own deadline-aware wait can fail
         // first with what it was waiting for; a task that ignores its deadline is cut off here.
@@ -503,6 +540,7 @@ async fn run_step(step: StepNode, events: EventSink, cancel: CancellationToken) 
                     handler: handler.id.clone(),
                     error: error.message.clone(),
                 });
+                // The handler works in the failed step's slot, and gives it back while it waits.
                 let handler_ctx = StepContext {
                     step: handler.id.as_str().into(),
                     attempt: handler_runs,
@@ -510,6 +548,7 @@ async fn run_step(step: StepNode, events: EventSink, cancel: CancellationToken) 
                     deadline: deadline.min(instant_after(Instant::now(), handler.timeout)),
                     cancel: cancel.clone(),
                     events: events.clone(),
+                    slot: Arc::clone(&slot),
                 };
                 let handled =
                     tokio::time::timeout_at(handler_ctx.deadline, handler.task.run(&handler_ctx))
@@ -553,6 +592,9 @@ async fn run_step(step: StepNode, events: EventSink, cancel: CancellationToken) 
             error: error.message.clone(),
             retry_in: delay,
         });
+        // The backoff before another attempt only waits: the slot is free for other steps
+        // meanwhile, and the next attempt takes one again (above).
+        slot.give_back();
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = cancel.cancelled() => break Err(StepError::cancelled()),

@@ -1,10 +1,17 @@
 //! The contract between the engine and the work it schedules: a [`Task`] runs with a
 //! [`StepContext`] and returns a [`StepOutput`] or a classified [`StepError`].
+//!
+//! A step holds one of the run's parallelism slots while it works. While it only waits (a poll's
+//! delay, the backoff before another attempt) it gives its slot back ([`StepContext::waiting`],
+//! which [`StepContext::sleep`] uses), so that the scheduler starts the next ready step, and it
+//! takes a slot again before it goes on.
 
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -16,7 +23,9 @@ use crate::resource::ResourceOutcome;
 #[async_trait]
 pub trait Task: Send + Sync {
     /// Does the work. Long waits should check `ctx.cancel` (or use [`StepContext::sleep`]) so that
-    /// cancellation and the deadline reach them.
+    /// cancellation and the deadline reach them. A wait that makes no call (a delay between polls)
+    /// should go through [`StepContext::sleep`] or [`StepContext::waiting`]: then it does not count
+    /// against the run's parallelism.
     async fn run(&self, ctx: &StepContext) -> Result<StepOutput, StepError>;
 }
 
@@ -97,6 +106,121 @@ pub struct StepContext {
     pub(crate) deadline: Instant,
     pub(crate) cancel: CancellationToken,
     pub(crate) events: EventSink,
+    pub(crate) slot: Arc<Slot>,
+}
+
+/// A step's parallelism slot: the permit it holds while it works, given back while it waits.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    /// The run's slots; `None` outside the engine (a detached context), where nothing is limited.
+    slots: Option<Arc<Semaphore>>,
+    state: Mutex<SlotState>,
+}
+
+#[derive(Debug, Default)]
+struct SlotState {
+    permit: Option<OwnedSemaphorePermit>,
+    /// Waits in progress (a task may wait in several branches at once): the slot is given back
+    /// when the first starts and taken again when the last ends.
+    waits: usize,
+}
+
+impl Slot {
+    /// A slot holding `permit`, one of `slots`.
+    pub(crate) fn held(slots: Arc<Semaphore>, permit: OwnedSemaphorePermit) -> Slot {
+        Slot {
+            slots: Some(slots),
+            state: Mutex::new(SlotState {
+                permit: Some(permit),
+                waits: 0,
+            }),
+        }
+    }
+
+    /// No limit: for a task run outside the engine.
+    pub(crate) fn unlimited() -> Slot {
+        Slot {
+            slots: None,
+            state: Mutex::new(SlotState::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        // The state is two plain fields, consistent after every statement: a panic elsewhere
+        // while the lock was held leaves nothing half-done, so a poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A wait starts: the first one gives the permit back.
+    fn release(&self) {
+        let mut state = self.lock();
+        state.waits += 1;
+        state.permit = None;
+    }
+
+    /// Gives the permit back until the next [`Slot::acquire`] (the engine's backoff between
+    /// attempts).
+    pub(crate) fn give_back(&self) {
+        self.lock().permit = None;
+    }
+
+    /// A wait ended without taking the slot again (it failed, or was dropped).
+    fn forget_wait(&self) {
+        let mut state = self.lock();
+        state.waits = state.waits.saturating_sub(1);
+    }
+
+    /// Holds a permit again, once no wait is in progress, waiting for a free slot if need be
+    /// (or until `cancel`). True when the step holds its slot.
+    pub(crate) async fn acquire(&self, cancel: &CancellationToken) -> bool {
+        let Some(slots) = &self.slots else {
+            return true;
+        };
+        if self.holds_or_waits() {
+            return true;
+        }
+        let permit = tokio::select! {
+            permit = Arc::clone(slots).acquire_owned() => permit,
+            _ = cancel.cancelled() => return false,
+        };
+        let Ok(permit) = permit else {
+            // The run's semaphore is never closed; were it, nothing would be limited.
+            return true;
+        };
+        let mut state = self.lock();
+        // Another branch of the task may have started waiting, or taken a permit, while this one
+        // waited for a slot: keep at most one, and none while a wait is in progress.
+        if state.permit.is_none() && state.waits == 0 {
+            state.permit = Some(permit);
+        }
+        true
+    }
+
+    fn holds_or_waits(&self) -> bool {
+        let state = self.lock();
+        state.permit.is_some() || state.waits > 0
+    }
+
+    /// A wait ended: the last one takes the slot again.
+    async fn end_wait(&self, cancel: &CancellationToken) -> bool {
+        self.forget_wait();
+        self.acquire(cancel).await
+    }
+}
+
+/// Ends a wait that was dropped before it finished, so that the step's next attempt takes its
+/// slot again (the engine makes sure of it before every attempt).
+struct WaitGuard<'a> {
+    slot: &'a Slot,
+    armed: bool,
+}
+
+impl Drop for WaitGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.slot.forget_wait();
+        }
+    }
 }
 
 impl StepContext {
@@ -110,6 +234,7 @@ impl StepContext {
             deadline: super::instant_after(now, timeout),
             cancel: CancellationToken::new(),
             events,
+            slot: Arc::new(Slot::unlimited()),
         }
     }
 
@@ -147,8 +272,28 @@ impl StepContext {
         }
     }
 
+    /// Runs `wait` (something that only waits: no call, no change) with the step's parallelism slot
+    /// given back, so that another step can work meanwhile; then takes a slot again, waiting for
+    /// one to be free, before returning what `wait` returned. Fails with
+    /// [`FailureKind::Cancelled`] if the run is cancelled while it waits for a slot.
+    pub async fn waiting<F: Future>(&self, wait: F) -> Result<F::Output, StepError> {
+        self.slot.release();
+        let mut guard = WaitGuard {
+            slot: &self.slot,
+            armed: true,
+        };
+        let output = wait.await;
+        guard.armed = false;
+        if self.slot.end_wait(&self.cancel).await {
+            Ok(output)
+        } else {
+            Err(StepError::cancelled())
+        }
+    }
+
     /// Sleeps, waking early with an error if the run is cancelled. A sleep that would pass the
-    /// step's deadline ends at the deadline with a [`FailureKind::TimedOut`] error.
+    /// step's deadline ends at the deadline with a [`FailureKind::TimedOut`] error. The step does
+    /// not hold its parallelism slot while it sleeps (see [`StepContext::waiting`]).
     pub async fn sleep(&self, duration: Duration) -> Result<(), StepError> {
         let passes_deadline = duration > self.time_left();
         let wake = if passes_deadline {
@@ -156,17 +301,29 @@ impl StepContext {
         } else {
             super::instant_after(Instant::now(), duration)
         };
+        self.slot.release();
+        let mut guard = WaitGuard {
+            slot: &self.slot,
+            armed: true,
+        };
         tokio::select! {
             _ = tokio::time::sleep_until(wake) => {}
             _ = self.cancel.cancelled() => return Err(StepError::cancelled()),
         }
         if passes_deadline {
+            // The step is about to fail: it needs no slot for that, and waiting for one could
+            // take it past the engine's grace after the deadline.
             return Err(StepError::timed_out(format!(
                 "gave up after {} (the step's timeout)",
                 crate::util::short_duration(self.elapsed())
             )));
         }
-        Ok(())
+        guard.armed = false;
+        if self.slot.end_wait(&self.cancel).await {
+            Ok(())
+        } else {
+            Err(StepError::cancelled())
+        }
     }
 
     /// Tells the listeners what the step is doing and how far it got.
