@@ -16,7 +16,7 @@ pub struct RunSettings {
     /// Do not ask for confirmation (for unattended runs).
     #[arg(long, short = 'y')]
     pub yes: bool,
-    /// Steps running at once, at most.
+    /// Steps at work at once, at most (a step only waiting between polls does not count).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallelism: u16,
     /// Stop starting new steps at the first failure.

@@ -4,7 +4,8 @@
 //! Configuration is loaded once (`aws_config::defaults`), so the default chain finds credentials,
 //! region and `AWS_ENDPOINT_URL` exactly as the AWS CLI would, and every client is built from it
 //! with the same interceptors: nothing can reach AWS without passing the guard and the recorder.
-//! Every client's HTTP client is wrapped so that at most [`CallLimits`] calls to its service are
+//! Every client's HTTP client is wrapped so that each attempt is paced to its throttling group's
+//! rate ([`throttling_group`], [`RateLimits`]) and at most [`CallLimits`] calls to its service are
 //! in flight at once, whatever the parallelism of the steps.
 
 use std::time::Duration;
@@ -50,6 +51,8 @@ pub struct AwsOptions {
     pub audit: Option<AuditLog>,
     /// Calls in flight at once to each service, at most (`Default`: [`CallLimits::default`]).
     pub call_limits: CallLimits,
+    /// Whether each call is paced to its throttling group's rate (`Default`: it is).
+    pub rate_limits: RateLimits,
     /// How long one call may take. `None`: what the configuration sets (e.g. a sweep's, for its
     /// assumed roles' calls too), and [`CallTimeouts::default`] for what it does not.
     pub timeouts: Option<CallTimeouts>,
@@ -173,13 +176,14 @@ impl Aws {
                 audit: options.audit.clone(),
             }),
             SharedInterceptor::new(calls.clone()),
+            SharedInterceptor::new(NameOperations),
         ];
         interceptors.extend(options.interceptors.iter().cloned());
         // Standard retry: throttling and transient 5xx are retried with exponential backoff and
         // jitter, 5 attempts. Adaptive mode was measured to stall: after two throttled answers its
         // client-side rate limiter held the next call for about 40 s. Bursts are bounded instead
-        // by the limit on calls in flight per service (below), which every attempt, retries
-        // included, passes through.
+        // by pacing each throttling group to AWS's published rate and by the limit on calls in
+        // flight per service (below), which every attempt, retries included, passes through.
         let retry = RetryConfig::standard().with_max_attempts(options.max_attempts.unwrap_or(5));
         let http = base_http_client(sdk_config);
         let timeouts = match (options.timeouts, sdk_config.timeout_config()) {
@@ -204,7 +208,7 @@ impl Aws {
                 if let Some(http) = &http {
                     builder.set_http_client(Some(SharedHttpClient::new(LimitedHttpClient {
                         inner: http.clone(),
-                        gate: concurrency.add($service, $limit),
+                        gate: concurrency.add($service, $limit, options.rate_limits),
                     })));
                 }
                 $krate::Client::from_conf(builder.build())

@@ -95,7 +95,178 @@ fn request(path: &str) -> HttpRequest {
 fn limited(concurrency: &CallConcurrency, limit: usize) -> LimitedConnector {
     LimitedConnector {
         inner: SharedHttpConnector::new(OkOrHang),
-        gate: concurrency.add("ECS", limit),
+        gate: concurrency.add("ECS", limit, RateLimits::Off),
+    }
+}
+
+/// teardown's clients, built offline (nothing is sent): for the pacing, which needs no call.
+fn offline(rate_limits: RateLimits, other: usize) -> Aws {
+    let sdk_config = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-west-2"))
+        .build();
+    Aws::from_sdk_config(
+        &sdk_config,
+        Mode::DryRun,
+        AwsOptions {
+            rate_limits,
+            call_limits: CallLimits {
+                cloudformation: 4,
+                other,
+            },
+            ..AwsOptions::default()
+        },
+    )
+    .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn calls_are_paced_to_their_throttling_groups_rate() {
+    let aws = offline(RateLimits::Published, 8);
+    let group = throttling_group("ECS", "DeregisterTaskDefinition");
+    assert_eq!(group.name, "ECS task definition modify actions");
+    assert_eq!(
+        group.rate,
+        Rate {
+            burst: 20.0,
+            per_second: 1.0
+        }
+    );
+    let start = tokio::time::Instant::now();
+    let mut admitted = Vec::new();
+    for _ in 0..22 {
+        let permit = aws
+            .concurrency
+            .admit("ECS", "DeregisterTaskDefinition")
+            .await
+            .expect("ECS has a gate");
+        admitted.push(start.elapsed());
+        drop(permit);
+    }
+    // A burst of 90% of AWS's 20, then 90% of AWS's 1 a second.
+    let burst = (20.0 * RATE_HEADROOM) as usize;
+    assert!(
+        admitted[..burst].iter().all(|t| t.is_zero()),
+        "{admitted:?}"
+    );
+    let gap = Duration::from_secs_f64(1.0 / RATE_HEADROOM);
+    for (i, t) in admitted[burst..].iter().enumerate() {
+        let due = gap.mul_f64(i as f64 + 1.0 - (20.0 * RATE_HEADROOM).fract());
+        let off = t.abs_diff(due);
+        assert!(
+            off < Duration::from_millis(5),
+            "call {}: {t:?}, due {due:?}",
+            burst + i
+        );
+    }
+    // Another group of the same service is not held back by the empty one...
+    let before = start.elapsed();
+    let _read = aws.concurrency.admit("ECS", "DescribeTasks").await;
+    assert_eq!(start.elapsed(), before);
+    // ...and the pacing is reported per group.
+    let pacing = aws.concurrency.pacing();
+    let modify = pacing
+        .iter()
+        .find(|p| p.group.name == "ECS task definition modify actions")
+        .unwrap();
+    assert_eq!((modify.calls, modify.waited), (22, 22 - burst as u64));
+    assert!(
+        modify.longest_wait + Duration::from_millis(1) >= gap,
+        "{modify:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_waiting_for_its_token_holds_no_permit_of_its_service() {
+    // One call in flight to ECS at most, and the task-definition group empty: a deregistration
+    // waiting for its token must not keep a DescribeTasks from going.
+    let aws = Arc::new(offline(RateLimits::Published, 1));
+    for _ in 0..18 {
+        drop(
+            aws.concurrency
+                .admit("ECS", "DeregisterTaskDefinition")
+                .await,
+        );
+    }
+    let waiting = {
+        let aws = Arc::clone(&aws);
+        tokio::spawn(async move {
+            let _permit = aws
+                .concurrency
+                .admit("ECS", "DeregisterTaskDefinition")
+                .await;
+            tokio::time::Instant::now()
+        })
+    };
+    tokio::task::yield_now().await;
+    let start = tokio::time::Instant::now();
+    let read = aws.concurrency.admit("ECS", "DescribeTasks").await;
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    assert_eq!(aws.concurrency.in_flight("ECS"), 1);
+    drop(read);
+    let admitted = waiting.await.unwrap();
+    assert!(
+        admitted - start >= Duration::from_millis(1000),
+        "{:?}",
+        admitted - start
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_rate_limits_only_the_calls_in_flight_are_bounded() {
+    let aws = offline(RateLimits::Off, 8);
+    let start = tokio::time::Instant::now();
+    for _ in 0..100 {
+        drop(
+            aws.concurrency
+                .admit("ECS", "DeregisterTaskDefinition")
+                .await,
+        );
+    }
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    assert!(aws.concurrency.pacing().is_empty());
+}
+
+#[test]
+fn every_operation_teardown_calls_has_a_throttling_group_with_a_source() {
+    for (service, operation, group) in [
+        ("ECS", "StopTask", "ECS cluster resource modify actions"),
+        ("ECS", "UpdateService", "ECS service modify actions"),
+        ("ECS", "ListServices", "ECS service read actions"),
+        ("ECS", "DeleteCluster", "ECS cluster modify actions"),
+        (
+            "EC2",
+            "DescribeNetworkInterfaces",
+            "EC2 DescribeNetworkInterfaces",
+        ),
+        ("EC2", "DescribeVpcs", "EC2 non-mutating actions (each API)"),
+        (
+            "EC2",
+            "DetachNetworkInterface",
+            "EC2 mutating actions (each API)",
+        ),
+        (
+            "Secrets Manager",
+            "CancelRotateSecret",
+            "Secrets Manager RotateSecret and CancelRotateSecret",
+        ),
+        (
+            "CloudFormation",
+            "DeleteStack",
+            "CloudFormation stack changes",
+        ),
+        ("CloudFormation", "DescribeStacks", "CloudFormation reads"),
+    ] {
+        let found = throttling_group(service, operation);
+        assert_eq!(found.name, group, "{service} {operation}");
+        assert!(
+            found.source.starts_with("documented: ") || found.source.starts_with("assumed: "),
+            "{found:?}"
+        );
+        assert!(
+            found.rate.burst >= 1.0 && found.rate.per_second > 0.0,
+            "{found:?}"
+        );
     }
 }
 

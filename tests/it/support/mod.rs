@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ecs::config::Credentials;
-use teardown::aws::{Aws, AwsOptions, Mode};
+use teardown::aws::{Aws, AwsOptions, Mode, RateLimits};
 
 /// The region every test uses.
 pub const REGION: &str = "us-west-2";
@@ -110,9 +110,19 @@ impl Moto {
             .build()
     }
 
-    /// teardown's clients, pointed at the emulator.
+    /// teardown's clients, pointed at the emulator, with no pacing to AWS's rates: moto never
+    /// throttles, and the tests' set-ups make bursts of calls that AWS's slowest groups (task
+    /// definitions, 1 a second) would spread over minutes. The pacing has its own tests
+    /// (`throttling::calls_are_paced_to_aws_rates_through_the_real_clients`), and the `teardown`
+    /// binary the tests run paces as it does for a user.
     pub fn aws(&self, mode: Mode) -> Aws {
-        self.aws_with(mode, AwsOptions::default())
+        self.aws_with(
+            mode,
+            AwsOptions {
+                rate_limits: RateLimits::Off,
+                ..AwsOptions::default()
+            },
+        )
     }
 
     /// teardown's clients with extra options (e.g. fault-injecting interceptors).
