@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::aws::{CallLimits, CallTimeouts};
+use crate::aws::{CallLimits, CallTimeouts, RateLimits};
 use crate::render::OutputFormat;
 
 /// Settings shared by `run`, `preview` and `resume`.
@@ -90,6 +90,25 @@ pub struct CallLimitArgs {
     #[arg(long, value_name = "N", default_value_t = CallLimits::DEFAULT_CLOUDFORMATION as u16,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub max_concurrent_cloudformation_calls: u16,
+    /// Pace each call to AWS's published rate for its throttling group (`published`), or not
+    /// (`off`: for an emulator, which does not throttle).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "RATES",
+        default_value = "published",
+        env = "TEARDOWN_RATE_LIMITS"
+    )]
+    pub rate_limits: RateLimitArg,
+}
+
+/// `--rate-limits`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RateLimitArg {
+    /// At 90% of the rate AWS publishes for each throttling group.
+    Published,
+    /// Not paced (only the limits on calls in flight).
+    Off,
 }
 
 impl CallLimitArgs {
@@ -98,6 +117,10 @@ impl CallLimitArgs {
         CallLimits {
             cloudformation: self.max_concurrent_cloudformation_calls.into(),
             other: self.max_concurrent_calls.into(),
+            rates: match self.rate_limits {
+                RateLimitArg::Published => RateLimits::Published,
+                RateLimitArg::Off => RateLimits::Off,
+            },
         }
     }
 }

@@ -25,7 +25,7 @@
 //! error.
 
 use super::*;
-use teardown::aws::{AwsOptions, RateLimits};
+use teardown::aws::{AwsOptions, CallLimits, RateLimits};
 use teardown::engine::{Handler, StepOutcome};
 use teardown::sweep::SweepPlan;
 
@@ -428,10 +428,13 @@ pub(super) fn simulate_sweep(
         // A set of clients of its own for every run, as `teardown sweep` makes one per region: its
         // buckets start full, on this runtime's virtual clock.
         let aws = &offline_aws_with(AwsOptions {
-            rate_limits: if paced {
-                RateLimits::Published
-            } else {
-                RateLimits::Off
+            call_limits: CallLimits {
+                rates: if paced {
+                    RateLimits::Published
+                } else {
+                    RateLimits::Off
+                },
+                ..CallLimits::default()
             },
             ..AwsOptions::default()
         });

@@ -38,6 +38,8 @@ pub struct CallLimits {
     /// Every other service (EC2, ECS, ECR, Secrets Manager, EventBridge, CloudWatch Logs, SNS,
     /// STS), each on its own.
     pub other: usize,
+    /// Whether each attempt is paced to its throttling group's rate ([`throttling_group`]).
+    pub rates: RateLimits,
 }
 
 impl CallLimits {
@@ -53,6 +55,7 @@ impl Default for CallLimits {
         CallLimits {
             cloudformation: CallLimits::DEFAULT_CLOUDFORMATION,
             other: CallLimits::DEFAULT_OTHER,
+            rates: RateLimits::Published,
         }
     }
 }
@@ -277,7 +280,9 @@ impl Bucket {
             self.waited.fetch_add(1, Ordering::Relaxed);
             self.longest_wait_ms
                 .fetch_max(wait.as_millis() as u64, Ordering::Relaxed);
-            tokio::time::sleep(wait).await;
+            // Only waiting: the step making the call gives its parallelism slot back meanwhile,
+            // so that a slow group (1 call a second) cannot hold every slot of a wide run.
+            crate::engine::waiting(tokio::time::sleep(wait)).await;
         }
     }
 }
@@ -368,10 +373,13 @@ impl ServiceGate {
     }
 
     async fn enter(self: Arc<ServiceGate>) -> InFlight {
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
-            .await
-            .expect("the semaphore of a service is never closed");
+        let permit = match Arc::clone(&self.permits).try_acquire_owned() {
+            Ok(permit) => permit,
+            // Waiting for a call to the service to finish: the step gives its slot back meanwhile.
+            Err(_) => crate::engine::waiting(Arc::clone(&self.permits).acquire_owned())
+                .await
+                .expect("the semaphore of a service is never closed"),
+        };
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.peak.fetch_max(now, Ordering::SeqCst);
         InFlight {

@@ -51,8 +51,6 @@ pub struct AwsOptions {
     pub audit: Option<AuditLog>,
     /// Calls in flight at once to each service, at most (`Default`: [`CallLimits::default`]).
     pub call_limits: CallLimits,
-    /// Whether each call is paced to its throttling group's rate (`Default`: it is).
-    pub rate_limits: RateLimits,
     /// How long one call may take. `None`: what the configuration sets (e.g. a sweep's, for its
     /// assumed roles' calls too), and [`CallTimeouts::default`] for what it does not.
     pub timeouts: Option<CallTimeouts>,
@@ -196,6 +194,7 @@ impl Aws {
             (None, None) => CallTimeouts::default().config(),
         };
         let concurrency = CallConcurrency::default();
+        let limits = options.call_limits;
 
         macro_rules! client {
             ($krate:ident, $service:literal, $limit:expr) => {{
@@ -208,13 +207,12 @@ impl Aws {
                 if let Some(http) = &http {
                     builder.set_http_client(Some(SharedHttpClient::new(LimitedHttpClient {
                         inner: http.clone(),
-                        gate: concurrency.add($service, $limit, options.rate_limits),
+                        gate: concurrency.add($service, $limit, limits.rates),
                     })));
                 }
                 $krate::Client::from_conf(builder.build())
             }};
         }
-        let limits = options.call_limits;
         Ok(Aws {
             endpoint_url: sdk_config.endpoint_url().map(str::to_string),
             region,

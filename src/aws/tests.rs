@@ -109,10 +109,10 @@ fn offline(rate_limits: RateLimits, other: usize) -> Aws {
         &sdk_config,
         Mode::DryRun,
         AwsOptions {
-            rate_limits,
             call_limits: CallLimits {
                 cloudformation: 4,
                 other,
+                rates: rate_limits,
             },
             ..AwsOptions::default()
         },
@@ -327,6 +327,7 @@ async fn every_client_gets_the_sdk_default_http_client_behind_its_limit() {
             call_limits: CallLimits {
                 cloudformation: 2,
                 other: 5,
+                rates: RateLimits::Published,
             },
             ..AwsOptions::default()
         },

@@ -21,8 +21,8 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use self::task::Slot;
-pub use self::task::{FailureKind, StepContext, StepError, StepOutput, Task};
+pub use self::task::{waiting, FailureKind, StepContext, StepError, StepOutput, Task};
+use self::task::{with_slot, Slot};
 use crate::event::{EventKind, EventSink};
 use crate::graph::{Dag, DagNode};
 
@@ -289,6 +289,10 @@ enum State {
 struct Finished {
     index: NodeIndex,
     result: StepResult,
+    /// The step's slot, given back only once the scheduler has taken the step's end into
+    /// account: a slot freed earlier could start a ready step that a failure (fail-fast) should
+    /// have kept from starting.
+    slot: Arc<Slot>,
 }
 
 /// Runs the DAG to the end, or until cancelled. Events go to `events`; the summary comes back.
@@ -357,8 +361,12 @@ pub async fn run(
             let cancel = step_cancel.clone();
             let slot = Arc::new(Slot::held(Arc::clone(&slots), permit));
             running.spawn(async move {
-                let result = run_step(step, events, cancel, slot).await;
-                Finished { index, result }
+                let result = run_step(step, events, cancel, Arc::clone(&slot)).await;
+                Finished {
+                    index,
+                    result,
+                    slot,
+                }
             });
         }
         if stop.is_some() || ready.is_empty() {
@@ -371,6 +379,8 @@ pub async fn run(
         }
         let wants_slot = stop.is_none() && !ready.is_empty() && free.is_none();
         let finished = tokio::select! {
+            // A finished step first: its end may stop the run before anything else starts.
+            biased;
             joined = running.join_next() => joined,
             permit = Arc::clone(&slots).acquire_owned(), if wants_slot => {
                 free = permit.ok();
@@ -379,7 +389,11 @@ pub async fn run(
             _ = cancel.cancelled(), if stop.as_ref() < Some(&CancelReason::Interrupted) => continue,
         };
         let Some(joined) = finished else { break };
-        let Finished { index, result } = match joined {
+        let Finished {
+            index,
+            result,
+            slot,
+        } = match joined {
             Ok(finished) => finished,
             // A step that panicked: the panic is a bug; surface it rather than hide it.
             Err(e) => std::panic::resume_unwind(e.into_panic()),
@@ -408,6 +422,7 @@ pub async fn run(
             }
         }
         states[index.index()] = State::Done(result);
+        drop(slot);
     }
 
     interrupted(&mut stop);
@@ -518,7 +533,8 @@ async fn run_step(
         };
         // A little grace after the deadline, so that a task's own deadline-aware wait can fail
         // first with what it was waiting for; a task that ignores its deadline is cut off here.
-        let result = match tokio::time::timeout_at(instant_after(deadline, DEADLINE_GRACE), step.task.run(&ctx)).await {
+        let work = with_slot(Arc::clone(&slot), cancel.clone(), step.task.run(&ctx));
+        let result = match tokio::time::timeout_at(instant_after(deadline, DEADLINE_GRACE), work).await {
             Ok(result) => result,
             Err(_) => Err(StepError::timed_out(format!(
                 "timed out after {} (the step's timeout); raise `timeout` on the step if this is expected",
@@ -550,9 +566,12 @@ async fn run_step(
                     events: events.clone(),
                     slot: Arc::clone(&slot),
                 };
-                let handled =
-                    tokio::time::timeout_at(handler_ctx.deadline, handler.task.run(&handler_ctx))
-                        .await;
+                let work = with_slot(
+                    Arc::clone(&slot),
+                    cancel.clone(),
+                    handler.task.run(&handler_ctx),
+                );
+                let handled = tokio::time::timeout_at(handler_ctx.deadline, work).await;
                 match handled {
                     Ok(Ok(_)) => continue,
                     Ok(Err(e)) => {

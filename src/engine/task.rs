@@ -179,9 +179,11 @@ impl Slot {
         if self.holds_or_waits() {
             return true;
         }
+        // A cancelled run takes no slot, even when one is free at the same instant.
         let permit = tokio::select! {
-            permit = Arc::clone(slots).acquire_owned() => permit,
+            biased;
             _ = cancel.cancelled() => return false,
+            permit = Arc::clone(slots).acquire_owned() => permit,
         };
         let Ok(permit) = permit else {
             // The run's semaphore is never closed; were it, nothing would be limited.
@@ -206,6 +208,44 @@ impl Slot {
         self.forget_wait();
         self.acquire(cancel).await
     }
+}
+
+tokio::task_local! {
+    /// The slot of the step whose task is running here, and the run's cancellation: what lets a
+    /// wait deep inside a task (a call waiting for its turn, in a lower layer that has no
+    /// [`StepContext`]) give the slot back through [`waiting`].
+    static CURRENT: (Arc<Slot>, CancellationToken);
+}
+
+/// Runs a task's future with its step's slot known to [`waiting`].
+pub(crate) async fn with_slot<F: Future>(
+    slot: Arc<Slot>,
+    cancel: CancellationToken,
+    work: F,
+) -> F::Output {
+    CURRENT.scope((slot, cancel), work).await
+}
+
+/// Runs `wait` (something that only waits) with the current step's parallelism slot given back,
+/// then takes a slot again, as [`StepContext::waiting`] does, for code that runs inside a step's
+/// task but has no [`StepContext`] (a call waiting for its turn under a rate limit). Outside a
+/// step (or in a task the step spawned) it only runs `wait`. If the run is cancelled while it
+/// waits for a slot, it returns without one: the step stops at its next check, and its next
+/// attempt, if any, takes a slot first.
+pub async fn waiting<F: Future>(wait: F) -> F::Output {
+    let Ok((slot, cancel)) = CURRENT.try_with(|(slot, cancel)| (Arc::clone(slot), cancel.clone()))
+    else {
+        return wait.await;
+    };
+    slot.release();
+    let mut guard = WaitGuard {
+        slot: &slot,
+        armed: true,
+    };
+    let output = wait.await;
+    guard.armed = false;
+    slot.end_wait(&cancel).await;
+    output
 }
 
 /// Ends a wait that was dropped before it finished, so that the step's next attempt takes its

@@ -323,6 +323,64 @@ async fn a_step_back_from_a_wait_waits_for_a_free_slot() {
     assert_eq!(summary.duration, secs(31));
 }
 
+/// Works 1 s, waits 10 s through `engine::waiting` (as a call waiting for its turn does, deep in
+/// a task with no context at hand), works 1 s.
+struct WaitsWithoutContext {
+    log: WorkLog,
+    origin: Instant,
+}
+
+#[async_trait]
+impl Task for WaitsWithoutContext {
+    async fn run(&self, ctx: &StepContext) -> Result<StepOutput, StepError> {
+        for i in 0..2 {
+            if i == 1 {
+                engine::waiting(tokio::time::sleep(secs(10))).await;
+            }
+            let start = self.origin.elapsed();
+            tokio::time::sleep(secs(1)).await;
+            self.log
+                .lock()
+                .unwrap()
+                .push((ctx.step().to_string(), start, self.origin.elapsed()));
+        }
+        Ok(StepOutput::default())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_deep_in_a_task_gives_the_slot_back_too() {
+    let log = WorkLog::default();
+    let origin = Instant::now();
+    // One slot: the worker's 5 s fit in the other step's 10 s wait.
+    let (summary, _) = run_with(
+        vec![
+            node(
+                "caller",
+                &[],
+                Arc::new(WaitsWithoutContext {
+                    log: log.clone(),
+                    origin,
+                }),
+            ),
+            node("worker", &[], phased(&log, origin, [5, 0], 0)),
+        ],
+        RunOptions {
+            parallelism: 1,
+            ..RunOptions::default()
+        },
+        &CancellationToken::new(),
+    )
+    .await;
+    assert!(summary.all_succeeded(), "{summary:?}");
+    assert_eq!(most_at_once(&log), 1);
+    assert_eq!(summary.duration, secs(12));
+    // Outside a step it only waits.
+    let before = Instant::now();
+    assert_eq!(engine::waiting(async { 7 }).await, 7);
+    assert_eq!(before.elapsed(), Duration::ZERO);
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_backoff_before_another_attempt_gives_the_slot_back() {
     let log = WorkLog::default();
@@ -370,11 +428,11 @@ async fn cancellation_reaches_a_step_waiting_for_a_slot() {
     let cancel = CancellationToken::new();
     let trigger = cancel.clone();
     tokio::spawn(async move {
-        tokio::time::sleep(secs(10)).await;
+        tokio::time::sleep(Duration::from_millis(10_500)).await;
         trigger.cancel();
     });
     // One slot. At 6 s the poller is back from its wait and waits for the slot, which the worker
-    // never gives back; cancelled at 10 s, both end then.
+    // never gives back; cancelled at 10.5 s, the poller ends then, the worker at its next look.
     let (summary, _) = run_with(
         vec![
             node("poller", &[], phased(&log, origin, [1, 1], 5)),
@@ -393,7 +451,11 @@ async fn cancellation_reaches_a_step_waiting_for_a_slot() {
             other => panic!("{id}: expected cancellation, got {other:?}"),
         }
     }
-    assert_eq!(summary.duration, secs(10));
+    assert_eq!(
+        summary.step("poller").unwrap().duration,
+        Duration::from_millis(10_500)
+    );
+    assert_eq!(summary.duration, secs(11));
 }
 
 #[tokio::test(start_paused = true)]

@@ -213,10 +213,13 @@ async fn a_teardown_of_a_hundred_resources_under_throttling_finishes_within_the_
     let faults = throttle_a_third_of_every_service();
     let retries = Retries::default();
     let proxy = CountingProxy::start(&moto.endpoint, Duration::from_millis(10));
-    // Limits lower than the parallelism and than the steps that call one service at once.
+    // Limits lower than the parallelism and than the steps that call one service at once. What
+    // is measured here is the limit on calls in flight and the SDK's retries of throttled calls;
+    // the pacing (which would space these 50 deregistrations over a minute) has its own test.
     let limits = CallLimits {
         cloudformation: 1,
         other: 2,
+        rates: RateLimits::Off,
     };
     let aws = proxy.aws(
         &moto,
@@ -224,10 +227,6 @@ async fn a_teardown_of_a_hundred_resources_under_throttling_finishes_within_the_
         AwsOptions {
             interceptors: vec![faults.shared(), SharedInterceptor::new(retries.clone())],
             call_limits: limits,
-            // What is measured here is the limit on calls in flight and the SDK's retries of
-            // throttled calls; the pacing (which would space these 50 deregistrations over a
-            // minute) has its own test below.
-            rate_limits: RateLimits::Off,
             ..AwsOptions::default()
         },
     );
@@ -357,17 +356,17 @@ async fn calls_in_flight_per_service_stay_within_the_limit_while_more_steps_run(
     }
 
     let proxy = CountingProxy::start(&moto.endpoint, Duration::from_millis(25));
+    // The limit on calls in flight is measured here; the pacing has its own test.
     let limits = CallLimits {
         cloudformation: 2,
         other: 3,
+        rates: RateLimits::Off,
     };
     let aws = proxy.aws(
         &moto,
         Mode::Apply,
         AwsOptions {
             call_limits: limits,
-            // The limit on calls in flight is measured here; the pacing has its own test.
-            rate_limits: RateLimits::Off,
             ..AwsOptions::default()
         },
     );

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ecs::config::Credentials;
-use teardown::aws::{Aws, AwsOptions, Mode, RateLimits};
+use teardown::aws::{Aws, AwsOptions, CallLimits, Mode, RateLimits};
 
 /// The region every test uses.
 pub const REGION: &str = "us-west-2";
@@ -119,7 +119,10 @@ impl Moto {
         self.aws_with(
             mode,
             AwsOptions {
-                rate_limits: RateLimits::Off,
+                call_limits: CallLimits {
+                    rates: RateLimits::Off,
+                    ..CallLimits::default()
+                },
                 ..AwsOptions::default()
             },
         )
