@@ -282,7 +282,7 @@ impl Bucket {
                 .fetch_max(wait.as_millis() as u64, Ordering::Relaxed);
             // Only waiting: the step making the call gives its parallelism slot back meanwhile,
             // so that a slow group (1 call a second) cannot hold every slot of a wide run.
-            crate::engine::waiting(tokio::time::sleep(wait)).await;
+            crate::engine::without_slot(tokio::time::sleep(wait)).await;
         }
     }
 }
@@ -376,7 +376,7 @@ impl ServiceGate {
         let permit = match Arc::clone(&self.permits).try_acquire_owned() {
             Ok(permit) => permit,
             // Waiting for a call to the service to finish: the step gives its slot back meanwhile.
-            Err(_) => crate::engine::waiting(Arc::clone(&self.permits).acquire_owned())
+            Err(_) => crate::engine::without_slot(Arc::clone(&self.permits).acquire_owned())
                 .await
                 .expect("the semaphore of a service is never closed"),
         };

@@ -2,7 +2,7 @@
 //!
 //! Every step whose dependencies succeeded runs, concurrently up to the parallelism limit, under
 //! its timeout and retry policy. The limit counts steps at work: a step that only waits (between
-//! polls, before another attempt) gives its slot back meanwhile ([`StepContext::waiting`]), so a
+//! polls, before another attempt) gives its slot back meanwhile ([`StepContext::without_slot`]), so a
 //! run of many long waits is not held back by its parallelism. A failed step skips its dependents (each skip is an event with the
 //! reason); independent branches go on unless fail-fast is set. Cancellation stops scheduling and
 //! reaches running steps through their [`StepContext`]. The engine emits events and returns a
@@ -21,8 +21,8 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-pub use self::task::{waiting, FailureKind, StepContext, StepError, StepOutput, Task};
 use self::task::{with_slot, Slot};
+pub use self::task::{without_slot, FailureKind, StepContext, StepError, StepOutput, Task};
 use crate::event::{EventKind, EventSink};
 use crate::graph::{Dag, DagNode};
 
@@ -157,7 +157,7 @@ impl DagNode for StepNode {
 /// How to run.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
-    /// Steps at work at once, at most. A step that only waits (see [`StepContext::waiting`]) does
+    /// Steps at work at once, at most. A step that only waits (see [`StepContext::without_slot`]) does
     /// not count while it waits.
     pub parallelism: usize,
     /// Stop scheduling new steps at the first failure.
@@ -166,15 +166,23 @@ pub struct RunOptions {
     pub plan_name: String,
     /// Shown in the first event; the engine itself treats both modes alike.
     pub dry_run: bool,
+    /// How a person continues this run after it stopped, in words for messages (e.g.
+    /// ``"`teardown resume RUN_ID`"``); steps that give up name it. Without it, "run the same
+    /// command again".
+    pub continue_later: Option<String>,
 }
+
+/// Steps running at once, at most, unless the user says otherwise (`--parallelism`).
+pub const DEFAULT_PARALLELISM: u16 = 8;
 
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
-            parallelism: 8,
+            parallelism: DEFAULT_PARALLELISM.into(),
             fail_fast: false,
             plan_name: String::new(),
             dry_run: false,
+            continue_later: None,
         }
     }
 }
@@ -311,6 +319,11 @@ pub async fn run(
     // Running steps get a child token: cancelling the run reaches them, while a step's own end
     // cancels nothing else.
     let step_cancel = cancel.child_token();
+    let continue_later: Arc<str> = options
+        .continue_later
+        .as_deref()
+        .unwrap_or(task::RUN_AGAIN)
+        .into();
     let mut states: Vec<State> = dag
         .order()
         .iter()
@@ -359,9 +372,11 @@ pub async fn run(
             let step = dag.node(index).clone();
             let events = events.clone();
             let cancel = step_cancel.clone();
+            let continue_later = continue_later.clone();
             let slot = Arc::new(Slot::held(Arc::clone(&slots), permit));
             running.spawn(async move {
-                let result = run_step(step, events, cancel, Arc::clone(&slot)).await;
+                let result =
+                    run_step(step, events, cancel, continue_later, Arc::clone(&slot)).await;
                 Finished {
                     index,
                     result,
@@ -504,6 +519,7 @@ async fn run_step(
     step: StepNode,
     events: EventSink,
     cancel: CancellationToken,
+    continue_later: Arc<str>,
     slot: Arc<Slot>,
 ) -> StepResult {
     let started = Instant::now();
@@ -529,6 +545,7 @@ async fn run_step(
             deadline,
             cancel: cancel.clone(),
             events: events.clone(),
+            continue_later: continue_later.clone(),
             slot: Arc::clone(&slot),
         };
         // A little grace after the deadline, so that a task's own deadline-aware wait can fail
@@ -564,6 +581,7 @@ async fn run_step(
                     deadline: deadline.min(instant_after(Instant::now(), handler.timeout)),
                     cancel: cancel.clone(),
                     events: events.clone(),
+                    continue_later: continue_later.clone(),
                     slot: Arc::clone(&slot),
                 };
                 let work = with_slot(

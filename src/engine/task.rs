@@ -2,7 +2,7 @@
 //! [`StepContext`] and returns a [`StepOutput`] or a classified [`StepError`].
 //!
 //! A step holds one of the run's parallelism slots while it works. While it only waits (a poll's
-//! delay, the backoff before another attempt) it gives its slot back ([`StepContext::waiting`],
+//! delay, the backoff before another attempt) it gives its slot back ([`StepContext::without_slot`],
 //! which [`StepContext::sleep`] uses), so that the scheduler starts the next ready step, and it
 //! takes a slot again before it goes on.
 
@@ -15,8 +15,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::event::{EventKind, EventSink};
+use crate::event::{EventKind, EventSink, Waiting};
 use crate::resource::ResourceOutcome;
+
+/// How to continue a run when nothing better is known.
+pub(crate) const RUN_AGAIN: &str = "run the same command again";
 
 /// Something the engine can run as a step. It must be idempotent: the engine runs it again after a
 /// retryable failure and after a failure handler.
@@ -24,7 +27,7 @@ use crate::resource::ResourceOutcome;
 pub trait Task: Send + Sync {
     /// Does the work. Long waits should check `ctx.cancel` (or use [`StepContext::sleep`]) so that
     /// cancellation and the deadline reach them. A wait that makes no call (a delay between polls)
-    /// should go through [`StepContext::sleep`] or [`StepContext::waiting`]: then it does not count
+    /// should go through [`StepContext::sleep`] or [`StepContext::without_slot`]: then it does not count
     /// against the run's parallelism.
     async fn run(&self, ctx: &StepContext) -> Result<StepOutput, StepError>;
 }
@@ -106,6 +109,7 @@ pub struct StepContext {
     pub(crate) deadline: Instant,
     pub(crate) cancel: CancellationToken,
     pub(crate) events: EventSink,
+    pub(crate) continue_later: Arc<str>,
     pub(crate) slot: Arc<Slot>,
 }
 
@@ -213,11 +217,11 @@ impl Slot {
 tokio::task_local! {
     /// The slot of the step whose task is running here, and the run's cancellation: what lets a
     /// wait deep inside a task (a call waiting for its turn, in a lower layer that has no
-    /// [`StepContext`]) give the slot back through [`waiting`].
+    /// [`StepContext`]) give the slot back through [`without_slot`].
     static CURRENT: (Arc<Slot>, CancellationToken);
 }
 
-/// Runs a task's future with its step's slot known to [`waiting`].
+/// Runs a task's future with its step's slot known to [`without_slot`].
 pub(crate) async fn with_slot<F: Future>(
     slot: Arc<Slot>,
     cancel: CancellationToken,
@@ -227,12 +231,12 @@ pub(crate) async fn with_slot<F: Future>(
 }
 
 /// Runs `wait` (something that only waits) with the current step's parallelism slot given back,
-/// then takes a slot again, as [`StepContext::waiting`] does, for code that runs inside a step's
+/// then takes a slot again, as [`StepContext::without_slot`] does, for code that runs inside a step's
 /// task but has no [`StepContext`] (a call waiting for its turn under a rate limit). Outside a
 /// step (or in a task the step spawned) it only runs `wait`. If the run is cancelled while it
 /// waits for a slot, it returns without one: the step stops at its next check, and its next
 /// attempt, if any, takes a slot first.
-pub async fn waiting<F: Future>(wait: F) -> F::Output {
+pub async fn without_slot<F: Future>(wait: F) -> F::Output {
     let Ok((slot, cancel)) = CURRENT.try_with(|(slot, cancel)| (Arc::clone(slot), cancel.clone()))
     else {
         return wait.await;
@@ -274,6 +278,7 @@ impl StepContext {
             deadline: super::instant_after(now, timeout),
             cancel: CancellationToken::new(),
             events,
+            continue_later: RUN_AGAIN.into(),
             slot: Arc::new(Slot::unlimited()),
         }
     }
@@ -281,6 +286,12 @@ impl StepContext {
     /// The step's id.
     pub fn step(&self) -> &str {
         &self.step
+    }
+
+    /// How a person continues the run after it stopped (e.g. ``"`teardown resume RUN_ID`"``),
+    /// for a step that gives up to say.
+    pub fn continue_later(&self) -> &str {
+        &self.continue_later
     }
 
     /// Which attempt this is, from 1.
@@ -316,7 +327,7 @@ impl StepContext {
     /// given back, so that another step can work meanwhile; then takes a slot again, waiting for
     /// one to be free, before returning what `wait` returned. Fails with
     /// [`FailureKind::Cancelled`] if the run is cancelled while it waits for a slot.
-    pub async fn waiting<F: Future>(&self, wait: F) -> Result<F::Output, StepError> {
+    pub async fn without_slot<F: Future>(&self, wait: F) -> Result<F::Output, StepError> {
         self.slot.release();
         let mut guard = WaitGuard {
             slot: &self.slot,
@@ -333,7 +344,7 @@ impl StepContext {
 
     /// Sleeps, waking early with an error if the run is cancelled. A sleep that would pass the
     /// step's deadline ends at the deadline with a [`FailureKind::TimedOut`] error. The step does
-    /// not hold its parallelism slot while it sleeps (see [`StepContext::waiting`]).
+    /// not hold its parallelism slot while it sleeps (see [`StepContext::without_slot`]).
     pub async fn sleep(&self, duration: Duration) -> Result<(), StepError> {
         let passes_deadline = duration > self.time_left();
         let wake = if passes_deadline {
@@ -373,6 +384,25 @@ impl StepContext {
             message: message.into(),
             done,
             total,
+            wait: None,
+        });
+    }
+
+    /// Tells the listeners that the step waits for `what` (e.g. `2 network interfaces still
+    /// in-use`) until its deadline. The event carries the deadline, so that a renderer counts
+    /// down by itself until the next look; its `message` is the wait in words as of now.
+    pub fn waiting(&self, what: impl Into<String>, done: u64, total: u64) {
+        let wait = Waiting {
+            what: what.into(),
+            step_started: self.events.since_start(self.started),
+            deadline: self.events.since_start(self.deadline),
+        };
+        self.events.emit(EventKind::StepProgress {
+            step: self.step.to_string(),
+            message: wait.line_at(self.events.elapsed()),
+            done,
+            total,
+            wait: Some(wait),
         });
     }
 }

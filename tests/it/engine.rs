@@ -323,7 +323,7 @@ async fn a_step_back_from_a_wait_waits_for_a_free_slot() {
     assert_eq!(summary.duration, secs(31));
 }
 
-/// Works 1 s, waits 10 s through `engine::waiting` (as a call waiting for its turn does, deep in
+/// Works 1 s, waits 10 s through `engine::without_slot` (as a call waiting for its turn does, deep in
 /// a task with no context at hand), works 1 s.
 struct WaitsWithoutContext {
     log: WorkLog,
@@ -335,7 +335,7 @@ impl Task for WaitsWithoutContext {
     async fn run(&self, ctx: &StepContext) -> Result<StepOutput, StepError> {
         for i in 0..2 {
             if i == 1 {
-                engine::waiting(tokio::time::sleep(secs(10))).await;
+                engine::without_slot(tokio::time::sleep(secs(10))).await;
             }
             let start = self.origin.elapsed();
             tokio::time::sleep(secs(1)).await;
@@ -377,7 +377,7 @@ async fn a_wait_deep_in_a_task_gives_the_slot_back_too() {
     assert_eq!(summary.duration, secs(12));
     // Outside a step it only waits.
     let before = Instant::now();
-    assert_eq!(engine::waiting(async { 7 }).await, 7);
+    assert_eq!(engine::without_slot(async { 7 }).await, 7);
     assert_eq!(before.elapsed(), Duration::ZERO);
 }
 
