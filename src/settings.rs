@@ -48,11 +48,12 @@ pub struct CallTimeoutArgs {
     #[arg(long, value_name = "DURATION", env = "TEARDOWN_CONNECT_TIMEOUT",
           default_value = "5s", value_parser = parse_call_timeout)]
     pub connect_timeout: Duration,
-    /// One attempt of an AWS call (and any single read of its answer), at most.
+    /// One attempt of an AWS call (and any single read of its answer), at most, its wait for its
+    /// turn under the rate limits not counted.
     #[arg(long, value_name = "DURATION", env = "TEARDOWN_ATTEMPT_TIMEOUT",
           default_value = "30s", value_parser = parse_call_timeout)]
     pub attempt_timeout: Duration,
-    /// One AWS call with all its retries, at most.
+    /// One AWS call with all its retries, at most, its waits for its turn not counted.
     #[arg(long, value_name = "DURATION", env = "TEARDOWN_CALL_TIMEOUT",
           default_value = "2m", value_parser = parse_call_timeout)]
     pub call_timeout: Duration,

@@ -18,10 +18,12 @@ use aws_smithy_runtime_api::client::http::{
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, Metadata};
+use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::{
     RuntimeComponents, RuntimeComponentsBuilder,
 };
 use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
 
 /// How many calls to one AWS service may be in flight at once, per set of clients ([`Aws`]).
 ///
@@ -313,6 +315,40 @@ pub(crate) struct ServiceGate {
     rates: RateLimits,
     /// One bucket per throttling group, made at the group's first call.
     buckets: Mutex<HashMap<&'static str, Arc<Bucket>>>,
+    timeouts: GateTimeouts,
+}
+
+/// The SDK's per-attempt and per-call timeouts, kept by the gate rather than by the SDK, so that
+/// they count the time a call spends on the network and in the SDK's backoff, not the time it
+/// waits for its turn here: a wide run queues many calls behind AWS's slowest groups (1 a second),
+/// and that queue must not time them out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GateTimeouts {
+    /// One attempt on the network.
+    pub attempt: Option<Duration>,
+    /// One call, its attempts and the backoff between them, without the waits at the gate.
+    pub call: Option<Duration>,
+}
+
+/// When a call's first attempt went out, and how long its attempts have waited at the gate: kept
+/// in the call's configuration across its attempts, and handed to each attempt's request.
+#[derive(Clone, Debug)]
+struct CallClock {
+    started: tokio::time::Instant,
+    gated: Arc<Mutex<Duration>>,
+}
+
+impl Storable for CallClock {
+    type Storer = StoreReplace<Self>;
+}
+
+impl CallClock {
+    /// Adds an attempt's wait at the gate; the total so far.
+    fn gated(&self, waited: Duration) -> Duration {
+        let mut gated = self.gated.lock().unwrap_or_else(|p| p.into_inner());
+        *gated += waited;
+        *gated
+    }
 }
 
 /// One call in flight: holds its permit, and gives it back when the call finishes or is dropped
@@ -323,7 +359,12 @@ pub struct InFlight {
 }
 
 impl ServiceGate {
-    fn new(service: &'static str, limit: usize, rates: RateLimits) -> ServiceGate {
+    fn new(
+        service: &'static str,
+        limit: usize,
+        rates: RateLimits,
+        timeouts: GateTimeouts,
+    ) -> ServiceGate {
         let limit = limit.max(1);
         ServiceGate {
             service,
@@ -333,6 +374,7 @@ impl ServiceGate {
             peak: AtomicUsize::new(0),
             rates,
             buckets: Mutex::new(HashMap::new()),
+            timeouts,
         }
     }
 
@@ -409,8 +451,9 @@ impl CallConcurrency {
         service: &'static str,
         limit: usize,
         rates: RateLimits,
+        timeouts: GateTimeouts,
     ) -> Arc<ServiceGate> {
-        let gate = Arc::new(ServiceGate::new(service, limit, rates));
+        let gate = Arc::new(ServiceGate::new(service, limit, rates, timeouts));
         self.gates
             .lock()
             .expect("call concurrency poisoned")
@@ -425,6 +468,11 @@ impl CallConcurrency {
             .iter()
             .find(|g| g.service == service)
             .cloned()
+    }
+
+    /// The timeouts the gate of `service` keeps for its calls (see [`GateTimeouts`]).
+    pub fn timeouts(&self, service: &str) -> Option<GateTimeouts> {
+        self.gate(service).map(|g| g.timeouts)
     }
 
     /// The limit of `service` (as the SDK names it: `CloudFormation`, `ECS`, `Secrets Manager`),
@@ -518,9 +566,9 @@ impl HttpClient for LimitedHttpClient {
 /// Sends one attempt once its throttling group has a token and its service a free permit, and
 /// holds the permit until the answer (its status and headers) is back. The SDK calls this once
 /// per attempt, so a retry waits for a token and a permit again, and the backoff before it holds
-/// none. The waits count against the SDK's attempt and call timeouts: a call waits for a token
-/// about (calls queued in its group) / (the group's rate), which at the default parallelism is
-/// a few seconds at most even in the slowest group (1 call a second).
+/// none. The attempt and call timeouts are kept here ([`GateTimeouts`]), without the waits at the
+/// gate: a call waits for a token about (calls queued in its group) / (the group's rate), which
+/// for a hundred labs' deregistrations at 1 a second is well over a minute.
 #[derive(Debug)]
 pub(crate) struct LimitedConnector {
     pub(crate) inner: SharedHttpConnector,
@@ -532,19 +580,70 @@ impl HttpConnector for LimitedConnector {
         let inner = self.inner.clone();
         let gate = Arc::clone(&self.gate);
         HttpConnectorFuture::new(async move {
-            let operation = request.extension::<OperationName>().map(|o| o.0.clone());
-            let _in_flight = gate.admit(operation.as_deref()).await;
-            inner.call(request).await
+            let tag = request.extension::<AttemptTag>().cloned();
+            let arrived = tokio::time::Instant::now();
+            let _in_flight = Arc::clone(&gate)
+                .admit(tag.as_ref().map(|t| t.operation.as_str()))
+                .await;
+            let now = tokio::time::Instant::now();
+            let call_left = match (&tag, gate.timeouts.call) {
+                (Some(tag), Some(call)) => {
+                    let gated = tag.clock.gated(now - arrived);
+                    Some((tag.clock.started + call + gated).saturating_duration_since(now))
+                }
+                _ => None,
+            };
+            let limit = match (gate.timeouts.attempt, call_left) {
+                (Some(a), Some(c)) => Some(a.min(c)),
+                (a, c) => a.or(c),
+            };
+            let Some(limit) = limit else {
+                return inner.call(request).await;
+            };
+            let timed_out = || {
+                ConnectorError::timeout(
+                    format!(
+                        "no answer within {} (the call's time on the network, its waits for its turn not counted)",
+                        crate::util::short_duration(limit)
+                    )
+                    .into(),
+                )
+            };
+            if limit.is_zero() {
+                return Err(timed_out());
+            }
+            match tokio::time::timeout(limit, inner.call(request)).await {
+                Ok(answer) => answer,
+                Err(_) => Err(timed_out()),
+            }
         })
     }
 }
 
-/// The operation an attempt belongs to, put on its request for the gate to read.
+/// The operation an attempt belongs to and its call's clock, put on its request for the gate.
 #[derive(Clone, Debug)]
-struct OperationName(String);
+pub(crate) struct AttemptTag {
+    operation: String,
+    clock: CallClock,
+}
 
-/// Names each attempt's operation on its request (an extension, never sent), so that the
-/// gate, which sees only HTTP requests, can pace it by throttling group.
+impl AttemptTag {
+    /// The tag of a first attempt of `operation`, its call starting now (for tests).
+    #[cfg(test)]
+    pub(crate) fn new(operation: &str) -> AttemptTag {
+        AttemptTag {
+            operation: operation.to_string(),
+            clock: CallClock {
+                started: tokio::time::Instant::now(),
+                gated: Arc::default(),
+            },
+        }
+    }
+}
+
+/// Tags each attempt's request (an extension, never sent) with its operation and its call's
+/// clock, so that the gate, which sees only HTTP requests, can pace it by throttling group and
+/// keep its timeouts.
 #[derive(Debug)]
 pub(crate) struct NameOperations;
 
@@ -559,10 +658,24 @@ impl Intercept for NameOperations {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        if let Some(metadata) = cfg.load::<Metadata>() {
-            let name = OperationName(metadata.name().to_string());
-            context.request_mut().add_extension(name);
-        }
+        let clock = match cfg.load::<CallClock>() {
+            Some(clock) => clock.clone(),
+            None => {
+                let clock = CallClock {
+                    started: tokio::time::Instant::now(),
+                    gated: Arc::default(),
+                };
+                cfg.interceptor_state().store_put(clock.clone());
+                clock
+            }
+        };
+        let operation = cfg
+            .load::<Metadata>()
+            .map(|m| m.name().to_string())
+            .unwrap_or_default();
+        context
+            .request_mut()
+            .add_extension(AttemptTag { operation, clock });
         Ok(())
     }
 }

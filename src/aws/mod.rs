@@ -63,7 +63,9 @@ pub struct AwsOptions {
 /// How long one AWS call may take, so that an endpoint that accepts a connection and never answers
 /// cannot hang a run: connecting, each attempt (and each read of its answer), and the whole call
 /// with its retries. A call that times out is an error like any other (retried within the step's
-/// deadline), and the step's own deadline bounds the step whatever its calls do.
+/// deadline), and the step's own deadline bounds the step whatever its calls do. The SDK keeps the
+/// connect and read timeouts; the attempt and call timeouts are kept by the gate of
+/// [`CallLimits`] ([`GateTimeouts`]), which leaves out a call's waits for its turn there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CallTimeouts {
     /// Establishing a connection.
@@ -201,6 +203,20 @@ impl Aws {
             }
             (None, None) => CallTimeouts::default().config(),
         };
+        // The attempt and call timeouts are kept by the gate, which can leave out the time a call
+        // waits for its turn there; the SDK keeps connecting and reading.
+        let gate_timeouts = GateTimeouts {
+            attempt: timeouts.operation_attempt_timeout(),
+            call: timeouts.operation_timeout(),
+        };
+        let timeouts = {
+            let mut sdk = aws_smithy_types::timeout::TimeoutConfig::builder()
+                .disable_operation_attempt_timeout()
+                .disable_operation_timeout();
+            sdk.set_connect_timeout(timeouts.connect_timeout());
+            sdk.set_read_timeout(timeouts.read_timeout());
+            sdk.build()
+        };
         let concurrency = CallConcurrency::default();
         let limits = options.call_limits;
 
@@ -215,7 +231,7 @@ impl Aws {
                 if let Some(http) = &http {
                     builder.set_http_client(Some(SharedHttpClient::new(LimitedHttpClient {
                         inner: http.clone(),
-                        gate: concurrency.add($service, $limit, limits.rates),
+                        gate: concurrency.add($service, $limit, limits.rates, gate_timeouts),
                     })));
                 }
                 $krate::Client::from_conf(builder.build())

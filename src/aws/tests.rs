@@ -8,7 +8,7 @@ use aws_smithy_runtime_api::client::http::{
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::result::SdkError;
 
-use super::limits::LimitedConnector;
+use super::limits::{AttemptTag, LimitedConnector};
 use super::*;
 
 #[test]
@@ -95,7 +95,7 @@ fn request(path: &str) -> HttpRequest {
 fn limited(concurrency: &CallConcurrency, limit: usize) -> LimitedConnector {
     LimitedConnector {
         inner: SharedHttpConnector::new(OkOrHang),
-        gate: concurrency.add("ECS", limit, RateLimits::Off),
+        gate: concurrency.add("ECS", limit, RateLimits::Off, GateTimeouts::default()),
     }
 }
 
@@ -358,6 +358,7 @@ fn every_client_has_call_timeouts_from_the_options_or_the_configuration() {
         builder.set_timeout_config(timeouts);
         builder.build()
     };
+    // (the SDK's timeouts, the gate's) of the clients built from a configuration and options.
     let timeouts_of = |config: &SdkConfig, timeouts: Option<CallTimeouts>| {
         let aws = Aws::from_sdk_config(
             config,
@@ -371,32 +372,92 @@ fn every_client_has_call_timeouts_from_the_options_or_the_configuration() {
         let sts = aws.sts.config().timeout_config().unwrap().clone();
         let ecs = aws.ecs.config().timeout_config().unwrap().clone();
         assert_eq!(sts, ecs);
-        sts
+        let gate = aws.concurrency.timeouts("STS").unwrap();
+        assert_eq!(Some(gate), aws.concurrency.timeouts("ECS"));
+        // The SDK connects and reads; the gate keeps the attempt and call timeouts, so that
+        // they leave out the waits for a turn.
+        assert_eq!(sts.operation_attempt_timeout(), None);
+        assert_eq!(sts.operation_timeout(), None);
+        (sts, gate)
     };
     // Nothing set anywhere: the defaults, never none.
-    let defaults = timeouts_of(&sdk_config(None), None);
-    assert_eq!(defaults.connect_timeout(), Some(Duration::from_secs(5)));
-    assert_eq!(defaults.read_timeout(), Some(Duration::from_secs(30)));
-    assert_eq!(
-        defaults.operation_attempt_timeout(),
-        Some(Duration::from_secs(30))
-    );
-    assert_eq!(defaults.operation_timeout(), Some(Duration::from_secs(120)));
+    let (sdk, gate) = timeouts_of(&sdk_config(None), None);
+    assert_eq!(sdk.connect_timeout(), Some(Duration::from_secs(5)));
+    assert_eq!(sdk.read_timeout(), Some(Duration::from_secs(30)));
+    assert_eq!(gate.attempt, Some(Duration::from_secs(30)));
+    assert_eq!(gate.call, Some(Duration::from_secs(120)));
     // The options win.
     let short = CallTimeouts {
         connect: Duration::from_secs(1),
         attempt: Duration::from_secs(2),
         operation: Duration::from_secs(3),
     };
-    let set = timeouts_of(&sdk_config(None), Some(short));
-    assert_eq!(set.operation_timeout(), Some(Duration::from_secs(3)));
+    let (sdk, gate) = timeouts_of(&sdk_config(None), Some(short));
+    assert_eq!(sdk.connect_timeout(), Some(Duration::from_secs(1)));
+    assert_eq!(gate.call, Some(Duration::from_secs(3)));
     // What the configuration sets is kept, and what it does not is filled in.
     let configured = aws_smithy_types::timeout::TimeoutConfig::builder()
         .operation_timeout(Duration::from_secs(7))
         .build();
-    let merged = timeouts_of(&sdk_config(Some(configured)), None);
-    assert_eq!(merged.operation_timeout(), Some(Duration::from_secs(7)));
-    assert_eq!(merged.connect_timeout(), Some(Duration::from_secs(5)));
+    let (sdk, gate) = timeouts_of(&sdk_config(Some(configured)), None);
+    assert_eq!(gate.call, Some(Duration::from_secs(7)));
+    assert_eq!(sdk.connect_timeout(), Some(Duration::from_secs(5)));
+}
+
+fn tagged(path: &str, operation: &str) -> HttpRequest {
+    let mut request = request(path);
+    request.add_extension(AttemptTag::new(operation));
+    request
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_wait_for_a_turn_does_not_count_against_the_call_timeout() {
+    let concurrency = CallConcurrency::default();
+    let connector = LimitedConnector {
+        inner: SharedHttpConnector::new(OkOrHang),
+        gate: concurrency.add(
+            "ECS",
+            8,
+            RateLimits::Published,
+            GateTimeouts {
+                attempt: Some(Duration::from_secs(2)),
+                call: Some(Duration::from_secs(5)),
+            },
+        ),
+    };
+    // Empty the task-definition group's bucket (18 at once, then 0.9 a second), and queue six
+    // more ahead: the next call waits about 7.8 s for its token, longer than its 5 s.
+    for _ in 0..18 {
+        drop(concurrency.admit("ECS", "DeregisterTaskDefinition").await);
+    }
+    let ahead: Vec<_> = (0..6)
+        .map(|_| {
+            let concurrency = concurrency.clone();
+            tokio::spawn(async move {
+                drop(concurrency.admit("ECS", "DeregisterTaskDefinition").await);
+            })
+        })
+        .collect();
+    tokio::task::yield_now().await;
+    let start = tokio::time::Instant::now();
+    let answer = connector
+        .call(tagged("/ok", "DeregisterTaskDefinition"))
+        .await;
+    assert!(answer.is_ok(), "{answer:?}");
+    assert!(
+        start.elapsed() > Duration::from_secs(7),
+        "{:?}",
+        start.elapsed()
+    );
+    for a in ahead {
+        a.await.unwrap();
+    }
+    // An endpoint that never answers is still cut off at the attempt timeout.
+    let start = tokio::time::Instant::now();
+    let answer = connector.call(tagged("/hang", "DescribeTasks")).await;
+    let error = answer.expect_err("a hung call times out");
+    assert!(error.is_timeout(), "{error:?}");
+    assert_eq!(start.elapsed(), Duration::from_secs(2));
 }
 
 #[test]
