@@ -395,6 +395,8 @@ pub(super) struct SweepMeasured {
     /// Steps skipped because a step they wait for failed.
     pub skipped: usize,
     pub violations: usize,
+    /// What the first out-of-order act was, if any.
+    pub first_violation: Option<String>,
     pub calls: u64,
     pub throttled: u64,
     pub gave_up: u64,
@@ -501,6 +503,13 @@ pub(super) fn simulate_sweep(
             .filter(|s| matches!(s.outcome, StepOutcome::Skipped { .. }))
             .count();
         let retried_steps = summary.steps.iter().filter(|s| s.attempts > 1).count();
+        let first_violation = worlds
+            .iter()
+            .enumerate()
+            .find_map(|(lab, w)| {
+                let w = w.lock().expect("world");
+                w.violations.first().map(|v| format!("Lab-{lab:03}: {v}"))
+            });
         let violations = worlds
             .iter()
             .map(|w| w.lock().expect("world").violations.len())
@@ -532,6 +541,7 @@ pub(super) fn simulate_sweep(
             failed,
             skipped,
             violations,
+            first_violation,
             calls: account.calls.values().sum(),
             throttled: account.throttled.values().sum(),
             gave_up: account.gave_up,
@@ -641,6 +651,12 @@ pub(super) fn report(many: usize, parallelisms: &[u16]) {
             }
             let counts: Vec<String> = by_step.iter().map(|(s, n)| format!("{s} {n}")).collect();
             println!("\nfailed steps: {}; the first: {first}", counts.join(", "));
+        }
+        if let Some(violation) = &m.first_violation {
+            println!(
+                "\nout of order ({} in all), the first: {violation}",
+                m.violations
+            );
         }
     }
     println!("\nThe throttling groups and their figures:\n");
