@@ -503,13 +503,10 @@ pub(super) fn simulate_sweep(
             .filter(|s| matches!(s.outcome, StepOutcome::Skipped { .. }))
             .count();
         let retried_steps = summary.steps.iter().filter(|s| s.attempts > 1).count();
-        let first_violation = worlds
-            .iter()
-            .enumerate()
-            .find_map(|(lab, w)| {
-                let w = w.lock().expect("world");
-                w.violations.first().map(|v| format!("Lab-{lab:03}: {v}"))
-            });
+        let first_violation = worlds.iter().enumerate().find_map(|(lab, w)| {
+            let w = w.lock().expect("world");
+            w.violations.first().map(|v| format!("Lab-{lab:03}: {v}"))
+        });
         let violations = worlds
             .iter()
             .map(|w| w.lock().expect("world").violations.len())

@@ -172,7 +172,7 @@ pub struct RunOptions {
     pub continue_later: Option<String>,
 }
 
-/// Steps running at once, at most, unless the user says otherwise (`--parallelism`).
+/// Steps at work at once, at most, unless the user says otherwise (`--parallelism`).
 pub const DEFAULT_PARALLELISM: u16 = 8;
 
 impl Default for RunOptions {
