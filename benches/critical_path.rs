@@ -572,13 +572,16 @@ impl Action for SimulatedAction {
 
 /// Clients for `ActionStep`; the simulated actions never call them.
 fn offline_aws() -> Arc<Aws> {
+    offline_aws_with(Default::default())
+}
+
+/// The clients, built offline with `options` (nothing is sent: the simulations make no call).
+fn offline_aws_with(options: teardown::aws::AwsOptions) -> Arc<Aws> {
     let config = SdkConfig::builder()
         .region(Region::new("us-west-2"))
         .behavior_version(BehaviorVersion::latest())
         .build();
-    Arc::new(
-        Aws::from_sdk_config(&config, Mode::Apply, Default::default()).expect("offline clients"),
-    )
+    Arc::new(Aws::from_sdk_config(&config, Mode::Apply, options).expect("offline clients"))
 }
 
 /// Binds a planned step to its simulated action through the real adapter, as `Plan::bind` binds
@@ -966,6 +969,45 @@ fn engine_once(text: &str) -> EngineMeasured {
     }
 }
 
+/// One size of the parse-scaling measurement.
+struct ParseMeasured {
+    steps: usize,
+    kib: usize,
+    /// `toml_edit`'s parse of the text alone.
+    toml: Vec<Duration>,
+    /// `plan::parse`: the TOML, deserializing, validating every step, the DAG.
+    parse: Vec<Duration>,
+}
+
+/// Times `plan::parse`, and the TOML parse inside it, on generated plans of each size.
+fn parse_scaling(sizes: &[(usize, usize)]) -> Vec<ParseMeasured> {
+    sizes
+        .iter()
+        .map(|&(steps, repeats)| {
+            let text = generated_plan(steps, (steps / 10).max(1));
+            let mut toml = Vec::new();
+            let mut parse = Vec::new();
+            for _ in 0..repeats {
+                let clock = std::time::Instant::now();
+                let document = toml_edit::ImDocument::parse(text.as_str()).expect("valid TOML");
+                toml.push(clock.elapsed());
+                drop(document);
+                let clock = std::time::Instant::now();
+                let plan = plan::parse(Path::new("generated.toml"), &text, &[])
+                    .expect("the generated plan is valid");
+                parse.push(clock.elapsed());
+                assert_eq!(plan.dag.len(), steps);
+            }
+            ParseMeasured {
+                steps,
+                kib: text.len() / 1024,
+                toml,
+                parse,
+            }
+        })
+        .collect()
+}
+
 fn median(mut values: Vec<Duration>) -> Duration {
     values.sort();
     values[values.len() / 2]
@@ -1088,6 +1130,12 @@ fn main() {
     } else {
         (1_000, 1, 5)
     };
+    // Part 2b: plan sizes for the parse's scaling, each with its number of runs.
+    let parse_sizes: &[(usize, usize)] = if full {
+        &[(1_000, 5), (10_000, 3), (100_000, 1)]
+    } else {
+        &[(100, 1), (1_000, 1)]
+    };
     // Part 3: labs in the big sweep, and the parallelisms tried (8 is the CLI's default).
     let (labs, parallelisms): (usize, &[u16]) = if full {
         (100, &[8, 64, 128, 256])
@@ -1099,6 +1147,7 @@ fn main() {
     let text = generated_plan(steps, steps / 10);
     let engine: Vec<EngineMeasured> = (0..repeats).map(|_| engine_once(&text)).collect();
     let hwm = proc_status_kib("VmHWM:");
+    let scaling = parse_scaling(parse_sizes);
 
     let plan = match plan::load(Path::new(WORKSHOP_PLAN), &[]) {
         Ok(plan) => plan,
@@ -1301,7 +1350,39 @@ fn main() {
         _ => println!("\nPeak RSS: /proc/self/status is not readable here."),
     }
 
-    scale::report(&aws, labs, parallelisms);
+    println!(
+        "\n### 2b. Plan parsing against plan size ({})\n",
+        if cfg!(debug_assertions) {
+            "dev profile: unoptimised"
+        } else {
+            "optimised build"
+        }
+    );
+    println!("The same generated plans at three sizes (10 layers, each step after two of the layer before). Median of the runs; per step, and against the smallest size's time per step (1.00 = linear).\n");
+    println!("| steps | KiB of TOML | runs | `plan::parse` | per step | TOML alone (`toml_edit`) | the rest: deserialize, validate, DAG | per step, against the smallest |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let per_step = |d: Duration, n: usize| d.as_secs_f64() * 1e6 / n as f64;
+    let base = scaling
+        .first()
+        .map(|m| per_step(median(m.parse.clone()), m.steps))
+        .unwrap_or(1.0);
+    for m in &scaling {
+        let parse = median(m.parse.clone());
+        let toml = median(m.toml.clone());
+        println!(
+            "| {} | {} | {} | {} | {:.1} µs | {} | {} | {:.2} |",
+            m.steps,
+            m.kib,
+            m.parse.len(),
+            ms(parse),
+            per_step(parse, m.steps),
+            ms(toml),
+            ms(parse.saturating_sub(toml)),
+            per_step(parse, m.steps) / base,
+        );
+    }
+
+    scale::report(labs, parallelisms);
 }
 
 /// The simulation's own consistency: not a measurement.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::aws::{AwsOptions, CallLimits, CallTimeouts};
+use crate::aws::{AwsOptions, CallLimits, CallTimeouts, RateLimits};
 use crate::render::OutputFormat;
 
 /// Which AWS credentials and endpoint: every command that calls AWS flattens these, so each
@@ -42,7 +42,7 @@ impl AwsArgs {
 /// a real run is in [`RealRunSettings`]).
 #[derive(Debug, Args)]
 pub struct RunSettings {
-    /// Steps running at once, at most.
+    /// Steps at work at once, at most (a step only waiting between polls does not count).
     #[arg(long, default_value_t = crate::engine::DEFAULT_PARALLELISM,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallelism: u16,
@@ -87,11 +87,12 @@ pub struct CallTimeoutArgs {
     #[arg(long, value_name = "DURATION", env = "TEARDOWN_CONNECT_TIMEOUT",
           default_value = "5s", value_parser = parse_call_timeout)]
     pub connect_timeout: Duration,
-    /// One attempt of an AWS call (and any single read of its answer), at most.
+    /// One attempt of an AWS call (and any single read of its answer), at most, its wait for its
+    /// turn under the rate limits not counted.
     #[arg(long, value_name = "DURATION", env = "TEARDOWN_ATTEMPT_TIMEOUT",
           default_value = "30s", value_parser = parse_call_timeout)]
     pub attempt_timeout: Duration,
-    /// One AWS call with all its retries, at most.
+    /// One AWS call with all its retries, at most, its waits for its turn not counted.
     #[arg(long, value_name = "DURATION", env = "TEARDOWN_CALL_TIMEOUT",
           default_value = "2m", value_parser = parse_call_timeout)]
     pub call_timeout: Duration,
@@ -126,6 +127,25 @@ pub struct CallLimitArgs {
     #[arg(long, value_name = "N", default_value_t = CallLimits::DEFAULT_CLOUDFORMATION as u16,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub max_concurrent_cloudformation_calls: u16,
+    /// Pace each call to AWS's published rate for its throttling group (`published`), or not
+    /// (`off`: for an emulator, which does not throttle).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "RATES",
+        default_value = "published",
+        env = "TEARDOWN_RATE_LIMITS"
+    )]
+    pub rate_limits: RateLimitArg,
+}
+
+/// `--rate-limits`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RateLimitArg {
+    /// At 90% of the rate AWS publishes for each throttling group.
+    Published,
+    /// Not paced (only the limits on calls in flight).
+    Off,
 }
 
 impl CallLimitArgs {
@@ -134,6 +154,10 @@ impl CallLimitArgs {
         CallLimits {
             cloudformation: self.max_concurrent_cloudformation_calls.into(),
             other: self.max_concurrent_calls.into(),
+            rates: match self.rate_limits {
+                RateLimitArg::Published => RateLimits::Published,
+                RateLimitArg::Off => RateLimits::Off,
+            },
         }
     }
 }

@@ -16,8 +16,16 @@
 //! client-side retry quota of 500 tokens per service, of which a throttled retry costs 5). When
 //! the SDK gives up, the action fails with the same `ThrottlingException` the real client would
 //! return, and the engine retries the step as the plan says.
+//!
+//! Each simulated call first passes teardown's own gate, the real one of `src/aws/limits.rs`
+//! (`CallConcurrency::admit`): its throttling group's token bucket (unless pacing is off) and the
+//! limit on calls in flight per service. As in the real clients, each attempt passes it, and the
+//! call timeout (2 minutes, kept by the gate without the waits for a turn) is modelled: a call
+//! that has not been answered within it fails with a timeout, which the engine retries like any
+//! transient error.
 
 use super::*;
+use teardown::aws::{AwsOptions, CallLimits, RateLimits};
 use teardown::engine::{Handler, StepOutcome};
 use teardown::sweep::SweepPlan;
 
@@ -33,86 +41,18 @@ pub(super) struct Limit {
     pub source: &'static str,
 }
 
-/// The throttling group of every operation the simulated actions make. Figures AWS documents are
-/// cited; the rest are assumptions, and BENCHMARKS.md says which.
+/// The throttling group of every operation the simulated actions make, at AWS's own rate: the
+/// table teardown paces itself by (`teardown::aws::throttling_group`, which cites the AWS page of
+/// every documented figure and says which are assumed), at 100% where teardown allows itself 90%.
+/// One table for both sides, so that the bench cannot flatter the pacing with a gentler AWS.
 pub(super) fn limit_of(operation: &str) -> Limit {
-    let limit = |group, capacity, per_second, source| Limit {
-        group,
-        capacity,
-        per_second,
-        source,
-    };
-    match operation {
-        "ec2:DescribeNetworkInterfaces" => limit(
-            "ec2 non-mutating (Describe*)",
-            100.0,
-            20.0,
-            "documented: EC2 API request throttling, bucket 100, refill 20/s",
-        ),
-        "ec2:DeleteNetworkInterface" => limit(
-            "ec2 mutating",
-            200.0,
-            5.0,
-            "assumed: EC2's mutating-actions bucket as we recall it (200, 5/s), not confirmed",
-        ),
-        "ecs:DescribeClusters" => limit(
-            "ecs cluster reads",
-            50.0,
-            20.0,
-            "documented: ECS request throttling, cluster reads bucket 50; refill 20/s assumed",
-        ),
-        "ecs:ListServices" | "ecs:DescribeServices" => {
-            limit("ecs service reads", 50.0, 20.0, "assumed: as cluster reads")
-        }
-        "ecs:ListTasks" | "ecs:DescribeTasks" => {
-            limit("ecs task reads", 50.0, 20.0, "assumed: as cluster reads")
-        }
-        "ecs:ListTaskDefinitions" | "ecs:DescribeTaskDefinition" => limit(
-            "ecs task definition reads",
-            50.0,
-            20.0,
-            "assumed: as cluster reads",
-        ),
-        "ecs:UpdateService" | "ecs:DeleteService" => {
-            limit("ecs service changes", 20.0, 5.0, "assumed: 20, 5/s")
-        }
-        "ecs:StopTask" => limit("ecs task changes", 20.0, 5.0, "assumed: 20, 5/s"),
-        "ecs:DeleteCluster" => limit("ecs cluster changes", 20.0, 5.0, "assumed: 20, 5/s"),
-        "ecs:DeregisterTaskDefinition" => {
-            limit("ecs task definition changes", 20.0, 5.0, "assumed: 20, 5/s")
-        }
-        "ecr:DescribeRepositories" | "ecr:ListImages" | "ecr:ListTagsForResource" => limit(
-            "ecr reads",
-            20.0,
-            20.0,
-            "assumed: 20/s (ECR's quotas page lists only image push/pull rates)",
-        ),
-        "ecr:DeleteRepository" => limit("ecr changes", 20.0, 20.0, "assumed: 20/s"),
-        "secretsmanager:CancelRotateSecret" => limit(
-            "secretsmanager RotateSecret+CancelRotateSecret",
-            50.0,
-            50.0,
-            "documented: Secrets Manager quotas, 50 per second combined",
-        ),
-        "secretsmanager:ListSecrets" | "secretsmanager:DeleteSecret" => limit(
-            "secretsmanager control plane",
-            50.0,
-            50.0,
-            "assumed: 50/s, as every control-plane rate Secrets Manager lists",
-        ),
-        "cloudformation:DescribeStacks" | "cloudformation:ListStackResources" => limit(
-            "cloudformation reads",
-            20.0,
-            10.0,
-            "assumed: 20, 10/s (CloudFormation documents no API rates)",
-        ),
-        "cloudformation:DeleteStack" => limit(
-            "cloudformation DeleteStack",
-            10.0,
-            2.0,
-            "assumed: 10, 2/s (CloudFormation documents no API rates)",
-        ),
-        other => panic!("no throttling group for {other}"),
+    let (prefix, name) = operation.split_once(':').expect("service:Name");
+    let group = teardown::aws::throttling_group(sdk_service(prefix), name);
+    Limit {
+        group: group.name,
+        capacity: group.rate.burst,
+        per_second: group.rate.per_second,
+        source: group.source,
     }
 }
 
@@ -238,6 +178,8 @@ pub(super) struct Account {
     throttled: BTreeMap<&'static str, u64>,
     /// Calls the SDK gave up on (attempts or retry quota exhausted).
     gave_up: u64,
+    /// Calls not answered within the SDK's call timeout (waits for teardown's gate included).
+    timed_out: u64,
 }
 
 impl Account {
@@ -250,6 +192,7 @@ impl Account {
             calls: BTreeMap::new(),
             throttled: BTreeMap::new(),
             gave_up: 0,
+            timed_out: 0,
         }
     }
 
@@ -303,21 +246,60 @@ impl Account {
     }
 }
 
-/// Part 1's simulated action, whose calls go through the account's rate limits first.
+/// Part 1's simulated action, whose calls pass teardown's gate and then the account's rate
+/// limits.
 struct Throttled {
     inner: SimulatedAction,
     account: Arc<Mutex<Account>>,
+    aws: Arc<Aws>,
+}
+
+/// The timeout for one call, its attempts and the SDK's backoff included, the waits at teardown's
+/// gate not (teardown's default).
+const CALL_TIMEOUT: Duration = teardown::aws::CallTimeouts::DEFAULT_OPERATION;
+
+/// The SDK's name of a service, from the bench's `service:Operation` prefix.
+fn sdk_service(prefix: &str) -> &'static str {
+    match prefix {
+        "ec2" => "EC2",
+        "ecs" => "ECS",
+        "ecr" => "ECR",
+        "cloudformation" => "CloudFormation",
+        "secretsmanager" => "Secrets Manager",
+        other => panic!("no client for {other}"),
+    }
 }
 
 impl Throttled {
     /// Makes the calls of one find, act or poll, one after another, each retried as the SDK would.
-    /// The last call's 50 ms are spent by the simulated action itself, which then answers.
-    async fn calls(&self, operations: Vec<&'static str>) -> Result<(), AwsError> {
+    /// The last call's 50 ms are spent by the simulated action itself, which then answers: the
+    /// returned permit keeps that call in flight meanwhile.
+    async fn calls(
+        &self,
+        operations: Vec<&'static str>,
+    ) -> Result<Option<teardown::aws::InFlight>, AwsError> {
         let latency = self.inner.world.lock().expect("world").lat.call;
         let last = operations.len() - 1;
         for (i, operation) in operations.into_iter().enumerate() {
+            let (prefix, name) = operation.split_once(':').expect("service:Name");
+            let service = sdk_service(prefix);
+            let started = Instant::now();
+            let mut gated = Duration::ZERO;
             let mut attempt = 1;
             loop {
+                // teardown's gate, as the real connector passes it for every attempt.
+                let arrived = Instant::now();
+                let permit = self.aws.concurrency.admit(service, name).await;
+                gated += arrived.elapsed();
+                if started.elapsed() - gated + latency > CALL_TIMEOUT {
+                    self.account.lock().expect("account").timed_out += 1;
+                    return Err(AwsError {
+                        class: teardown::aws::ErrorClass::Retryable,
+                        code: None,
+                        operation: format!("{service}.{name}"),
+                        message: "the AWS endpoint did not answer in time (call timeout)".into(),
+                    });
+                }
                 let admitted = self
                     .account
                     .lock()
@@ -330,11 +312,13 @@ impl Throttled {
                         .succeeded(operation, attempt > 1);
                     if i < last {
                         tokio::time::sleep(latency).await;
+                        break;
                     }
-                    break;
+                    return Ok(permit);
                 }
                 // The throttling error takes a round trip too.
                 tokio::time::sleep(latency).await;
+                drop(permit);
                 let delay = self
                     .account
                     .lock()
@@ -343,7 +327,6 @@ impl Throttled {
                 match delay {
                     Some(delay) => tokio::time::sleep(delay).await,
                     None => {
-                        let (service, name) = operation.split_once(':').expect("service:Name");
                         return Err(AwsError {
                             class: teardown::aws::ErrorClass::Retryable,
                             code: Some("ThrottlingException".into()),
@@ -355,7 +338,7 @@ impl Throttled {
                 attempt += 1;
             }
         }
-        Ok(())
+        Ok(None)
     }
 }
 
@@ -370,13 +353,15 @@ impl Action for Throttled {
     }
 
     async fn find(&self, aws: &Aws) -> Result<Vec<Resource>, AwsError> {
-        self.calls(operations(self.inner.sim, Phase::Find, None))
+        let _in_flight = self
+            .calls(operations(self.inner.sim, Phase::Find, None))
             .await?;
         self.inner.find(aws).await
     }
 
     async fn act(&self, aws: &Aws, resource: &Resource) -> Result<Acted, AwsError> {
-        self.calls(operations(self.inner.sim, Phase::Act, Some(resource)))
+        let _in_flight = self
+            .calls(operations(self.inner.sim, Phase::Act, Some(resource)))
             .await?;
         self.inner.act(aws, resource).await
     }
@@ -385,7 +370,8 @@ impl Action for Throttled {
         if !self.inner.sim.polls() {
             return Ok(Vec::new());
         }
-        self.calls(operations(self.inner.sim, Phase::Poll, None))
+        let _in_flight = self
+            .calls(operations(self.inner.sim, Phase::Poll, None))
             .await?;
         self.inner.still_pending(aws, acted).await
     }
@@ -400,6 +386,8 @@ pub(super) struct SweepMeasured {
     pub labs: usize,
     pub parallelism: u16,
     pub limited: bool,
+    /// teardown's pacing per throttling group.
+    pub paced: bool,
     pub wall: Duration,
     pub steps: usize,
     /// Steps that failed, with why.
@@ -407,9 +395,15 @@ pub(super) struct SweepMeasured {
     /// Steps skipped because a step they wait for failed.
     pub skipped: usize,
     pub violations: usize,
+    /// What the first out-of-order act was, if any.
+    pub first_violation: Option<String>,
     pub calls: u64,
     pub throttled: u64,
     pub gave_up: u64,
+    /// Calls that hit the SDK's call timeout.
+    pub timed_out: u64,
+    /// Per group paced by teardown: (service group, calls, calls that waited, longest wait).
+    pub pacing: Vec<(String, u64, u64, Duration)>,
     /// Steps that needed more than one attempt.
     pub retried_steps: usize,
     pub throttled_by_group: BTreeMap<&'static str, u64>,
@@ -425,10 +419,10 @@ impl SweepMeasured {
 /// Runs the sweep's merged DAG of `labs` copies of the stale-labs plan in paused time.
 pub(super) fn simulate_sweep(
     sweep: &SweepPlan,
-    aws: &Arc<Aws>,
     labs: usize,
     parallelism: u16,
     limited: bool,
+    paced: bool,
 ) -> SweepMeasured {
     let plan = &sweep.plan;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -437,6 +431,19 @@ pub(super) fn simulate_sweep(
         .build()
         .expect("a paused runtime");
     runtime.block_on(async {
+        // A set of clients of its own for every run, as `teardown sweep` makes one per region: its
+        // buckets start full, on this runtime's virtual clock.
+        let aws = &offline_aws_with(AwsOptions {
+            call_limits: CallLimits {
+                rates: if paced {
+                    RateLimits::Published
+                } else {
+                    RateLimits::Off
+                },
+                ..CallLimits::default()
+            },
+            ..AwsOptions::default()
+        });
         let account = Arc::new(Mutex::new(Account::new(limited)));
         let mut worlds = Vec::new();
         let mut nodes = Vec::new();
@@ -447,6 +454,7 @@ pub(super) fn simulate_sweep(
                 let action = Throttled {
                     inner: SimulatedAction::new(step, Polling::Teardown, &world),
                     account: account.clone(),
+                    aws: aws.clone(),
                 };
                 Arc::new(ActionStep::new(
                     Arc::new(action),
@@ -495,6 +503,10 @@ pub(super) fn simulate_sweep(
             .filter(|s| matches!(s.outcome, StepOutcome::Skipped { .. }))
             .count();
         let retried_steps = summary.steps.iter().filter(|s| s.attempts > 1).count();
+        let first_violation = worlds.iter().enumerate().find_map(|(lab, w)| {
+            let w = w.lock().expect("world");
+            w.violations.first().map(|v| format!("Lab-{lab:03}: {v}"))
+        });
         let violations = worlds
             .iter()
             .map(|w| w.lock().expect("world").violations.len())
@@ -508,15 +520,25 @@ pub(super) fn simulate_sweep(
         for (op, n) in &account.calls {
             *calls_by_group.entry(limit_of(op).group).or_default() += n;
         }
+        let pacing = aws
+            .concurrency
+            .pacing()
+            .into_iter()
+            .map(|p| (p.group.name.to_string(), p.calls, p.waited, p.longest_wait))
+            .collect();
         SweepMeasured {
             labs,
             parallelism,
             limited,
+            paced,
+            timed_out: account.timed_out,
+            pacing,
             wall: summary.duration,
             steps,
             failed,
             skipped,
             violations,
+            first_violation,
             calls: account.calls.values().sum(),
             throttled: account.throttled.values().sum(),
             gave_up: account.gave_up,
@@ -535,22 +557,24 @@ pub(super) fn sweep_plan() -> SweepPlan {
     }
 }
 
-/// Prints part 3: 1 lab and `many` labs, at the CLI's default parallelism and at larger ones.
-pub(super) fn report(aws: &Arc<Aws>, many: usize, parallelisms: &[u16]) {
+/// Prints part 3: 1 lab and `many` labs, at the CLI's default parallelism and at larger ones, with
+/// teardown's pacing (the default), without it, and without AWS's limits.
+pub(super) fn report(many: usize, parallelisms: &[u16]) {
     let sweep = sweep_plan();
     println!(
         "\n## 3. A sweep of many labs under AWS's rate limits (virtual time; BENCHMARKS.md, 4b)\n"
     );
     println!(
-        "The merged DAG of `{SWEEP_PLAN}` (9 steps a lab), each lab at part 1's nominal latencies; every simulated call is the real action's API calls, 50 ms each, against per-account token buckets; throttled calls are retried as the SDK's standard strategy does (5 attempts, jittered exponential backoff from 1 s to 20 s, a 500-token retry quota per service).\n"
+        "The merged DAG of `{SWEEP_PLAN}` (9 steps a lab), each lab at part 1's nominal latencies; every simulated call is the real action's API calls, 50 ms each, through teardown's own gate (`CallConcurrency::admit`: the token bucket of its throttling group at 90% of AWS's rate, when paced, then the limit on calls in flight per service), against per-account token buckets; throttled calls are retried as the SDK's standard strategy does (5 attempts, jittered exponential backoff from 1 s to 20 s, a 500-token retry quota per service), and a call not answered within the call timeout ({}, the waits at the gate not counted) fails.\n",
+        secs(CALL_TIMEOUT)
     );
-    println!("| labs | parallelism | rate limits | wall (virtual) | ratio to 1 lab | steps | failed / skipped | API calls | throttled answers | calls the SDK gave up on | steps retried |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("| labs | parallelism | AWS's rate limits | teardown's pacing | wall (virtual) | ratio to 1 lab | steps | failed / skipped | API calls | throttled answers | calls the SDK gave up on | calls timed out | steps retried |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut detail = Vec::new();
     for &parallelism in parallelisms {
-        for limited in [true, false] {
-            let one = simulate_sweep(&sweep, aws, 1, parallelism, limited);
-            let all = simulate_sweep(&sweep, aws, many, parallelism, limited);
+        for (limited, paced) in [(true, true), (true, false), (false, false)] {
+            let one = simulate_sweep(&sweep, 1, parallelism, limited, paced);
+            let all = simulate_sweep(&sweep, many, parallelism, limited, paced);
             for m in [&one, &all] {
                 let ratio = if one.ok() && m.ok() {
                     format!("{:.3}", m.wall.as_secs_f64() / one.wall.as_secs_f64())
@@ -568,16 +592,18 @@ pub(super) fn report(aws: &Arc<Aws>, many: usize, parallelisms: &[u16]) {
                     )
                 };
                 println!(
-                    "| {} | {} | {} | {wall} | {ratio} | {} | {} / {} | {} | {} | {} | {} |",
+                    "| {} | {} | {} | {} | {wall} | {ratio} | {} | {} / {} | {} | {} | {} | {} | {} |",
                     m.labs,
                     m.parallelism,
                     if m.limited { "yes" } else { "none" },
+                    if m.paced { "on" } else { "off" },
                     m.steps,
                     m.failed.len(),
                     m.skipped,
                     m.calls,
                     m.throttled,
                     m.gave_up,
+                    m.timed_out,
                     m.retried_steps,
                 );
             }
@@ -588,8 +614,10 @@ pub(super) fn report(aws: &Arc<Aws>, many: usize, parallelisms: &[u16]) {
     }
     for m in &detail {
         println!(
-            "\n{} labs, parallelism {}: calls and throttled answers per throttling group\n",
-            m.labs, m.parallelism
+            "\n{} labs, parallelism {}, pacing {}: calls and throttled answers per throttling group\n",
+            m.labs,
+            m.parallelism,
+            if m.paced { "on" } else { "off" }
         );
         println!("| group | calls | throttled |");
         println!("|---|---|---|");
@@ -598,6 +626,16 @@ pub(super) fn report(aws: &Arc<Aws>, many: usize, parallelisms: &[u16]) {
                 "| {group} | {calls} | {} |",
                 m.throttled_by_group.get(group).copied().unwrap_or(0)
             );
+        }
+        if m.paced {
+            println!("\nteardown's pacing (its groups, at 90% of AWS's rates):\n");
+            println!(
+                "| teardown's group | attempts | of which waited for a token | longest wait |"
+            );
+            println!("|---|---|---|---|");
+            for (group, calls, waited, longest) in &m.pacing {
+                println!("| {group} | {calls} | {waited} | {} |", secs(*longest));
+            }
         }
         if let Some(first) = m.failed.first() {
             let mut by_step: BTreeMap<&str, usize> = BTreeMap::new();
@@ -610,6 +648,12 @@ pub(super) fn report(aws: &Arc<Aws>, many: usize, parallelisms: &[u16]) {
             }
             let counts: Vec<String> = by_step.iter().map(|(s, n)| format!("{s} {n}")).collect();
             println!("\nfailed steps: {}; the first: {first}", counts.join(", "));
+        }
+        if let Some(violation) = &m.first_violation {
+            println!(
+                "\nout of order ({} in all), the first: {violation}",
+                m.violations
+            );
         }
     }
     println!("\nThe throttling groups and their figures:\n");

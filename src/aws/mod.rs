@@ -4,7 +4,8 @@
 //! Configuration is loaded once (`aws_config::defaults`), so the default chain finds credentials,
 //! region and `AWS_ENDPOINT_URL` exactly as the AWS CLI would, and every client is built from it
 //! with the same interceptors: nothing can reach AWS without passing the guard and the recorder.
-//! Every client's HTTP client is wrapped so that at most [`CallLimits`] calls to its service are
+//! Every client's HTTP client is wrapped so that each attempt is paced to its throttling group's
+//! rate ([`throttling_group`], [`RateLimits`]) and at most [`CallLimits`] calls to its service are
 //! in flight at once, whatever the parallelism of the steps.
 
 use std::time::Duration;
@@ -65,7 +66,9 @@ pub struct AwsOptions {
 /// How long one AWS call may take, so that an endpoint that accepts a connection and never answers
 /// cannot hang a run: connecting, each attempt (and each read of its answer), and the whole call
 /// with its retries. A call that times out is an error like any other (retried within the step's
-/// deadline), and the step's own deadline bounds the step whatever its calls do.
+/// deadline), and the step's own deadline bounds the step whatever its calls do. The SDK keeps the
+/// connect and read timeouts; the attempt and call timeouts are kept by the gate of
+/// [`CallLimits`] ([`GateTimeouts`]), which leaves out a call's waits for its turn there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CallTimeouts {
     /// Establishing a connection.
@@ -275,13 +278,14 @@ impl Aws {
                 audit: options.audit.clone(),
             }),
             SharedInterceptor::new(calls.clone()),
+            SharedInterceptor::new(NameOperations),
         ];
         interceptors.extend(options.interceptors.iter().cloned());
         // Standard retry: throttling and transient 5xx are retried with exponential backoff and
         // jitter, 5 attempts. Adaptive mode was measured to stall: after two throttled answers its
         // client-side rate limiter held the next call for about 40 s. Bursts are bounded instead
-        // by the limit on calls in flight per service (below), which every attempt, retries
-        // included, passes through.
+        // by pacing each throttling group to AWS's published rate and by the limit on calls in
+        // flight per service (below), which every attempt, retries included, passes through.
         let mut retry =
             RetryConfig::standard().with_max_attempts(options.max_attempts.unwrap_or(5));
         if let Some(backoff) = options.retry_backoff {
@@ -297,7 +301,22 @@ impl Aws {
             }
             (None, None) => CallTimeouts::default().config(),
         };
+        // The attempt and call timeouts are kept by the gate, which can leave out the time a call
+        // waits for its turn there; the SDK keeps connecting and reading.
+        let gate_timeouts = GateTimeouts {
+            attempt: timeouts.operation_attempt_timeout(),
+            call: timeouts.operation_timeout(),
+        };
+        let timeouts = {
+            let mut sdk = aws_smithy_types::timeout::TimeoutConfig::builder()
+                .disable_operation_attempt_timeout()
+                .disable_operation_timeout();
+            sdk.set_connect_timeout(timeouts.connect_timeout());
+            sdk.set_read_timeout(timeouts.read_timeout());
+            sdk.build()
+        };
         let concurrency = CallConcurrency::default();
+        let limits = options.call_limits;
 
         macro_rules! client {
             ($krate:ident, $service:literal, $limit:expr) => {{
@@ -310,13 +329,12 @@ impl Aws {
                 if let Some(http) = &http {
                     builder.set_http_client(Some(SharedHttpClient::new(LimitedHttpClient {
                         inner: http.clone(),
-                        gate: concurrency.add($service, $limit),
+                        gate: concurrency.add($service, $limit, limits.rates, gate_timeouts),
                     })));
                 }
                 $krate::Client::from_conf(builder.build())
             }};
         }
-        let limits = options.call_limits;
         Ok(Aws {
             endpoint_url: sdk_config.endpoint_url().map(str::to_string),
             profile: options.profile.clone(),

@@ -1,7 +1,9 @@
 //! The generic executor: it runs a validated [`Dag`] of [`StepNode`]s and knows nothing about AWS.
 //!
 //! Every step whose dependencies succeeded runs, concurrently up to the parallelism limit, under
-//! its timeout and retry policy. A failed step skips its dependents (each skip is an event with the
+//! its timeout and retry policy. The limit counts steps at work: a step that only waits (between
+//! polls, before another attempt) gives its slot back meanwhile ([`StepContext::without_slot`]), so a
+//! run of many long waits is not held back by its parallelism. A failed step skips its dependents (each skip is an event with the
 //! reason); independent branches go on unless fail-fast is set. Cancellation stops scheduling and
 //! reaches running steps through their [`StepContext`]. The engine emits events and returns a
 //! [`RunSummary`]; it never prints.
@@ -14,11 +16,13 @@ use std::time::Duration;
 
 use petgraph::graph::NodeIndex;
 use serde::Serialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-pub use self::task::{FailureKind, StepContext, StepError, StepOutput, Task};
+use self::task::{with_slot, Slot};
+pub use self::task::{without_slot, FailureKind, StepContext, StepError, StepOutput, Task};
 use crate::event::{EventKind, EventSink};
 use crate::graph::{Dag, DagNode};
 
@@ -153,7 +157,8 @@ impl DagNode for StepNode {
 /// How to run.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
-    /// Steps running at once, at most.
+    /// Steps at work at once, at most. A step that only waits (see [`StepContext::without_slot`]) does
+    /// not count while it waits.
     pub parallelism: usize,
     /// Stop scheduling new steps at the first failure.
     pub fail_fast: bool,
@@ -167,7 +172,7 @@ pub struct RunOptions {
     pub continue_later: Option<String>,
 }
 
-/// Steps running at once, at most, unless the user says otherwise (`--parallelism`).
+/// Steps at work at once, at most, unless the user says otherwise (`--parallelism`).
 pub const DEFAULT_PARALLELISM: u16 = 8;
 
 impl Default for RunOptions {
@@ -292,6 +297,10 @@ enum State {
 struct Finished {
     index: NodeIndex,
     result: StepResult,
+    /// The step's slot, given back only once the scheduler has taken the step's end into
+    /// account: a slot freed earlier could start a ready step that a failure (fail-fast) should
+    /// have kept from starting.
+    slot: Arc<Slot>,
 }
 
 /// Runs the DAG to the end, or until cancelled. Events go to `events`; the summary comes back.
@@ -331,7 +340,11 @@ pub async fn run(
             State::Waiting { unmet }
         };
     }
-    let parallelism = options.parallelism.max(1);
+    // The parallelism slots: a step takes one to start, gives it back while it only waits, and
+    // takes one again to go on. The semaphore is fair (first come, first served), so a step that
+    // has finished waiting is not overtaken by every ready step behind it.
+    let slots = Arc::new(Semaphore::new(options.parallelism.max(1)));
+    let mut free: Option<OwnedSemaphorePermit> = None;
     let mut running: JoinSet<Finished> = JoinSet::new();
     let mut stop: Option<CancelReason> = None;
 
@@ -346,7 +359,13 @@ pub async fn run(
     };
     loop {
         interrupted(&mut stop);
-        while stop.is_none() && running.len() < parallelism {
+        while stop.is_none() && !ready.is_empty() {
+            let Some(permit) = free
+                .take()
+                .or_else(|| Arc::clone(&slots).try_acquire_owned().ok())
+            else {
+                break;
+            };
             let Some(index) = ready.pop_front() else {
                 break;
             };
@@ -355,20 +374,42 @@ pub async fn run(
             let events = events.clone();
             let cancel = step_cancel.clone();
             let continue_later = continue_later.clone();
+            let slot = Arc::new(Slot::held(Arc::clone(&slots), permit));
             running.spawn(async move {
-                let result = run_step(step, events, cancel, continue_later).await;
-                Finished { index, result }
+                let result =
+                    run_step(step, events, cancel, continue_later, Arc::clone(&slot)).await;
+                Finished {
+                    index,
+                    result,
+                    slot,
+                }
             });
+        }
+        if stop.is_some() || ready.is_empty() {
+            // A slot taken for a step that will not start now goes back at once: a running step
+            // may be waiting for it.
+            free = None;
         }
         if running.is_empty() {
             break;
         }
+        let wants_slot = stop.is_none() && !ready.is_empty() && free.is_none();
         let finished = tokio::select! {
+            // A finished step first: its end may stop the run before anything else starts.
+            biased;
             joined = running.join_next() => joined,
+            permit = Arc::clone(&slots).acquire_owned(), if wants_slot => {
+                free = permit.ok();
+                continue;
+            }
             _ = cancel.cancelled(), if stop.as_ref() < Some(&CancelReason::Interrupted) => continue,
         };
         let Some(joined) = finished else { break };
-        let Finished { index, result } = match joined {
+        let Finished {
+            index,
+            result,
+            slot,
+        } = match joined {
             Ok(finished) => finished,
             // A step that panicked: the panic is a bug; surface it rather than hide it.
             Err(e) => std::panic::resume_unwind(e.into_panic()),
@@ -397,6 +438,7 @@ pub async fn run(
             }
         }
         states[index.index()] = State::Done(result);
+        drop(slot);
     }
 
     interrupted(&mut stop);
@@ -479,6 +521,7 @@ async fn run_step(
     events: EventSink,
     cancel: CancellationToken,
     continue_later: Arc<str>,
+    slot: Arc<Slot>,
 ) -> StepResult {
     let started = Instant::now();
     let deadline = instant_after(started, step.timeout);
@@ -491,6 +534,11 @@ async fn run_step(
     let mut attempt = 0;
     let outcome = loop {
         attempt += 1;
+        // Every attempt works in a slot, whatever became of an earlier attempt's waits (a wait cut
+        // off by the deadline, say, ends without taking one again).
+        if !slot.acquire(&cancel).await {
+            break Err(StepError::cancelled());
+        }
         let ctx = StepContext {
             step: step.id.as_str().into(),
             attempt,
@@ -499,10 +547,12 @@ async fn run_step(
             cancel: cancel.clone(),
             events: events.clone(),
             continue_later: continue_later.clone(),
+            slot: Arc::clone(&slot),
         };
         // A little grace after the deadline, so that a task's own deadline-aware wait can fail
         // first with what it was waiting for; a task that ignores its deadline is cut off here.
-        let result = match tokio::time::timeout_at(instant_after(deadline, DEADLINE_GRACE), step.task.run(&ctx)).await {
+        let work = with_slot(Arc::clone(&slot), cancel.clone(), step.task.run(&ctx));
+        let result = match tokio::time::timeout_at(instant_after(deadline, DEADLINE_GRACE), work).await {
             Ok(result) => result,
             Err(_) => Err(StepError::timed_out(format!(
                 "timed out after {} (the step's timeout); raise `timeout` on the step if this is expected",
@@ -524,6 +574,7 @@ async fn run_step(
                     handler: handler.id.clone(),
                     error: error.message.clone(),
                 });
+                // The handler works in the failed step's slot, and gives it back while it waits.
                 let handler_ctx = StepContext {
                     step: handler.id.as_str().into(),
                     attempt: handler_runs,
@@ -532,10 +583,14 @@ async fn run_step(
                     cancel: cancel.clone(),
                     events: events.clone(),
                     continue_later: continue_later.clone(),
+                    slot: Arc::clone(&slot),
                 };
-                let handled =
-                    tokio::time::timeout_at(handler_ctx.deadline, handler.task.run(&handler_ctx))
-                        .await;
+                let work = with_slot(
+                    Arc::clone(&slot),
+                    cancel.clone(),
+                    handler.task.run(&handler_ctx),
+                );
+                let handled = tokio::time::timeout_at(handler_ctx.deadline, work).await;
                 match handled {
                     Ok(Ok(_)) => continue,
                     Ok(Err(e)) => {
@@ -575,6 +630,9 @@ async fn run_step(
             error: error.message.clone(),
             retry_in: delay,
         });
+        // The backoff before another attempt only waits: the slot is free for other steps
+        // meanwhile, and the next attempt takes one again (above).
+        slot.give_back();
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = cancel.cancelled() => break Err(StepError::cancelled()),

@@ -1,6 +1,7 @@
 //! Executor semantics with in-process steps in paused tokio time: order, parallelism, retries with
-//! backoff, timeouts, failure propagation, fail-fast, cancellation and failure handlers. Time is
-//! virtual, so the assertions on instants are exact and the tests take milliseconds.
+//! backoff, timeouts, failure propagation, fail-fast, cancellation and failure handlers, and the
+//! parallelism slots that a waiting step gives back. Time is virtual, so the assertions on
+//! instants are exact and the tests take milliseconds.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -74,6 +75,74 @@ impl Task for Counter {
         self.0.fetch_add(1, Ordering::SeqCst);
         Ok(StepOutput::default())
     }
+}
+
+/// When each step was at work (not waiting), relative to the run's start.
+type WorkLog = Arc<Mutex<Vec<(String, Duration, Duration)>>>;
+
+/// Works (holds its slot, as a call in flight does) for `work[0]`, waits through its context for
+/// `wait`, works for `work[1]`; records each working interval.
+struct Phased {
+    work: [Duration; 2],
+    wait: Duration,
+    log: WorkLog,
+    origin: Instant,
+}
+
+#[async_trait]
+impl Task for Phased {
+    async fn run(&self, ctx: &StepContext) -> Result<StepOutput, StepError> {
+        for (i, work) in self.work.iter().enumerate() {
+            if i == 1 {
+                if self.wait.is_zero() && work.is_zero() {
+                    break;
+                }
+                ctx.sleep(self.wait).await?;
+            }
+            let start = self.origin.elapsed();
+            tokio::time::sleep(*work).await;
+            self.log
+                .lock()
+                .unwrap()
+                .push((ctx.step().to_string(), start, self.origin.elapsed()));
+        }
+        Ok(StepOutput::default())
+    }
+}
+
+/// Works (holds its slot) until the run is cancelled, looking every second.
+struct BusyUntilCancelled;
+
+#[async_trait]
+impl Task for BusyUntilCancelled {
+    async fn run(&self, ctx: &StepContext) -> Result<StepOutput, StepError> {
+        loop {
+            ctx.check_cancelled()?;
+            tokio::time::sleep(secs(1)).await;
+        }
+    }
+}
+
+/// The most intervals of `log` that overlap at one instant.
+fn most_at_once(log: &WorkLog) -> usize {
+    let log = log.lock().unwrap();
+    log.iter()
+        .map(|(_, start, _)| {
+            log.iter()
+                .filter(|(_, s, e)| s <= start && start < e)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+fn phased(log: &WorkLog, origin: Instant, work: [u64; 2], wait: u64) -> Arc<dyn Task> {
+    Arc::new(Phased {
+        work: [secs(work[0]), secs(work[1])],
+        wait: secs(wait),
+        log: log.clone(),
+        origin,
+    })
 }
 
 fn node(id: &str, after: &[&str], task: Arc<dyn Task>) -> StepNode {
@@ -164,10 +233,12 @@ async fn steps_start_when_what_they_wait_for_has_finished_and_branches_overlap()
 }
 
 #[tokio::test(start_paused = true)]
-async fn parallelism_bounds_the_steps_running_at_once() {
-    let h = Harness::new();
+async fn parallelism_bounds_the_steps_at_work_at_once() {
+    let log = WorkLog::default();
+    let origin = Instant::now();
+    // Steps that work all the time (10 s, no wait): they hold their slots throughout.
     let nodes = (0..7)
-        .map(|i| node(&format!("s{i}"), &[], h.sleep(10)))
+        .map(|i| node(&format!("s{i}"), &[], phased(&log, origin, [10, 0], 0)))
         .collect();
     let options = RunOptions {
         parallelism: 3,
@@ -177,11 +248,247 @@ async fn parallelism_bounds_the_steps_running_at_once() {
     assert!(summary.all_succeeded());
     // 7 steps of 10 s, 3 at a time: three waves.
     assert_eq!(summary.duration, secs(30));
-    let log = h.log.lock().unwrap();
-    for t in [secs(0), secs(10), secs(20)] {
-        let running = log.iter().filter(|(_, s, e)| *s <= t && t < *e).count();
-        assert!(running <= 3, "{running} steps running at {t:?}");
+    assert_eq!(most_at_once(&log), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_step_that_only_waits_gives_its_slot_to_the_next_ready_step() {
+    let log = WorkLog::default();
+    let origin = Instant::now();
+    // Six steps: 1 s of work, a 60 s wait (a poll's delay), 1 s of work. Two slots.
+    let nodes = (0..6)
+        .map(|i| node(&format!("s{i}"), &[], phased(&log, origin, [1, 1], 60)))
+        .collect();
+    let options = RunOptions {
+        parallelism: 2,
+        ..RunOptions::default()
+    };
+    let (summary, events) = run_with(nodes, options, &CancellationToken::new()).await;
+    assert!(summary.all_succeeded(), "{summary:?}");
+    // Never more than two at work...
+    assert_eq!(most_at_once(&log), 2);
+    // ...but all six started within their first three seconds of work, two at a time, and all
+    // waited at once: 3 s of starts, 60 s of waiting, 3 s to finish, two at a time. Holding the
+    // slots while waiting would take three waves of 62 s.
+    let started: Vec<Duration> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, _, end)| *end <= secs(3))
+        .map(|(_, start, _)| *start)
+        .collect();
+    assert_eq!(started.len(), 6, "{:?}", log.lock().unwrap());
+    assert_eq!(summary.duration, secs(64));
+    let most_started = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::StepStarted { .. }))
+        .count();
+    assert_eq!(most_started, 6);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_step_back_from_a_wait_waits_for_a_free_slot() {
+    let log = WorkLog::default();
+    let origin = Instant::now();
+    // One slot. `poller` works 1 s, waits 5 s, works 10 s; `worker` is ready at once and works
+    // 20 s without waiting. The poller's wait lets the worker start at 1 s; back from its wait at
+    // 6 s, the poller finds the slot taken and goes on only when the worker is done, at 21 s.
+    let (summary, _) = run_with(
+        vec![
+            node("poller", &[], phased(&log, origin, [1, 10], 5)),
+            node("worker", &[], phased(&log, origin, [20, 0], 0)),
+        ],
+        RunOptions {
+            parallelism: 1,
+            ..RunOptions::default()
+        },
+        &CancellationToken::new(),
+    )
+    .await;
+    assert!(summary.all_succeeded(), "{summary:?}");
+    assert_eq!(most_at_once(&log), 1);
+    let worked = |id: &str| -> Vec<(Duration, Duration)> {
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|(step, s, e)| step == id && s < e)
+            .map(|(_, s, e)| (*s, *e))
+            .collect()
+    };
+    assert_eq!(
+        worked("poller"),
+        vec![(secs(0), secs(1)), (secs(21), secs(31))]
+    );
+    assert_eq!(worked("worker"), vec![(secs(1), secs(21))]);
+    assert_eq!(summary.duration, secs(31));
+}
+
+/// Works 1 s, waits 10 s through `engine::without_slot` (as a call waiting for its turn does, deep in
+/// a task with no context at hand), works 1 s.
+struct WaitsWithoutContext {
+    log: WorkLog,
+    origin: Instant,
+}
+
+#[async_trait]
+impl Task for WaitsWithoutContext {
+    async fn run(&self, ctx: &StepContext) -> Result<StepOutput, StepError> {
+        for i in 0..2 {
+            if i == 1 {
+                engine::without_slot(tokio::time::sleep(secs(10))).await;
+            }
+            let start = self.origin.elapsed();
+            tokio::time::sleep(secs(1)).await;
+            self.log
+                .lock()
+                .unwrap()
+                .push((ctx.step().to_string(), start, self.origin.elapsed()));
+        }
+        Ok(StepOutput::default())
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_deep_in_a_task_gives_the_slot_back_too() {
+    let log = WorkLog::default();
+    let origin = Instant::now();
+    // One slot: the worker's 5 s fit in the other step's 10 s wait.
+    let (summary, _) = run_with(
+        vec![
+            node(
+                "caller",
+                &[],
+                Arc::new(WaitsWithoutContext {
+                    log: log.clone(),
+                    origin,
+                }),
+            ),
+            node("worker", &[], phased(&log, origin, [5, 0], 0)),
+        ],
+        RunOptions {
+            parallelism: 1,
+            ..RunOptions::default()
+        },
+        &CancellationToken::new(),
+    )
+    .await;
+    assert!(summary.all_succeeded(), "{summary:?}");
+    assert_eq!(most_at_once(&log), 1);
+    assert_eq!(summary.duration, secs(12));
+    // Outside a step it only waits.
+    let before = Instant::now();
+    assert_eq!(engine::without_slot(async { 7 }).await, 7);
+    assert_eq!(before.elapsed(), Duration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_backoff_before_another_attempt_gives_the_slot_back() {
+    let log = WorkLog::default();
+    let origin = Instant::now();
+    let flaky = Arc::new(Flaky {
+        failures: 1,
+        kind: FailureKind::Retryable,
+        calls: AtomicU32::new(0),
+    });
+    let mut first = node("flaky", &[], flaky.clone());
+    first.retry = RetryPolicy {
+        attempts: 2,
+        delay: secs(5),
+        max_delay: secs(5),
+        exponential: false,
+        jitter: false,
+    };
+    // One slot: while `flaky` waits 5 s to try again, `worker` does its 3 s.
+    let (summary, _) = run_with(
+        vec![first, node("worker", &[], phased(&log, origin, [3, 0], 0))],
+        RunOptions {
+            parallelism: 1,
+            ..RunOptions::default()
+        },
+        &CancellationToken::new(),
+    )
+    .await;
+    assert!(summary.all_succeeded(), "{summary:?}");
+    assert_eq!(flaky.calls.load(Ordering::SeqCst), 2);
+    let worker: Vec<(Duration, Duration)> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, s, e)| s < e)
+        .map(|(_, s, e)| (*s, *e))
+        .collect();
+    assert_eq!(worker, vec![(secs(0), secs(3))]);
+    assert_eq!(summary.duration, secs(5));
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancellation_reaches_a_step_waiting_for_a_slot() {
+    let log = WorkLog::default();
+    let origin = Instant::now();
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(10_500)).await;
+        trigger.cancel();
+    });
+    // One slot. At 6 s the poller is back from its wait and waits for the slot, which the worker
+    // never gives back; cancelled at 10.5 s, the poller ends then, the worker at its next look.
+    let (summary, _) = run_with(
+        vec![
+            node("poller", &[], phased(&log, origin, [1, 1], 5)),
+            node("worker", &[], Arc::new(BusyUntilCancelled)),
+        ],
+        RunOptions {
+            parallelism: 1,
+            ..RunOptions::default()
+        },
+        &cancel,
+    )
+    .await;
+    for id in ["poller", "worker"] {
+        match &summary.step(id).unwrap().outcome {
+            StepOutcome::Failed { kind, .. } => assert_eq!(*kind, FailureKind::Cancelled, "{id}"),
+            other => panic!("{id}: expected cancellation, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        summary.step("poller").unwrap().duration,
+        Duration::from_millis(10_500)
+    );
+    assert_eq!(summary.duration, secs(11));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_cut_off_by_the_deadline_fails_the_step_and_frees_its_slot() {
+    let log = WorkLog::default();
+    let origin = Instant::now();
+    let mut stuck = node("stuck", &[], phased(&log, origin, [1, 1], 3600));
+    stuck.timeout = secs(30);
+    // One slot: the next step starts during the wait, and the timed-out step does not hold the
+    // slot on its way out.
+    let (summary, _) = run_with(
+        vec![
+            stuck,
+            node("next", &[], phased(&log, origin, [40, 0], 0)),
+            node("after-next", &["next"], phased(&log, origin, [1, 0], 0)),
+        ],
+        RunOptions {
+            parallelism: 1,
+            ..RunOptions::default()
+        },
+        &CancellationToken::new(),
+    )
+    .await;
+    match &summary.step("stuck").unwrap().outcome {
+        StepOutcome::Failed { kind, .. } => assert_eq!(*kind, FailureKind::TimedOut),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert_eq!(summary.step("stuck").unwrap().duration, secs(30));
+    assert_eq!(
+        summary.step("after-next").unwrap().outcome,
+        StepOutcome::Succeeded
+    );
+    assert_eq!(summary.duration, secs(42));
 }
 
 #[tokio::test(start_paused = true)]

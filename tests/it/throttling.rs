@@ -24,8 +24,8 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use support::faults::{Answer, Faults, Rule};
 use support::fixture::{self, WorkshopNames};
-use support::scale::{self, CountingProxy, Growth};
-use teardown::aws::{Aws, AwsOptions, CallLimits, Mode};
+use support::scale::{self, CountingProxy, Exchange, Growth, ProxyAnswer, ProxyRule};
+use teardown::aws::{Aws, AwsOptions, CallLimits, Mode, RateLimits};
 use teardown::engine::{self, RunOptions, RunSummary};
 use teardown::event::{Event, EventKind, EventSink};
 use teardown::plan::{self, PhaseSelection, Plan};
@@ -213,10 +213,13 @@ async fn a_teardown_of_a_hundred_resources_under_throttling_finishes_within_the_
     let faults = throttle_a_third_of_every_service();
     let retries = Retries::default();
     let proxy = CountingProxy::start(&moto.endpoint, Duration::from_millis(10));
-    // Limits lower than the parallelism and than the steps that call one service at once.
+    // Limits lower than the parallelism and than the steps that call one service at once. What
+    // is measured here is the limit on calls in flight and the SDK's retries of throttled calls;
+    // the pacing (which would space these 50 deregistrations over a minute) has its own test.
     let limits = CallLimits {
         cloudformation: 1,
         other: 2,
+        rates: RateLimits::Off,
     };
     let aws = proxy.aws(
         &moto,
@@ -355,9 +358,11 @@ async fn calls_in_flight_per_service_stay_within_the_limit_while_more_steps_run(
     }
 
     let proxy = CountingProxy::start(&moto.endpoint, Duration::from_millis(25));
+    // The limit on calls in flight is measured here; the pacing has its own test.
     let limits = CallLimits {
         cloudformation: 2,
         other: 3,
+        rates: RateLimits::Off,
     };
     let aws = proxy.aws(
         &moto,
@@ -435,4 +440,88 @@ async fn calls_in_flight_per_service_stay_within_the_limit_while_more_steps_run(
         .await
         .unwrap();
     assert!(stacks.stacks().is_empty(), "{:?}", stacks.stacks());
+}
+
+/// When each call of one operation reached the proxy, seen from outside the clients.
+struct Arrivals {
+    operation: &'static str,
+    at: std::sync::Mutex<Vec<std::time::Instant>>,
+}
+
+impl ProxyRule for Arrivals {
+    fn before(&self, call: &Exchange) -> Option<ProxyAnswer> {
+        if call.operation == self.operation {
+            self.at.lock().unwrap().push(std::time::Instant::now());
+        }
+        None
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_are_paced_to_aws_rates_through_the_real_clients() {
+    // ECS documents a bucket of 20 and a refill of 1 a second for task-definition changes;
+    // teardown allows itself 90% of that. 22 deregistrations: 18 at once, then one every 1.11 s.
+    const REVISIONS: usize = 22;
+    let moto = support::moto().await;
+    let provisioner = moto.aws(Mode::Apply);
+    for _ in 0..REVISIONS {
+        provisioner
+            .ecs
+            .register_task_definition()
+            .family("paced")
+            .container_definitions(
+                aws_sdk_ecs::types::ContainerDefinition::builder()
+                    .name("app")
+                    .image("busybox")
+                    .memory(128)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let arrivals = Arc::new(Arrivals {
+        operation: "DeregisterTaskDefinition",
+        at: Default::default(),
+    });
+    let proxy = CountingProxy::with_rules(
+        &moto.endpoint,
+        Duration::from_millis(5),
+        vec![arrivals.clone()],
+    );
+    // The clients as a user's run builds them: paced.
+    let aws = proxy.aws(&moto, Mode::Apply, AwsOptions::default());
+    let concurrency = aws.concurrency.clone();
+    let plan = plan::parse(
+        Path::new("paced.toml"),
+        "name = \"paced\"\n[steps.revisions]\naction = \"ecs.deregister-task-definitions\"\nmatch = { family = \"paced\" }\n",
+        &[],
+    )
+    .unwrap();
+    let (summary, _) = run(&plan, aws, 8).await;
+    assert!(summary.all_succeeded(), "{:#?}", summary.steps);
+
+    let at = arrivals.at.lock().unwrap().clone();
+    assert_eq!(at.len(), REVISIONS, "every revision deregistered once");
+    let gap = Duration::from_secs_f64(1.0 / teardown::aws::RATE_HEADROOM);
+    let burst = (20.0 * teardown::aws::RATE_HEADROOM) as usize;
+    // Past the burst, the n-th extra call reached AWS no sooner than n gaps after the first call
+    // (less a little for the bucket's refill while the burst went out).
+    for (i, t) in at.iter().enumerate().skip(burst) {
+        let extra = (i + 1 - burst) as u32;
+        let earliest = (gap * extra).saturating_sub(Duration::from_millis(300));
+        assert!(
+            t.duration_since(at[0]) >= earliest,
+            "call {} arrived {:?} after the first, before {earliest:?}",
+            i + 1,
+            t.duration_since(at[0])
+        );
+    }
+    let group = concurrency
+        .pacing()
+        .into_iter()
+        .find(|p| p.group.name == "ECS task definition modify actions")
+        .expect("the deregistrations were paced in their group");
+    assert_eq!(group.calls, REVISIONS as u64);
+    assert!(group.waited >= (REVISIONS - burst - 1) as u64, "{group:?}");
 }

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ecs::config::Credentials;
-use teardown::aws::{Aws, AwsOptions, Mode};
+use teardown::aws::{Aws, AwsOptions, CallLimits, Mode, RateLimits};
 
 /// The region every test uses.
 pub const REGION: &str = "us-west-2";
@@ -189,9 +189,22 @@ impl Moto {
             .build()
     }
 
-    /// teardown's clients, pointed at the emulator.
+    /// teardown's clients, pointed at the emulator, with no pacing to AWS's rates: moto never
+    /// throttles, and the tests' set-ups make bursts of calls that AWS's slowest groups (task
+    /// definitions, 1 a second) would spread over minutes. The pacing has its own tests
+    /// (`throttling::calls_are_paced_to_aws_rates_through_the_real_clients`), and the `teardown`
+    /// binary the tests run paces as it does for a user.
     pub fn aws(&self, mode: Mode) -> Aws {
-        self.aws_with(mode, AwsOptions::default())
+        self.aws_with(
+            mode,
+            AwsOptions {
+                call_limits: CallLimits {
+                    rates: RateLimits::Off,
+                    ..CallLimits::default()
+                },
+                ..AwsOptions::default()
+            },
+        )
     }
 
     /// teardown's clients with extra options (e.g. fault-injecting interceptors).
