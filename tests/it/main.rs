@@ -11,6 +11,7 @@ mod actions_logs;
 mod actions_secretsmanager;
 mod actions_sns;
 mod alerting_lab;
+mod call_budget;
 mod cli;
 mod deploy;
 mod engine;
