@@ -37,8 +37,12 @@ pub const HAND_OVER_FRESH: Duration = Duration::from_secs(60);
 /// attempt, nor by the same step run as a failure handler), only while it is fresh
 /// ([`HAND_OVER_FRESH`]), and never once the run itself has changed what it describes: a change to
 /// one of the resources found (unless the action accounts for that change, see
-/// [`Action::outdated_by`]), or any change made by a step this one waits for that acts on resources
-/// of the same kind.
+/// [`Action::outdated_by`]), or any change made by one of the `upstream` steps (those it waits
+/// for that change resources of its kind, which might make its selector match more).
+///
+/// Within the freshness window, what others create meanwhile is not seen by a step that uses it:
+/// the run acts on what the pre-flight showed (and the confirmation asked about), as `apply` acts
+/// on a saved preview.
 #[derive(Debug)]
 pub struct HandOver {
     found: Mutex<Option<Vec<Resource>>>,
@@ -172,6 +176,10 @@ impl ActionStep {
         );
         let total = (acted.len() + not_yet.len()) as u64;
         loop {
+            // Everything acted on again finished within its own call: nothing left to watch.
+            if acted.is_empty() && not_yet.is_empty() {
+                return Ok(());
+            }
             let watched: Vec<Resource> = acted
                 .iter()
                 .chain(not_yet.iter().map(|(r, _)| r))

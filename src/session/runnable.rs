@@ -44,11 +44,21 @@ pub(crate) fn with_hand_over(
                 .iter()
                 .map(|o| o.resource.clone())
                 .collect();
+            // A change the steps before it made to other resources of its kind (a stack deleted,
+            // a service scaled) may make the step's selector match what it did not match before
+            // (a stack now DELETE_FAILED): its look is then taken again. Not for a step that
+            // matches one exact name: changes to other resources cannot make it match more.
             let kind = step.built.resource_kind();
+            let by_exact_name = step
+                .input
+                .pattern("name")
+                .is_some_and(|p| p.exact().is_some());
             let upstream = selected
                 .in_order()
                 .filter(|other| {
-                    other.built.resource_kind() == kind && selected.depends_on(&step.id, &other.id)
+                    !by_exact_name
+                        && other.built.resource_kind() == kind
+                        && selected.depends_on(&step.id, &other.id)
                 })
                 .map(|other| other.id.clone())
                 .collect();
