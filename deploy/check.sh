@@ -7,14 +7,17 @@
 #
 # Checks, each reported as ok or FAIL (all of them run, then the exit code sums them up):
 #   parse        every YAML and JSON file under deploy/ parses, with no duplicate key
-#   workflow     the GitHub Actions workflow against GitHub's workflow schema (vendored by
-#                check-jsonschema), and that every job has a timeout
+#   workflow     the GitHub Actions workflows (the sweep's, and the release's in .github/) against
+#                GitHub's workflow schema (vendored by check-jsonschema), and that every job has a
+#                timeout
+#   release      the release workflow: musl and macOS targets, static Linux binaries, checksums,
+#                the image from the Dockerfile, pinned actions (checks.py release)
 #   kubernetes   the manifests against the Kubernetes schemas (vendored by kubernetes-validate),
 #                strictly (unknown fields are errors), for Kubernetes 1.30 and 1.37
 #   cfn-lint     the CloudFormation template (cfn-lint ships AWS's resource specifications)
 #   policy       the template's task role policy is `teardown permissions PLAN`
 #   hadolint     the Dockerfile
-#   shell        these scripts (shellcheck), the workflow's run: blocks, the Kubernetes sh -c command
+#   shell        these scripts (shellcheck), the workflows' run: blocks, the Kubernetes sh -c command
 #   consistency  the files agree (user id, writable paths under a read-only root, shard counts...)
 #   sweep        once plans/stale-labs-sweep.toml exists: it validates, and `teardown sweep --help`
 #                has every flag the examples pass
@@ -47,15 +50,18 @@ TOOLS=deploy/tools/checks.py
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 
-mapfile -t data_files < <(find deploy -type f \( -name '*.yaml' -o -name '*.yml' -o -name '*.json' \) | sort)
+mapfile -t data_files < <(find deploy .github -type f \( -name '*.yaml' -o -name '*.yml' -o -name '*.json' \) | sort)
 check parse "$PY" "$TOOLS" parse "${data_files[@]}"
 
 workflow() {
-  "$VENV_BIN/check-jsonschema" --builtin-schema vendor.github-workflows deploy/github-actions/*.yml &&
+  "$VENV_BIN/check-jsonschema" --builtin-schema vendor.github-workflows \
+    deploy/github-actions/*.yml .github/workflows/*.yml &&
     "$VENV_BIN/check-jsonschema" --builtin-schema custom.github-workflows-require-timeout \
-      deploy/github-actions/*.yml
+      deploy/github-actions/*.yml .github/workflows/*.yml
 }
 check workflow workflow
+
+check release "$PY" "$TOOLS" release
 
 kubernetes() {
   local v rc=0
@@ -94,8 +100,8 @@ check consistency "$PY" "$TOOLS" consistency
 
 sweep() {
   if [ ! -f "$DEPLOY_SWEEP_PLAN" ]; then
-    echo "skipped: $DEPLOY_SWEEP_PLAN does not exist yet (teardown sweep is being written)"
-    return 0
+    echo "error: $DEPLOY_SWEEP_PLAN does not exist: the recipes sweep with it"
+    return 1
   fi
   deploy_teardown validate "$DEPLOY_SWEEP_PLAN" || return 1
   local help flag missing=0

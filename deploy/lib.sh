@@ -30,7 +30,8 @@ deploy_ensure_venv() {
     echo "error: python3 (with the venv module) is needed" >&2
     return 1
   fi
-  want="$(python3 --version 2>&1) $(sha256sum deploy/requirements.txt | cut -d' ' -f1)"
+  # python3 rather than sha256sum, which macOS does not have.
+  want="$(python3 --version 2>&1) $(python3 -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' deploy/requirements.txt)"
   stamp="$DEPLOY_VENV/.teardown-requirements"
   mkdir -p "$(dirname "$DEPLOY_VENV")"
   (

@@ -52,6 +52,10 @@ pub enum EventKind {
         done: u64,
         /// Resources in all (0 while unknown).
         total: u64,
+        /// Set while the step waits for AWS to finish a change: what it waits for and its
+        /// deadline, so that a renderer counts down on its own between two looks.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        wait: Option<Waiting>,
     },
     /// An attempt failed; the step will try again after a delay.
     AttemptFailed {
@@ -124,6 +128,36 @@ pub enum EventKind {
     },
 }
 
+/// A wait in progress: what a step waits for, and when it began and gives up, on the clock of
+/// [`Event::elapsed`] (time since the run started). Renderers compute the time left from it at
+/// any moment, rather than showing the time left at the last look, which is stale by up to a
+/// whole poll interval (30 s for a stack).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Waiting {
+    /// What is not finished yet, e.g. `2 network interfaces still in-use`.
+    #[serde(rename = "waiting_for")]
+    pub what: String,
+    /// When the step's first attempt began.
+    #[serde(rename = "step_started_ms", serialize_with = "as_millis")]
+    pub step_started: Duration,
+    /// When the step gives up (its timeout).
+    #[serde(rename = "deadline_ms", serialize_with = "as_millis")]
+    pub deadline: Duration,
+}
+
+impl Waiting {
+    /// The wait in words at `now` (time since the run started):
+    /// `2 network interfaces still in-use, 14m elapsed, gives up in 31m`.
+    pub fn line_at(&self, now: Duration) -> String {
+        format!(
+            "{}, {} elapsed, gives up in {}",
+            self.what,
+            crate::util::short_duration(now.saturating_sub(self.step_started)),
+            crate::util::short_duration(self.deadline.saturating_sub(now))
+        )
+    }
+}
+
 fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(d.as_millis() as u64)
 }
@@ -159,6 +193,31 @@ impl EventSink {
 
     /// Time since the sink was made (the run's start).
     pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// The run's clock, for a listener that must tell the time between events without holding
+    /// the sink (which would keep the channel open).
+    pub fn clock(&self) -> RunClock {
+        RunClock { start: self.start }
+    }
+
+    /// An instant on the run's clock: how long after the run's start it is (zero before it).
+    pub fn since_start(&self, instant: tokio::time::Instant) -> Duration {
+        instant.saturating_duration_since(self.start)
+    }
+}
+
+/// The clock that stamps a run's events: time since the run started, on tokio's clock (so it
+/// stands still, and moves only when told, in tests with paused time).
+#[derive(Clone, Copy, Debug)]
+pub struct RunClock {
+    start: tokio::time::Instant,
+}
+
+impl RunClock {
+    /// Time since the run started.
+    pub fn now(&self) -> Duration {
         self.start.elapsed()
     }
 }

@@ -17,7 +17,8 @@ pub struct RunSettings {
     #[arg(long, short = 'y')]
     pub yes: bool,
     /// Steps running at once, at most.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, default_value_t = crate::engine::DEFAULT_PARALLELISM,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallelism: u16,
     /// Stop starting new steps at the first failure.
     #[arg(long)]
@@ -70,12 +71,8 @@ impl CallTimeoutArgs {
 
 /// A call timeout: a human duration from 100ms to 1h.
 fn parse_call_timeout(text: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(text)
-        .map_err(|e| format!("{e} (write e.g. \"5s\" or \"2m\")"))?;
-    if d < Duration::from_millis(100) || d > Duration::from_secs(3600) {
-        return Err("give a duration from 100ms to 1h".into());
-    }
-    Ok(d)
+    crate::util::parse_duration(text, Duration::from_millis(100)..=Duration::from_secs(3600))
+        .map_err(|e| e.to_string())
 }
 
 /// Calls in flight at once per AWS service: AWS throttles each service's API per account and

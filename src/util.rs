@@ -16,6 +16,92 @@ pub fn verbose() -> bool {
     VERBOSE.load(Ordering::Relaxed)
 }
 
+/// Why a duration was refused: what is wrong, and how to write one that is accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DurationError {
+    /// What is wrong with it.
+    pub problem: String,
+    /// What to write instead.
+    pub hint: String,
+}
+
+impl std::fmt::Display for DurationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.problem, self.hint)
+    }
+}
+
+/// The one reader of durations in plans and flags (`"90s"`, `"6h"`, `"1h 30m"`, `"2days"`),
+/// with humantime, kept within `range`.
+pub fn parse_duration(
+    text: &str,
+    range: std::ops::RangeInclusive<Duration>,
+) -> Result<Duration, DurationError> {
+    let (min, max) = (*range.start(), *range.end());
+    let span = || match (min, max) {
+        (min, Duration::MAX) => format!("of at least {}", humantime::format_duration(min)),
+        // Anything above zero: what matters to the reader is the upper bound.
+        (min, max) if min <= Duration::from_micros(1) => format!(
+            "above zero and at most \"{}\", such as \"45m\" or \"2h\"",
+            humantime::format_duration(max)
+        ),
+        (min, max) => format!(
+            "from {} to {}",
+            humantime::format_duration(min),
+            humantime::format_duration(max)
+        ),
+    };
+    match humantime::parse_duration(text) {
+        Err(e) => Err(DurationError {
+            problem: format!("bad duration \"{text}\": {e}"),
+            hint: "write durations like \"90s\", \"45m\", \"2h\" or \"1h 30m\"".into(),
+        }),
+        Ok(d) if d > max => Err(DurationError {
+            problem: format!(
+                "at most {}, and \"{text}\" is longer",
+                humantime::format_duration(max)
+            ),
+            hint: format!("give a duration {}", span()),
+        }),
+        Ok(d) if d < min && d.is_zero() => Err(DurationError {
+            problem: "a duration of zero".into(),
+            hint: format!("give a duration {}", span()),
+        }),
+        Ok(d) if d < min => Err(DurationError {
+            problem: format!(
+                "at least {}, and \"{text}\" is shorter",
+                humantime::format_duration(min)
+            ),
+            hint: format!("give a duration {}", span()),
+        }),
+        Ok(d) => Ok(d),
+    }
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::*;
+
+    #[test]
+    fn one_reader_for_every_duration_with_its_bounds_in_the_message() {
+        let h = Duration::from_secs(3600);
+        assert_eq!(
+            parse_duration("1h 30m", Duration::ZERO..=Duration::MAX),
+            Ok(h + h / 2)
+        );
+        let e = parse_duration("ten minutes", Duration::ZERO..=Duration::MAX).unwrap_err();
+        assert!(e.problem.starts_with("bad duration \"ten minutes\""), "{e}");
+        let e = parse_duration("2h", Duration::from_millis(100)..=h).unwrap_err();
+        assert_eq!(e.problem, "at most 1h, and \"2h\" is longer");
+        assert_eq!(e.hint, "give a duration from 100ms to 1h");
+        let e = parse_duration("0s", Duration::from_nanos(1)..=h).unwrap_err();
+        assert_eq!(e.problem, "a duration of zero");
+        assert!(e.hint.contains("above zero and at most \"1h\""), "{e}");
+        let e = parse_duration("10ms", Duration::from_millis(100)..=h).unwrap_err();
+        assert_eq!(e.problem, "at least 100ms, and \"10ms\" is shorter");
+    }
+}
+
 /// A duration for people: `850ms`, `42s`, `14m`, `1h5m`.
 pub fn short_duration(d: Duration) -> String {
     let secs = d.as_secs();

@@ -21,6 +21,11 @@ before the stack). AWS accepts it and counts the resource as deleted; moto delet
 the stack and answers with that resource's error. The same rule as the tests'
 (tests/it/support/aws_like.rs, `DeleteStackAsAws`). scripts/demo uses it.
 
+`--enis-in-use-seconds N` holds network interfaces as AWS holds a deleted Lambda function's (for
+20 to 45 minutes): for N seconds from the first DeleteNetworkInterface, every one is refused with
+InvalidNetworkInterface.InUse, unsent to moto (the tests' `InterfacesInUse` rule, by time). The demo
+uses it so that a wait, and its countdown, shows.
+
 Only loopback: it listens on 127.0.0.1 and refuses an upstream that is not 127.0.0.1/localhost.
 """
 
@@ -64,6 +69,12 @@ DELETE_STACK_OK = (
     b'<DeleteStackResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/">'
     b"<ResponseMetadata><RequestId>aws-like-delete-stack</RequestId></ResponseMetadata>"
     b"</DeleteStackResponse>"
+)
+ENI_IN_USE = (
+    b'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error>'
+    b"<Code>InvalidNetworkInterface.InUse</Code>"
+    b"<Message>Interface is in use by a Lambda function that is being deleted</Message>"
+    b"</Error></Errors><RequestID>aws-like-eni-in-use</RequestID></Response>"
 )
 SCOPE = re.compile(r"Credential=[^/]+/[0-9]{8}/[^/]+/([^/]+)/aws4_request")
 
@@ -123,9 +134,11 @@ def operation_of(headers, body, path):
     return f"{service}:{headers.get('X-Amz-Target') or ''}{path.split('?', 1)[0]}"
 
 
-def make_handler(upstream, latency, counts, aws_like=False):
+def make_handler(upstream, latency, counts, aws_like=False, enis_in_use=0.0):
     host, port = upstream
     local = threading.local()
+    # When the first DeleteNetworkInterface came (the interfaces are held from then on).
+    held_since = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -189,6 +202,14 @@ def make_handler(upstream, latency, counts, aws_like=False):
             started = time.monotonic()
             if counted and latency > 0:
                 time.sleep(latency)
+            if counted and enis_in_use > 0:
+                op = operation_of(self.headers, body, self.path)
+                if op.endswith(":DeleteNetworkInterface"):
+                    if not held_since:
+                        held_since.append(started)
+                    if started - held_since[0] < enis_in_use:
+                        counts.add(op, 400, started, time.monotonic())
+                        return self.answer(400, ENI_IN_USE, "text/xml")
             try:
                 response, payload = self.forward(body)
             except Exception as e:  # moto gone: say so to the client, count it as an error
@@ -233,12 +254,20 @@ def main():
     parser.add_argument("--port-file", help="write the port listened on to this file")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every call")
     parser.add_argument("--aws-like", action="store_true", help="AWS's answer to DeleteStack (above)")
+    parser.add_argument(
+        "--enis-in-use-seconds", type=float, default=0.0,
+        help="refuse DeleteNetworkInterface as in use for this long after the first one (above)",
+    )
     args = parser.parse_args()
     upstream = urllib.parse.urlsplit(args.upstream)
     if upstream.hostname not in ("127.0.0.1", "localhost"):
         sys.exit(f"refusing: the upstream must be on loopback, not {args.upstream}")
     handler = make_handler(
-        (upstream.hostname, upstream.port or 80), args.latency_ms / 1000.0, Counts(), args.aws_like
+        (upstream.hostname, upstream.port or 80),
+        args.latency_ms / 1000.0,
+        Counts(),
+        args.aws_like,
+        args.enis_in_use_seconds,
     )
     server = Server(("127.0.0.1", args.port), handler)
     if args.port_file:

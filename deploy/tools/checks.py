@@ -7,6 +7,7 @@
     checks.py shell-snippets DIR            writes the workflow's `run:` blocks and the Kubernetes
                                             `sh -c` commands as files, for shellcheck
     checks.py consistency                   the files agree with each other and with the Dockerfile
+    checks.py release                       the release workflow builds and publishes what it must
     checks.py sweep-flags                   prints every flag the examples pass to `teardown sweep`
     checks.py runtime-stage                 the Dockerfile's runtime stage as JSON (emulate-image.sh)
     checks.py indexed-job-script            the Indexed Job's sh -c script as JSON (emulate-image.sh)
@@ -27,6 +28,15 @@ import yaml
 
 TEMPLATE = Path("deploy/eventbridge/scheduler.yaml")
 WORKFLOW = Path("deploy/github-actions/stale-labs-sweep.yml")
+RELEASE = Path(".github/workflows/release.yml")
+# What a release ships: static Linux binaries (musl) and macOS binaries, each built on a runner of
+# its operating system; aarch64 Linux on GitHub's native arm64 runner.
+RELEASE_TARGETS = {
+    "x86_64-unknown-linux-musl": "ubuntu-",
+    "aarch64-unknown-linux-musl": "ubuntu-",
+    "x86_64-apple-darwin": "macos-",
+    "aarch64-apple-darwin": "macos-",
+}
 K8S_DIR = Path("deploy/kubernetes")
 DOCKERFILE = Path("Dockerfile")
 SWEEP_PLAN = "plans/stale-labs-sweep.toml"
@@ -177,18 +187,19 @@ def cmd_shell_snippets(out_dir: str) -> int:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     n = 0
-    (workflow,) = load_yaml_all(WORKFLOW)
-    for job_id, job in workflow["jobs"].items():
-        for i, step in enumerate(job.get("steps", [])):
-            if "run" not in step:
-                continue
-            # ${{ expressions }} are filled in by GitHub before the shell sees the script.
-            script = re.sub(r"\$\{\{.*?\}\}", "GITHUB_EXPRESSION", step["run"])
-            path = out / f"workflow-{job_id}-step{i}.bash"
-            # GitHub runs `run:` with bash -e -o pipefail.
-            path.write_text("#!/usr/bin/env bash\nset -eo pipefail\n" + script, encoding="utf-8")
-            print(path)
-            n += 1
+    for workflow_path in (WORKFLOW, RELEASE):
+        (workflow,) = load_yaml_all(workflow_path)
+        for job_id, job in workflow["jobs"].items():
+            for i, step in enumerate(job.get("steps", [])):
+                if "run" not in step:
+                    continue
+                # ${{ expressions }} are filled in by GitHub before the shell sees the script.
+                script = re.sub(r"\$\{\{.*?\}\}", "GITHUB_EXPRESSION", step["run"])
+                path = out / f"{workflow_path.stem}-{job_id}-step{i}.bash"
+                # GitHub runs `run:` with bash -e -o pipefail.
+                path.write_text("#!/usr/bin/env bash\nset -eo pipefail\n" + script, encoding="utf-8")
+                print(path)
+                n += 1
     for manifest in sorted(K8S_DIR.glob("*.yaml")):
         for doc in load_yaml_all(manifest):
             for pod in pod_specs(doc):
@@ -487,6 +498,99 @@ def cmd_consistency() -> int:
     return 1 if p.items else 0
 
 
+# ---------------------------------------------------------------------------------------------
+# The release workflow (.github/workflows/release.yml).
+
+
+def _runs(job: dict) -> str:
+    return "\n".join(step.get("run", "") for step in job.get("steps", []))
+
+
+def _uses(job: dict, action: str) -> list[dict]:
+    return [s for s in job.get("steps", []) if s.get("uses", "").split("@")[0] == action]
+
+
+def cmd_release() -> int:
+    p = Problems()
+    text = RELEASE.read_text(encoding="utf-8")
+    (wf,) = load_yaml_all(RELEASE)
+    jobs = wf.get("jobs", {})
+    # YAML 1.1 (PyYAML) reads the key `on` as true.
+    on = wf.get("on", wf.get(True, {}))
+    tags = ((on or {}).get("push") or {}).get("tags", [])
+    p.check(set(on or {}) == {"push"} and tags and all(t.startswith("v") for t in tags),
+            f"{RELEASE}: must run on pushed version tags (v...) only: {on}")
+    p.check(wf.get("permissions") == {"contents": "read"},
+            f"{RELEASE}: the default permissions must be read-only: {wf.get('permissions')}")
+    # Pinned actions: a tag can be moved to other code; a commit cannot.
+    for line in text.splitlines():
+        m = re.match(r"\s*(?:-\s+)?uses:\s*(\S+)", line)
+        if m:
+            p.check(re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", m.group(1)) is not None and "# v" in line,
+                    f"{RELEASE}: `{m.group(1)}` is not pinned to a commit SHA with its version in a comment")
+    for job_id, job in jobs.items():
+        p.check(isinstance(job.get("timeout-minutes"), int), f"{RELEASE}: job {job_id} has no timeout")
+
+    version = jobs.get("version", {})
+    p.check("Cargo.toml" in _runs(version) and "github.ref_name" in json.dumps(version),
+            f"{RELEASE}: no job checks the tag against Cargo.toml's version")
+
+    build = jobs.get("build", {})
+    p.check("version" in (build.get("needs") or []), f"{RELEASE}: build does not wait for the version check")
+    include = ((build.get("strategy") or {}).get("matrix") or {}).get("include", [])
+    targets = {e.get("target"): e.get("runner", "") for e in include}
+    p.check(set(targets) == set(RELEASE_TARGETS),
+            f"{RELEASE}: builds {sorted(targets)}, not {sorted(RELEASE_TARGETS)}")
+    for target, runner in targets.items():
+        want = RELEASE_TARGETS.get(target, "")
+        p.check(runner.startswith(want), f"{RELEASE}: {target} builds on {runner}, not on {want}*")
+        if target.startswith("aarch64") and "linux" in target:
+            p.check(runner.endswith("-arm"), f"{RELEASE}: {target} builds on {runner}, not a native arm64 runner")
+    p.check(build.get("env", {}).get("TARGET") == "${{ matrix.target }}", f"{RELEASE}: build's TARGET is not the matrix's")
+    runs = _runs(build)
+    cargo = [line for line in runs.splitlines() if "cargo build" in line]
+    p.check(any(all(f in line for f in ("--release", "--locked", '--target "$TARGET"')) for line in cargo),
+            f"{RELEASE}: no `cargo build --release --locked --target \"$TARGET\"`: {cargo}")
+    p.check("rustup target add \"$TARGET\"" in runs, f"{RELEASE}: the target's standard library is not installed")
+    static = [s for s in build.get("steps", []) if "static-pie linked" in s.get("run", "")]
+    p.check(len(static) == 1 and "statically linked" in static[0]["run"] and "linux-musl" in static[0].get("if", ""),
+            f"{RELEASE}: no check that the Linux binaries are static")
+    p.check("musl-tools" in runs, f"{RELEASE}: the musl C toolchain (musl-tools) is not installed")
+    p.check("shasum -a 256" in runs and ".sha256" in runs, f"{RELEASE}: archives get no SHA-256 checksum")
+    upload = _uses(build, "actions/upload-artifact")
+    p.check(len(upload) == 1 and ".sha256" in upload[0].get("with", {}).get("path", ""),
+            f"{RELEASE}: the checksums are not uploaded with the archives")
+
+    image = jobs.get("image", {})
+    push = _uses(image, "docker/build-push-action")
+    w = push[0].get("with", {}) if push else {}
+    p.check(bool(push) and w.get("context") == "." and w.get("file") == str(DOCKERFILE) and DOCKERFILE.exists(),
+            f"{RELEASE}: the image is not built from {DOCKERFILE}: {w}")
+    p.check(w.get("push") is True, f"{RELEASE}: the image is built but not pushed")
+    meta = _uses(image, "docker/metadata-action")
+    p.check(bool(meta) and meta[0].get("with", {}).get("images") == "ghcr.io/${{ github.repository }}"
+            and "type=semver" in meta[0].get("with", {}).get("tags", ""),
+            f"{RELEASE}: the image is not tagged with the version in ghcr.io/<repository>")
+    p.check(_uses(image, "docker/login-action") != [] and (image.get("permissions") or {}).get("packages") == "write",
+            f"{RELEASE}: the image job cannot push to ghcr.io (login, packages: write)")
+
+    release = jobs.get("release", {})
+    p.check(set(release.get("needs") or []) == {"build", "image"},
+            f"{RELEASE}: the release is published before the binaries and the image are: {release.get('needs')}")
+    p.check((release.get("permissions") or {}).get("contents") == "write",
+            f"{RELEASE}: the release job cannot create a release")
+    runs = _runs(release)
+    p.check("sha256sum --check" in runs and "SHA256SUMS" in runs,
+            f"{RELEASE}: the checksums are not verified and gathered into SHA256SUMS")
+    p.check("gh release create" in runs and "--verify-tag" in runs and "dist/*" in runs,
+            f"{RELEASE}: the release is not created from the pushed tag with every file")
+
+    for item in p.items:
+        print(f"FAIL {item}")
+    print(f"{'ok  ' if not p.items else 'FAIL'} release: {p.passed} passed, {len(p.items)} failed")
+    return 1 if p.items else 0
+
+
 def cmd_runtime_stage() -> int:
     """The Dockerfile's runtime stage as JSON, for deploy/emulate-image.sh."""
     print(json.dumps(dockerfile_final_stage(), indent=2))
@@ -529,6 +633,8 @@ def main(argv: list[str]) -> int:
         return cmd_shell_snippets(args[0])
     if cmd == "consistency" and not args:
         return cmd_consistency()
+    if cmd == "release" and not args:
+        return cmd_release()
     if cmd == "indexed-job-script" and not args:
         return cmd_indexed_job_script()
     if cmd == "runtime-stage" and not args:

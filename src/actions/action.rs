@@ -63,6 +63,13 @@ pub trait Action: Send + Sync + 'static {
         "delete"
     }
 
+    /// The verb for one kind of resource the action changes, where an action changes more than
+    /// one kind (`ecs.stop-tasks` scales services to 0 and stops tasks); the step's summary counts
+    /// each kind apart.
+    fn verb_for(&self, _kind: &str) -> &'static str {
+        self.verb()
+    }
+
     /// Read-only: the resources the step's selector matches now. Never mutates.
     async fn find(&self, aws: &Aws) -> Result<Vec<Resource>, AwsError>;
 
@@ -85,6 +92,14 @@ pub trait Action: Send + Sync + 'static {
             first: Duration::from_secs(2),
             cap: Duration::from_secs(15),
         }
+    }
+
+    /// What to tell the reader when the step's deadline passed while `waiting` (resources this
+    /// action changed) had not finished: what holds them, and what to do. `continue_later` is how
+    /// this run is continued, e.g. ``"`teardown resume RUN_ID`"``. Each action that waits says
+    /// what it knows about its own resources.
+    fn timeout_advice(&self, _waiting: &[Resource], continue_later: &str) -> String {
+        format!("{continue_later} once AWS has finished, or raise the step's `timeout`")
     }
 
     /// What a dry run says it would do to one resource it found. Where the change cannot be read

@@ -101,6 +101,42 @@ mod tests {
         assert_eq!(listed, registered);
     }
 
+    /// The README's Actions table names, in its `matches` column, exactly the keys each action's
+    /// `match` accepts: no key is promised to every action (`ecs.stop-tasks` takes no `tags`).
+    #[test]
+    fn the_readme_names_each_actions_match_keys() {
+        let readme = include_str!("../../README.md");
+        let (_, section) = readme
+            .split_once("\n## Actions\n")
+            .expect("README has an Actions section");
+        let rows: BTreeMap<&str, BTreeSet<&str>> = section
+            .lines()
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .filter_map(|row| {
+                let mut cells = row.split(" | ");
+                let name = cells.next()?.strip_prefix("| `")?.strip_suffix('`')?;
+                let keys = cells
+                    .next()?
+                    .split('`')
+                    .skip(1)
+                    .step_by(2)
+                    .filter(|k| !k.contains(' '))
+                    .collect();
+                Some((name, keys))
+            })
+            .collect();
+        for spec in super::registry() {
+            let accepted: BTreeSet<&str> = spec.selector.iter().map(|f| f.name).collect();
+            assert_eq!(
+                rows.get(spec.name),
+                Some(&accepted),
+                "README's `matches` for {}",
+                spec.name
+            );
+        }
+    }
+
     /// The plan names of the `ActionSpec`s a source file defines (`pub static X: ActionSpec =
     /// ActionSpec { name: "ecs.stop-tasks", ...`), read from the text.
     fn specs_defined_in(source: &str) -> Vec<String> {

@@ -308,7 +308,7 @@ impl StepInput {
             .selector
             .get("older_than")
             .and_then(|v| v.as_str())
-            .and_then(|s| humantime::parse_duration(s).ok());
+            .and_then(|s| crate::util::parse_duration(s, Duration::ZERO..=Duration::MAX).ok());
         ResourceFilter {
             name: self.pattern(name_key),
             tags,
@@ -401,9 +401,9 @@ fn check_value(value: &toml::Value, kind: FieldKind) -> Option<String> {
             None => wrong(),
         },
         FieldKind::Duration => match value.as_str() {
-            Some(s) => humantime::parse_duration(s)
+            Some(s) => crate::util::parse_duration(s, Duration::ZERO..=Duration::MAX)
                 .err()
-                .map(|e| format!("bad duration \"{s}\": {e}")),
+                .map(|e| e.problem),
             None => wrong(),
         },
         FieldKind::Bool => value

@@ -208,18 +208,36 @@ impl ActionStep {
             if pending.is_empty() && not_yet.is_empty() {
                 return Ok(());
             }
-            let statuses = summarize_statuses(&pending);
-            let left = ctx.time_left();
-            ctx.progress(
-                format!(
-                    "{} still {statuses}, {} elapsed, gives up in {}",
-                    count_of(pending.len(), kind),
-                    short_duration(ctx.elapsed()),
-                    short_duration(left)
-                ),
-                total.saturating_sub(pending.len() as u64),
+            // Waited for: what AWS says is still changing, and what it refused to change yet
+            // although it looks finished (an interface AWS says is in use when asked to delete it).
+            let mut waiting = pending.clone();
+            waiting.extend(
+                not_yet
+                    .iter()
+                    .filter(|(r, _)| !pending.iter().any(|p| p.id == r.id))
+                    .map(|(r, why)| Pending {
+                        id: r.id.clone(),
+                        // The reason's head ("in use", "detaching"): the rest speaks of one
+                        // resource, and the line counts them.
+                        status: why
+                            .split([':', ';'])
+                            .next()
+                            .unwrap_or(why)
+                            .trim()
+                            .to_string(),
+                    }),
+            );
+            let what = format!(
+                "{} still {}",
+                count_of(waiting.len(), kind),
+                summarize_statuses(&waiting)
+            );
+            ctx.waiting(
+                what.clone(),
+                total.saturating_sub(waiting.len() as u64),
                 total,
             );
+            let left = ctx.time_left();
             let delay = delays.next().unwrap_or(policy.cap);
             // The last look happens right at the deadline rather than a whole delay before it.
             let delay = if delay > left && left > Duration::from_millis(1) {
@@ -228,16 +246,24 @@ impl ActionStep {
                 delay
             };
             ctx.sleep(delay).await.map_err(|e| match e.kind {
-                crate::engine::FailureKind::TimedOut => StepError::timed_out(format!(
-                    "gave up waiting after {}: {} still {statuses} ({})",
-                    short_duration(ctx.elapsed()),
-                    count_of(pending.len(), kind),
-                    pending
+                crate::engine::FailureKind::TimedOut => {
+                    let held: Vec<Resource> = acted
                         .iter()
-                        .map(|p| p.id.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )),
+                        .chain(not_yet.iter().map(|(r, _)| r))
+                        .filter(|r| waiting.iter().any(|w| w.id == r.id))
+                        .cloned()
+                        .collect();
+                    StepError::timed_out(format!(
+                        "gave up waiting after {}: {what} ({}). {}",
+                        short_duration(ctx.elapsed()),
+                        waiting
+                            .iter()
+                            .map(|p| p.id.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        self.action.timeout_advice(&held, ctx.continue_later())
+                    ))
+                }
                 _ => e,
             })?;
         }
@@ -273,6 +299,18 @@ fn record(
         }),
         Acted::NotYet(why) => not_yet.push((resource, why)),
     }
+}
+
+/// The kinds among `resources`, in the order they first appear, each with how many there are.
+fn kinds_of(resources: &[Resource]) -> Vec<(String, usize)> {
+    let mut kinds: Vec<(String, usize)> = Vec::new();
+    for resource in resources {
+        match kinds.iter_mut().find(|(k, _)| *k == resource.kind) {
+            Some((_, n)) => *n += 1,
+            None => kinds.push((resource.kind.clone(), 1)),
+        }
+    }
+    kinds
 }
 
 /// `in-use` or `DELETE_IN_PROGRESS (1), in-use (2)`.
@@ -359,8 +397,29 @@ impl ActionStep {
         let total = to_change.len() as u64;
         let verb = self.action.verb();
 
+        // One step may change more than one kind (`ecs.stop-tasks`: services, then tasks): each
+        // is counted as what it is, never as the action's main kind.
+        let changed = kinds_of(&to_change);
         if self.aws.is_dry_run() {
-            let summary = format!("would {verb} {}", count_of(to_change.len(), kind));
+            let summary = match changed.as_slice() {
+                [] => format!("would {verb} {}", count_of(0, kind)),
+                [(kind, n)] => format!(
+                    "would {} {}",
+                    self.action.verb_for(kind),
+                    count_of(*n, kind)
+                ),
+                _ => changed
+                    .iter()
+                    .map(|(kind, n)| {
+                        format!(
+                            "would {}: {}",
+                            self.action.verb_for(kind),
+                            count_of(*n, kind)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            };
             outcomes.extend(to_change.into_iter().map(|resource| ResourceOutcome {
                 detail: self.action.planned(&resource),
                 resource,
@@ -381,7 +440,11 @@ impl ActionStep {
         // missing from it, is checked as each call is prepared.
         for (i, resource) in to_change.into_iter().enumerate() {
             ctx.check_cancelled()?;
-            ctx.progress(format!("{verb} {}", resource.name), i as u64, total);
+            ctx.progress(
+                format!("{} {}", self.action.verb_for(&resource.kind), resource.name),
+                i as u64,
+                total,
+            );
             let result = self.act_on(ctx, &resource).await?;
             record(result, resource, &mut acted, &mut not_yet, &mut outcomes);
         }
@@ -390,14 +453,35 @@ impl ActionStep {
                 .await?;
         }
         ctx.progress("done", total, total);
-        let done = outcomes
-            .iter()
-            .filter(|o| o.outcome == OutcomeKind::Done)
-            .count();
         let summary = if outcomes.is_empty() {
             format!("no {kind} matched: nothing to do")
+        } else if changed.len() <= 1 {
+            let done = outcomes
+                .iter()
+                .filter(|o| o.outcome == OutcomeKind::Done)
+                .count();
+            let kind = changed.first().map_or(kind, |(k, _)| k.as_str());
+            format!(
+                "{}: {done} of {}",
+                self.action.verb_for(kind),
+                count_of(total as usize, kind)
+            )
         } else {
-            format!("{verb}: {done} of {}", count_of(total as usize, kind))
+            changed
+                .iter()
+                .map(|(kind, n)| {
+                    let done = outcomes
+                        .iter()
+                        .filter(|o| o.outcome == OutcomeKind::Done && &o.resource.kind == kind)
+                        .count();
+                    format!(
+                        "{}: {done} of {}",
+                        self.action.verb_for(kind),
+                        count_of(*n, kind)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
         };
         let notes = self.action.notes(&outcomes);
         Ok(StepOutput {

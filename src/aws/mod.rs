@@ -47,6 +47,10 @@ pub struct AwsOptions {
     pub endpoint_url: Option<String>,
     /// Attempts per call, including the first, for the SDK's standard retry (throttling, 5xx).
     pub max_attempts: Option<u32>,
+    /// The longest wait before the first retry of a call (each later one may wait twice as long),
+    /// for the SDK's standard retry. `None`: the SDK's 1 s. Tests that throttle hundreds of calls
+    /// shorten it, so that they test the retries and not the clock.
+    pub retry_backoff: Option<Duration>,
     /// Extra interceptors put on every client, after ours (tests inject faults with these).
     pub interceptors: Vec<SharedInterceptor>,
     /// Where to append the audit log of mutating calls (JSON Lines); none when `None`.
@@ -192,7 +196,11 @@ impl Aws {
         // client-side rate limiter held the next call for about 40 s. Bursts are bounded instead
         // by the limit on calls in flight per service (below), which every attempt, retries
         // included, passes through.
-        let retry = RetryConfig::standard().with_max_attempts(options.max_attempts.unwrap_or(5));
+        let mut retry =
+            RetryConfig::standard().with_max_attempts(options.max_attempts.unwrap_or(5));
+        if let Some(backoff) = options.retry_backoff {
+            retry = retry.with_initial_backoff(backoff);
+        }
         let http = base_http_client(sdk_config);
         let timeouts = match (options.timeouts, sdk_config.timeout_config()) {
             (Some(timeouts), _) => timeouts.config(),

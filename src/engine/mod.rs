@@ -161,15 +161,23 @@ pub struct RunOptions {
     pub plan_name: String,
     /// Shown in the first event; the engine itself treats both modes alike.
     pub dry_run: bool,
+    /// How a person continues this run after it stopped, in words for messages (e.g.
+    /// ``"`teardown resume RUN_ID`"``); steps that give up name it. Without it, "run the same
+    /// command again".
+    pub continue_later: Option<String>,
 }
+
+/// Steps running at once, at most, unless the user says otherwise (`--parallelism`).
+pub const DEFAULT_PARALLELISM: u16 = 8;
 
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
-            parallelism: 8,
+            parallelism: DEFAULT_PARALLELISM.into(),
             fail_fast: false,
             plan_name: String::new(),
             dry_run: false,
+            continue_later: None,
         }
     }
 }
@@ -302,6 +310,11 @@ pub async fn run(
     // Running steps get a child token: cancelling the run reaches them, while a step's own end
     // cancels nothing else.
     let step_cancel = cancel.child_token();
+    let continue_later: Arc<str> = options
+        .continue_later
+        .as_deref()
+        .unwrap_or(task::RUN_AGAIN)
+        .into();
     let mut states: Vec<State> = dag
         .order()
         .iter()
@@ -340,8 +353,9 @@ pub async fn run(
             let step = dag.node(index).clone();
             let events = events.clone();
             let cancel = step_cancel.clone();
+            let continue_later = continue_later.clone();
             running.spawn(async move {
-                let result = run_step(step, events, cancel).await;
+                let result = run_step(step, events, cancel, continue_later).await;
                 Finished { index, result }
             });
         }
@@ -459,7 +473,12 @@ fn skip_dependents(
 
 /// One step: attempts under the deadline, backoff between retryable failures, the failure
 /// handler between failures.
-async fn run_step(step: StepNode, events: EventSink, cancel: CancellationToken) -> StepResult {
+async fn run_step(
+    step: StepNode,
+    events: EventSink,
+    cancel: CancellationToken,
+    continue_later: Arc<str>,
+) -> StepResult {
     let started = Instant::now();
     let deadline = instant_after(started, step.timeout);
     events.emit(EventKind::StepStarted {
@@ -478,6 +497,7 @@ async fn run_step(step: StepNode, events: EventSink, cancel: CancellationToken) 
             deadline,
             cancel: cancel.clone(),
             events: events.clone(),
+            continue_later: continue_later.clone(),
         };
         // A little grace after the deadline, so that a task's own deadline-aware wait can fail
         // first with what it was waiting for; a task that ignores its deadline is cut off here.
@@ -510,6 +530,7 @@ async fn run_step(step: StepNode, events: EventSink, cancel: CancellationToken) 
                     deadline: deadline.min(instant_after(Instant::now(), handler.timeout)),
                     cancel: cancel.clone(),
                     events: events.clone(),
+                    continue_later: continue_later.clone(),
                 };
                 let handled =
                     tokio::time::timeout_at(handler_ctx.deadline, handler.task.run(&handler_ctx))

@@ -8,7 +8,10 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::event::{EventKind, EventSink};
+use crate::event::{EventKind, EventSink, Waiting};
+
+/// How to continue a run when nothing better is known.
+pub(crate) const RUN_AGAIN: &str = "run the same command again";
 use crate::resource::ResourceOutcome;
 
 /// Something the engine can run as a step. It must be idempotent: the engine runs it again after a
@@ -97,6 +100,7 @@ pub struct StepContext {
     pub(crate) deadline: Instant,
     pub(crate) cancel: CancellationToken,
     pub(crate) events: EventSink,
+    pub(crate) continue_later: Arc<str>,
 }
 
 impl StepContext {
@@ -110,12 +114,19 @@ impl StepContext {
             deadline: super::instant_after(now, timeout),
             cancel: CancellationToken::new(),
             events,
+            continue_later: RUN_AGAIN.into(),
         }
     }
 
     /// The step's id.
     pub fn step(&self) -> &str {
         &self.step
+    }
+
+    /// How a person continues the run after it stopped (e.g. ``"`teardown resume RUN_ID`"``),
+    /// for a step that gives up to say.
+    pub fn continue_later(&self) -> &str {
+        &self.continue_later
     }
 
     /// Which attempt this is, from 1.
@@ -176,6 +187,25 @@ impl StepContext {
             message: message.into(),
             done,
             total,
+            wait: None,
+        });
+    }
+
+    /// Tells the listeners that the step waits for `what` (e.g. `2 network interfaces still
+    /// in-use`) until its deadline. The event carries the deadline, so that a renderer counts
+    /// down by itself until the next look; its `message` is the wait in words as of now.
+    pub fn waiting(&self, what: impl Into<String>, done: u64, total: u64) {
+        let wait = Waiting {
+            what: what.into(),
+            step_started: self.events.since_start(self.started),
+            deadline: self.events.since_start(self.deadline),
+        };
+        self.events.emit(EventKind::StepProgress {
+            step: self.step.to_string(),
+            message: wait.line_at(self.events.elapsed()),
+            done,
+            total,
+            wait: Some(wait),
         });
     }
 }

@@ -95,13 +95,14 @@ fn strings_in(value: &toml::Value, out: &mut Vec<String>) {
     }
 }
 
-/// Collects the problems of a `[sweep]` section, each located in the file.
-struct Checker<'a> {
+/// Validates a `[sweep]` section as `plan::validate` does the rest of the plan: collects its
+/// problems, each located in the file.
+struct SweepValidator<'a> {
     source: &'a Source<'a>,
     errors: Vec<Diagnostic>,
 }
 
-impl Checker<'_> {
+impl SweepValidator<'_> {
     fn error(&mut self, at: Vec<PathSegment>, target: Target, message: &str, hint: Option<&str>) {
         self.errors.push(self.source.at_path(
             &at,
@@ -271,15 +272,10 @@ impl Checker<'_> {
             );
             return None;
         };
-        match humantime::parse_duration(text) {
+        match crate::util::parse_duration(text, Duration::ZERO..=Duration::MAX) {
             Ok(d) => Some(d),
             Err(e) => {
-                self.error(
-                    at,
-                    Target::Value,
-                    &format!("bad duration \"{text}\": {e}"),
-                    Some("write durations like \"90s\", \"6h\", \"24h\" or \"2days\""),
-                );
+                self.error(at, Target::Value, &e.problem, Some(&e.hint));
                 None
             }
         }
@@ -446,7 +442,7 @@ impl SweepPlan {
     ) -> Result<SweepPlan, PlanErrors> {
         let plan = plan::parse(path, text, overrides)?;
         let source = Source::new(path, text);
-        let mut check = Checker {
+        let mut check = SweepValidator {
             source: &source,
             errors: Vec::new(),
         };

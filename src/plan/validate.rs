@@ -380,35 +380,14 @@ impl Validator<'_> {
         max: Duration,
         what: &str,
     ) -> Option<Duration> {
-        match humantime::parse_duration(text) {
-            Ok(d) if d > max => {
-                let max = humantime::format_duration(max).to_string();
-                self.error(
-                    path,
-                    Target::Value,
-                    format!("{what} is at most {max}, and this is longer"),
-                    Some(format!(
-                        "give a duration of at most \"{max}\", such as \"45m\" or \"2h\""
-                    )),
-                );
-                None
-            }
-            Ok(d) if !d.is_zero() => Some(d),
-            Ok(_) => {
-                self.error(
-                    path,
-                    Target::Value,
-                    "a duration of zero".into(),
-                    Some("give a positive duration such as \"90s\", \"45m\" or \"2h\"".into()),
-                );
-                None
-            }
+        match crate::util::parse_duration(text, Duration::from_nanos(1)..=max) {
+            Ok(d) => Some(d),
             Err(e) => {
                 self.error(
                     path,
                     Target::Value,
-                    format!("bad duration \"{text}\": {e}"),
-                    Some("write durations like \"90s\", \"45m\", \"2h\" or \"1h 30m\"".into()),
+                    format!("{what}: {}", e.problem),
+                    Some(e.hint),
                 );
                 None
             }

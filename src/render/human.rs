@@ -1,5 +1,7 @@
 //! Progress bars for a person at a terminal: a spinner line per running step (elapsed time, what
-//! it is doing, resources done/total) above an overall bar of finished steps.
+//! it is doing, resources done/total) above an overall bar of finished steps. A waiting step's
+//! line counts down every second from the deadline its event carries, not only when the step
+//! looks again.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -7,7 +9,7 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::Renderer;
-use crate::event::{Event, EventKind};
+use crate::event::{Event, EventKind, Waiting};
 use crate::util::short_duration;
 
 /// Draws indicatif progress bars on stderr.
@@ -15,6 +17,8 @@ pub struct HumanRenderer {
     bars: MultiProgress,
     overall: ProgressBar,
     steps: HashMap<String, ProgressBar>,
+    /// The steps that wait, and for what: their lines are redrawn at every tick.
+    waits: HashMap<String, Waiting>,
 }
 
 impl Default for HumanRenderer {
@@ -39,7 +43,13 @@ fn done_style() -> ProgressStyle {
 impl HumanRenderer {
     /// Bars on stderr, so that stdout stays clean for the summary.
     pub fn new() -> HumanRenderer {
-        let bars = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+        HumanRenderer::drawing_to(ProgressDrawTarget::stderr())
+    }
+
+    /// Bars drawn to `target` (`ProgressDrawTarget::hidden()` in tests, which then read each
+    /// line with [`HumanRenderer::step_line`]).
+    pub fn drawing_to(target: ProgressDrawTarget) -> HumanRenderer {
+        let bars = MultiProgress::with_draw_target(target);
         let overall = bars.add(ProgressBar::new(0));
         overall.set_style(
             ProgressStyle::with_template(
@@ -53,10 +63,17 @@ impl HumanRenderer {
             bars,
             overall,
             steps: HashMap::new(),
+            waits: HashMap::new(),
         }
     }
 
+    /// What the line of a running step says now (its message), or `None` once it finished.
+    pub fn step_line(&self, step: &str) -> Option<String> {
+        self.steps.get(step).map(ProgressBar::message)
+    }
+
     fn finish_step(&mut self, step: &str, mark: &str, message: String) {
+        self.waits.remove(step);
         let bar = match self.steps.remove(step) {
             Some(bar) => bar,
             None => self.bars.insert_before(&self.overall, ProgressBar::new(0)),
@@ -96,6 +113,7 @@ impl Renderer for HumanRenderer {
                 message,
                 done,
                 total,
+                wait,
             } => {
                 if let Some(bar) = self.steps.get(step) {
                     if *total > 0 {
@@ -103,7 +121,16 @@ impl Renderer for HumanRenderer {
                         bar.set_length(*total);
                         bar.set_position(*done);
                     }
-                    bar.set_message(message.clone());
+                    match wait {
+                        Some(wait) => {
+                            bar.set_message(wait.line_at(event.elapsed));
+                            self.waits.insert(step.clone(), wait.clone());
+                        }
+                        None => {
+                            bar.set_message(message.clone());
+                            self.waits.remove(step);
+                        }
+                    }
                 }
             }
             EventKind::AttemptFailed {
@@ -112,6 +139,7 @@ impl Renderer for HumanRenderer {
                 error,
                 retry_in,
             } => {
+                self.waits.remove(step);
                 if let Some(bar) = self.steps.get(step) {
                     bar.set_message(format!(
                         "attempt {attempt} failed ({error}); retrying in {}",
@@ -120,6 +148,7 @@ impl Renderer for HumanRenderer {
                 }
             }
             EventKind::HandlerStarted { step, handler, .. } => {
+                self.waits.remove(step);
                 if let Some(bar) = self.steps.get(step) {
                     bar.set_message(format!("failed; running {handler}, then trying again"));
                 }
@@ -152,7 +181,16 @@ impl Renderer for HumanRenderer {
         }
     }
 
+    fn tick(&mut self, now: Duration) {
+        for (step, wait) in &self.waits {
+            if let Some(bar) = self.steps.get(step) {
+                bar.set_message(wait.line_at(now));
+            }
+        }
+    }
+
     fn finish(&mut self) {
+        self.waits.clear();
         for (_, bar) in self.steps.drain() {
             bar.abandon();
         }

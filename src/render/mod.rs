@@ -11,14 +11,16 @@ mod plain;
 mod summary;
 
 use std::io::Write;
+use std::time::Duration;
 
 use clap::ValueEnum;
+use tokio::sync::mpsc::UnboundedReceiver;
 
 pub use self::human::HumanRenderer;
 pub use self::json::JsonRenderer;
-pub use self::plain::PlainRenderer;
-pub use self::summary::{write_summary, RunPlace};
-use crate::event::Event;
+pub use self::plain::{lines as plain_lines, PlainRenderer};
+pub use self::summary::{count_by_kind, write_summary, RunPlace};
+use crate::event::{Event, RunClock};
 
 /// How to show a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -49,8 +51,43 @@ impl OutputFormat {
 pub trait Renderer: Send {
     /// Shows one event.
     fn event(&mut self, event: &Event);
+    /// Called about once a second between events, with the time since the run started (the
+    /// clock of [`Event::elapsed`]): a renderer that shows a countdown moves it on here.
+    fn tick(&mut self, _now: Duration) {}
     /// The run is over: clear bars, flush.
     fn finish(&mut self) {}
+}
+
+/// How often a renderer is ticked between events.
+pub const TICK: Duration = Duration::from_secs(1);
+
+/// Shows a run's events as they come, and ticks the renderer every [`TICK`] in between, so that
+/// a wait's countdown moves on its own between two looks of the step. `also` sees each event
+/// before the renderer does (the journal and audit log). Returns once every sink of the channel
+/// is dropped and the renderer has finished.
+pub async fn listen(
+    mut receiver: UnboundedReceiver<Event>,
+    clock: RunClock,
+    mut renderer: Box<dyn Renderer>,
+    mut also: impl FnMut(&Event) + Send,
+) {
+    let mut ticks = tokio::time::interval(TICK);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            // Events first: a tick never shows a line older than an event already sent.
+            biased;
+            event = receiver.recv() => match event {
+                Some(event) => {
+                    also(&event);
+                    renderer.event(&event);
+                }
+                None => break,
+            },
+            _ = ticks.tick() => renderer.tick(clock.now()),
+        }
+    }
+    renderer.finish();
 }
 
 /// A renderer for the format, writing to stdout.

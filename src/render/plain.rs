@@ -42,7 +42,14 @@ pub fn lines(event: &Event) -> Vec<String> {
             message,
             done,
             total,
+            wait,
         } => {
+            // A wait's line is worked out from its deadline at the event's own time. Plain output
+            // is for logs: one line per look at AWS (at most 30 s apart), not one a second.
+            let message = match wait {
+                Some(wait) => wait.line_at(event.elapsed),
+                None => message.clone(),
+            };
             if *total > 0 {
                 format!("{step}: [{done}/{total}] {message}")
             } else {

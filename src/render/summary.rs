@@ -2,7 +2,7 @@
 //! did (in a preview: every resource that would go, why it matched, its age and tags), then
 //! totals and what to do next.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 
 use crate::engine::{RunSummary, StepOutcome};
@@ -16,6 +16,9 @@ pub struct RunPlace {
     pub account: String,
     /// The region.
     pub region: String,
+    /// The command that continues this run where it stopped (`teardown resume RUN_ID`), for a
+    /// run that keeps a journal; without one, the same command is run again.
+    pub resume: Option<String>,
 }
 
 /// Writes the summary of a finished run.
@@ -37,7 +40,9 @@ pub fn write_summary(
         place.account, place.region
     )?;
     let now = chrono::Utc::now();
-    let mut totals: BTreeMap<(OutcomeKind, String), usize> = BTreeMap::new();
+    // Distinct resources per outcome and kind: a service that one step scales to 0 and
+    // another deletes is one service, not two.
+    let mut totals: BTreeMap<(OutcomeKind, String), BTreeSet<String>> = BTreeMap::new();
     for step in &summary.steps {
         let (mark, text) = match &step.outcome {
             StepOutcome::Succeeded => (
@@ -64,9 +69,10 @@ pub fn write_summary(
         )?;
         let Some(output) = &step.output else { continue };
         for r in &output.resources {
-            *totals
+            totals
                 .entry((r.outcome, r.resource.kind.clone()))
-                .or_default() += 1;
+                .or_default()
+                .insert(r.resource.id.clone());
             write_resource(out, r, dry_run, now)?;
         }
         for note in &output.notes {
@@ -92,7 +98,7 @@ pub fn write_summary(
         let kinds: Vec<String> = totals
             .iter()
             .filter(|((o, _), _)| *o == outcome)
-            .map(|((_, kind), n)| count_of(*n, kind))
+            .map(|((_, kind), ids)| count_of(ids.len(), kind))
             .collect();
         if !kinds.is_empty() {
             writeln!(out, "  {label}: {}", kinds.join(", "))?;
@@ -104,13 +110,42 @@ pub fn write_summary(
     if let Some(reason) = &summary.cancelled {
         writeln!(out, "The run stopped early ({reason}).")?;
     }
-    if failed > 0 || skipped > 0 {
-        writeln!(
-            out,
-            "To continue: fix what the failed steps say and run the same command again: what is already gone is found gone, not deleted twice (a workflow step such as a secret rotation does run again)."
-        )?;
+    // One next step, never two: a run with a journal is resumed, anything else run again.
+    if failed > 0 || skipped > 0 || summary.cancelled.is_some() {
+        match &place.resume {
+            Some(resume) => writeln!(
+                out,
+                "To continue: fix what the failed steps say, then `{resume}`: the steps that succeeded are not run again, and what is already gone is found gone, not deleted twice."
+            )?,
+            None => writeln!(
+                out,
+                "To continue: fix what the failed steps say and run the same command again: what is already gone is found gone, not deleted twice (a workflow step such as a secret rotation does run again)."
+            )?,
+        }
     }
     Ok(())
+}
+
+/// What a run changes or would change (`outcome`), counted per kind, each resource once however
+/// many steps name it: `1 ECS service, 2 ECS tasks`. The confirmation shows it before a run.
+pub fn count_by_kind(summary: &RunSummary, outcome: OutcomeKind) -> Vec<String> {
+    let mut kinds: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for r in summary
+        .steps
+        .iter()
+        .filter_map(|s| s.output.as_ref())
+        .flat_map(|o| &o.resources)
+        .filter(|r| r.outcome == outcome)
+    {
+        kinds
+            .entry(r.resource.kind.as_str())
+            .or_default()
+            .insert(r.resource.id.as_str());
+    }
+    kinds
+        .into_iter()
+        .map(|(kind, ids)| count_of(ids.len(), kind))
+        .collect()
 }
 
 fn write_resource(

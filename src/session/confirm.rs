@@ -1,6 +1,5 @@
 //! The confirmation a run that changes things asks for at the terminal (the account id typed).
 
-use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 
 use crate::engine::RunSummary;
@@ -41,20 +40,8 @@ pub(crate) fn confirm(
     true
 }
 
-/// What a dry run would change, counted per kind (`2 CloudFormation stacks`).
+/// What a dry run would change, counted per kind (`2 CloudFormation stacks`), each resource once
+/// (the same count as the summary's).
 fn what_would_change(summary: &RunSummary) -> Vec<String> {
-    let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
-    for resource in summary
-        .steps
-        .iter()
-        .filter_map(|s| s.output.as_ref())
-        .flat_map(|o| &o.resources)
-        .filter(|r| r.outcome == crate::resource::OutcomeKind::Planned)
-    {
-        *kinds.entry(resource.resource.kind.clone()).or_default() += 1;
-    }
-    kinds
-        .into_iter()
-        .map(|(kind, n)| crate::util::count_of(n, &kind))
-        .collect()
+    crate::render::count_by_kind(summary, crate::resource::OutcomeKind::Planned)
 }

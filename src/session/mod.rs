@@ -266,24 +266,40 @@ pub(crate) async fn execute_plan(
         execution.allowed.as_ref(),
         preflight.as_ref().map(|(found, at)| (found, *at)),
     );
+    // A run that keeps a journal is continued with `resume`; a preview is simply run again.
+    let resume = (!dry_run).then(|| {
+        format!(
+            "teardown resume {}{}",
+            header.run_id,
+            args.runs_dir
+                .as_ref()
+                .map(|d| format!(" --runs-dir {}", d.display()))
+                .unwrap_or_default()
+        )
+    });
     let options = RunOptions {
         parallelism: args.parallelism as usize,
         fail_fast: args.fail_fast,
         plan_name: plan.name.clone(),
         dry_run,
+        continue_later: resume.as_ref().map(|command| format!("`{command}`")),
     };
-    let (events, mut receiver) = EventSink::channel();
-    let mut renderer = render::for_format(format);
+    let (events, receiver) = EventSink::channel();
     let records = audit.clone();
-    let listening = tokio::spawn(async move {
-        while let Some(event) = receiver.recv().await {
-            record(journal.as_mut(), records.as_ref(), &event);
-            renderer.event(&event);
-        }
-        renderer.finish();
-    });
+    let listening = tokio::spawn(render::listen(
+        receiver,
+        events.clock(),
+        render::for_format(format),
+        move |event| record(journal.as_mut(), records.as_ref(), event),
+    ));
     let cancel = CancellationToken::new();
-    let signals = tokio::spawn(signals::watch_signals(cancel.clone()));
+    let signals = tokio::spawn(signals::watch_signals(
+        cancel.clone(),
+        resume.as_ref().map_or_else(
+            || "run the same command again".to_string(),
+            |c| format!("`{c}`"),
+        ),
+    ));
     stop_when_record_lost(audit.as_ref(), &cancel);
     let summary = engine::run(&dag, &options, &events, &cancel).await;
     signals.abort();
@@ -294,20 +310,11 @@ pub(crate) async fn execute_plan(
         let place = render::RunPlace {
             account: account.clone(),
             region: aws.region.clone(),
+            resume: resume.clone(),
         };
         let _ = render::write_summary(&mut std::io::stdout(), &summary, dry_run, &place);
         if let Some(path) = &audit_path {
             say!("Audit log of every change made: {}", path.display());
-        }
-        if !dry_run && !summary.all_succeeded() {
-            say!(
-                "Continue this run with: teardown resume {}{}",
-                header.run_id,
-                args.runs_dir
-                    .as_ref()
-                    .map(|d| format!(" --runs-dir {}", d.display()))
-                    .unwrap_or_default()
-            );
         }
     }
     if let Some(problem) = audit.as_ref().and_then(AuditLog::problem) {

@@ -76,6 +76,7 @@ pub(crate) async fn preflight(
         fail_fast: false,
         plan_name: plan.name.clone(),
         dry_run: true,
+        continue_later: None,
     };
     let summary = engine::run(&dag, &options, &events, &CancellationToken::new()).await;
     let failed: Vec<String> = summary

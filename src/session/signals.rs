@@ -16,8 +16,9 @@ pub(crate) fn ignore_file_size_signal() {
 }
 
 /// First Ctrl-C or SIGTERM: cancel (stop scheduling, cancel running steps at their next safe
-/// point). Second: exit at once.
-pub(crate) async fn watch_signals(cancel: CancellationToken) {
+/// point). Second: exit at once, saying how to continue (`continue_later`, e.g.
+/// ``"`teardown resume RUN_ID`"``).
+pub(crate) async fn watch_signals(cancel: CancellationToken, continue_later: String) {
     let mut interrupts = 0;
     loop {
         wait_for_signal().await;
@@ -26,7 +27,7 @@ pub(crate) async fn watch_signals(cancel: CancellationToken) {
             eprintln!("\ninterrupted: finishing what is safe to finish, starting nothing new (Ctrl-C again to exit at once)");
             cancel.cancel();
         } else {
-            eprintln!("\ninterrupted twice: exiting now; run the same command again to continue");
+            eprintln!("\ninterrupted twice: exiting now; to continue: {continue_later}");
             std::process::exit(130);
         }
     }

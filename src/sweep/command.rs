@@ -71,7 +71,8 @@ pub struct SweepArgs {
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = crate::settings::parse_var)]
     pub vars: Vec<(String, String)>,
     /// Steps running at once, at most, across all labs.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, default_value_t = crate::engine::DEFAULT_PARALLELISM,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallelism: u16,
     /// Stop starting new steps at the first failure (in any lab).
     #[arg(long)]
@@ -192,7 +193,11 @@ pub async fn run(args: SweepArgs) -> Outcome {
         now: Utc::now(),
     };
     let cancel = CancellationToken::new();
-    let signals = tokio::spawn(crate::session::signals::watch_signals(cancel.clone()));
+    // Sweeps keep no journal: an interrupted one is finished by sweeping again.
+    let signals = tokio::spawn(crate::session::signals::watch_signals(
+        cancel.clone(),
+        "run the same sweep again".to_string(),
+    ));
 
     let mut sweep = Sweep::discover_accounts(&plan, &clients, connected.refused, &options).await;
     let _ = write_found(&mut out, &plan, &sweep, &options);
@@ -205,6 +210,7 @@ pub async fn run(args: SweepArgs) -> Outcome {
     let place = render::RunPlace {
         account: sweep.accounts.join(", "),
         region: sweep.regions.join(", "),
+        resume: None,
     };
     let to_delete = sweep
         .labs
@@ -261,14 +267,13 @@ pub async fn run(args: SweepArgs) -> Outcome {
 /// A renderer of its own for one stage's events: the sink, and the listener to await once the
 /// sink is dropped.
 fn listen(format: OutputFormat) -> (EventSink, tokio::task::JoinHandle<()>) {
-    let (events, mut receiver) = EventSink::channel();
-    let mut renderer = render::for_format(format);
-    let listening = tokio::spawn(async move {
-        while let Some(event) = receiver.recv().await {
-            renderer.event(&event);
-        }
-        renderer.finish();
-    });
+    let (events, receiver) = EventSink::channel();
+    let listening = tokio::spawn(render::listen(
+        receiver,
+        events.clock(),
+        render::for_format(format),
+        |_| {},
+    ));
     (events, listening)
 }
 

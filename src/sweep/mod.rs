@@ -128,7 +128,7 @@ impl Default for SweepOptions {
     fn default() -> Self {
         SweepOptions {
             shard: None,
-            parallelism: 8,
+            parallelism: crate::engine::DEFAULT_PARALLELISM.into(),
             fail_fast: false,
             now: Utc::now(),
         }

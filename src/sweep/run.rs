@@ -248,6 +248,7 @@ impl Sweep {
             fail_fast: options.fail_fast,
             plan_name: format!("{} ({})", self.plan_name, count_of(labs.len(), "lab")),
             dry_run,
+            continue_later: Some("run the same sweep again".into()),
         };
         let summary = engine::run(dag, &run_options, events, cancel).await;
         if summary.cancelled == Some(engine::CancelReason::Interrupted) {

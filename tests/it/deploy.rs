@@ -1,7 +1,9 @@
-//! The deployment examples (Dockerfile, deploy/) pass their offline validation: `deploy/check.sh`
-//! lints the Dockerfile, validates the GitHub workflow and the Kubernetes manifests against
-//! vendored JSON schemas, lints the CloudFormation template with cfn-lint, checks that the task
-//! role's policy is what `teardown permissions` prints, and that the files agree with each other.
+//! The deployment examples (Dockerfile, deploy/) and the release workflow
+//! (.github/workflows/release.yml) pass their offline validation: `deploy/check.sh` lints the
+//! Dockerfile, validates the GitHub workflows and the Kubernetes manifests against vendored JSON
+//! schemas, lints the CloudFormation template with cfn-lint, checks that the task role's policy is
+//! what `teardown permissions` prints, that the files agree with each other, and that the release
+//! builds static musl and macOS binaries with checksums and pushes the image (`checks.py release`).
 //!
 //! The script installs its pinned validators from PyPI into a virtual environment the first time
 //! (~1 minute; `$HOME/.cache/teardown/deploy-venv`, or `$TEARDOWN_DEPLOY_VENV`); after that no

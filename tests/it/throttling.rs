@@ -224,6 +224,8 @@ async fn a_teardown_of_a_hundred_resources_under_throttling_finishes_within_the_
         AwsOptions {
             interceptors: vec![faults.shared(), SharedInterceptor::new(retries.clone())],
             call_limits: limits,
+            // The SDK's retries as in production, but waiting a tenth as long between them.
+            retry_backoff: Some(Duration::from_millis(100)),
             ..AwsOptions::default()
         },
     );

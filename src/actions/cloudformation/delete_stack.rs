@@ -521,6 +521,10 @@ impl Action for DeleteStack {
         Ok(Acted::Done(done.join("; ")))
     }
 
+    fn timeout_advice(&self, _waiting: &[Resource], continue_later: &str) -> String {
+        format!("CloudFormation is still deleting the stack's resources: its events (`aws cloudformation describe-stack-events --stack-name NAME`) say which resource it waits for (often a Lambda function's VPC network interfaces, which AWS releases 20-45 min after the function is deleted, or a database's final snapshot). The deletion goes on without teardown: {continue_later} later, or raise the step's `timeout`")
+    }
+
     async fn still_pending(&self, aws: &Aws, acted: &[Resource]) -> Result<Vec<Pending>, AwsError> {
         let mut pending = Vec::new();
         for resource in acted {

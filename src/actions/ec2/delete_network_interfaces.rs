@@ -420,6 +420,26 @@ impl Action for DeleteNetworkInterfaces {
         }
     }
 
+    fn timeout_advice(&self, waiting: &[Resource], continue_later: &str) -> String {
+        let lambdas = waiting.iter().any(|r| {
+            r.attribute(DESCRIPTION)
+                .is_some_and(|d| d.starts_with("AWS Lambda VPC ENI"))
+        });
+        let managed: Vec<&str> = waiting
+            .iter()
+            .filter(|r| r.attribute(REQUESTER_MANAGED) == Some("true"))
+            .filter_map(|r| r.attribute(REQUESTER_ID))
+            .collect();
+        if lambdas {
+            // What a person needs most at this point: it is AWS, it will pass, and how to go on.
+            format!("AWS Lambda holds them: AWS releases them 20-45 min after the function is deleted; {continue_later} later, or raise the step's timeout")
+        } else if !managed.is_empty() {
+            format!("the AWS service that made them holds them ({}) until the resource that uses them is deleted; delete that first, then {continue_later}, or raise the step's timeout", managed.join(", "))
+        } else {
+            format!("they are still attached (or detaching) to an instance or endpoint: detach or delete what uses them (or set `detach = true` on the step for our own), then {continue_later}, or raise the step's timeout")
+        }
+    }
+
     async fn still_pending(&self, aws: &Aws, acted: &[Resource]) -> Result<Vec<Pending>, AwsError> {
         let ids: Vec<String> = acted.iter().map(|r| r.id.clone()).collect();
         Ok(self

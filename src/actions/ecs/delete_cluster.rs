@@ -165,6 +165,10 @@ impl Action for DeleteCluster {
         }
     }
 
+    fn timeout_advice(&self, _waiting: &[Resource], continue_later: &str) -> String {
+        format!("a cluster stays DEPROVISIONING while ECS takes down its capacity providers (the Auto Scaling groups' instances must terminate first); the cluster's capacity providers in the ECS console say which one holds it. {continue_later} later, or raise the step's `timeout`")
+    }
+
     async fn still_pending(&self, aws: &Aws, acted: &[Resource]) -> Result<Vec<Pending>, AwsError> {
         // Usually INACTIVE at once; DEPROVISIONING while capacity providers are taken down.
         let arns: Vec<String> = acted.iter().map(|r| r.id.clone()).collect();

@@ -103,6 +103,10 @@ impl Action for DeleteServices {
         }
     }
 
+    fn timeout_advice(&self, _waiting: &[Resource], continue_later: &str) -> String {
+        format!("a deleted service stays DRAINING until its last task has stopped (its load balancer's deregistration delay, 300 s by default, and the containers' stop timeout); the service's events in the ECS console say which task holds it. {continue_later} later, or raise the step's `timeout`")
+    }
+
     async fn still_pending(&self, aws: &Aws, acted: &[Resource]) -> Result<Vec<Pending>, AwsError> {
         // A deleted service is DRAINING until its tasks have stopped, then INACTIVE.
         let mut pending = Vec::new();

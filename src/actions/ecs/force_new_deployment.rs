@@ -173,6 +173,10 @@ impl Action for ForceNewDeployment {
         }
     }
 
+    fn timeout_advice(&self, _waiting: &[Resource], continue_later: &str) -> String {
+        format!("the new deployment's tasks have not all started, or the old ones not all stopped: the service's events and its stopped tasks' `stoppedReason` say why (an image that cannot be pulled, a failing health check, no capacity). Nothing is undone: {continue_later} once the service is stable, or raise the step's `timeout`")
+    }
+
     async fn still_pending(&self, aws: &Aws, acted: &[Resource]) -> Result<Vec<Pending>, AwsError> {
         // Stable as the `services-stable` waiter of the SDK and the CLI judges it: one deployment
         // left, and as many tasks running as desired. That waiter is not used because the step's

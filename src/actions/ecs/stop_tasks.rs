@@ -142,6 +142,18 @@ impl Action for StopTasks {
         "stop"
     }
 
+    fn verb_for(&self, kind: &str) -> &'static str {
+        if kind == SERVICE_KIND {
+            "scale to 0"
+        } else {
+            "stop"
+        }
+    }
+
+    fn timeout_advice(&self, _waiting: &[Resource], continue_later: &str) -> String {
+        format!("ECS stops a task once its containers have exited: after their stop timeout (`stopTimeout`, 30 s by default, 120 s at most on Fargate), longer while its load balancer drains it; the task's `stoppedReason` and its containers' logs say what holds it. {continue_later} later, or raise the step's `timeout`")
+    }
+
     async fn find(&self, aws: &Aws) -> Result<Vec<Resource>, AwsError> {
         let mut services_found = Vec::new();
         let mut tasks_found = Vec::new();

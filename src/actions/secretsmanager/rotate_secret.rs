@@ -217,6 +217,10 @@ impl Action for RotateSecret {
         }
     }
 
+    fn timeout_advice(&self, _waiting: &[Resource], continue_later: &str) -> String {
+        format!("the secret's rotation function has not finished (a new version is not AWSCURRENT yet, or one is still AWSPENDING): its log group `/aws/lambda/FUNCTION` says which step it is in or why it fails (often it cannot reach the database or Secrets Manager from its VPC). {continue_later} once it has finished (a rotation is not started twice while one is pending), or raise the step's `timeout`")
+    }
+
     async fn still_pending(&self, aws: &Aws, acted: &[Resource]) -> Result<Vec<Pending>, AwsError> {
         // Finished once another version is AWSCURRENT and no other is left AWSPENDING: the
         // rotation function's last step (finishSecret) moves AWSCURRENT onto the new version.

@@ -1,7 +1,12 @@
-//! Test harness: a real moto server (installed by `scripts/ensure-moto`, pinned, in a virtual
-//! environment), one per test process, started on a free loopback port the first time a test asks
-//! for it and stopped when the process ends. Tests that use it take turns (a lock) and each starts
-//! from an empty emulator (`POST /moto-api/reset`).
+//! Test harness: real moto servers (installed by `scripts/ensure-moto`, pinned, in a virtual
+//! environment), a small pool per test process, each started on a free loopback port the first
+//! time a test needs it and stopped when the process ends. A test has a server to itself for its
+//! whole turn and starts from an empty emulator (`POST /moto-api/reset`).
+//!
+//! The pool has [`DEFAULT_SERVERS`] servers (`TEARDOWN_MOTO_SERVERS=N` to change it): moto is one
+//! Python process and answers one request at a time, and a test spends much of its turn waiting
+//! (polls, retries), so two turns side by side finish the suite in about two thirds of the time on
+//! two cores.
 #![allow(dead_code)]
 
 pub mod aws_like;
@@ -26,23 +31,95 @@ pub const REGION: &str = "us-west-2";
 /// moto's account id.
 pub const ACCOUNT: &str = "123456789012";
 
-static SERVER: OnceLock<String> = OnceLock::new();
-static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// Servers in the pool unless `TEARDOWN_MOTO_SERVERS` says otherwise.
+pub const DEFAULT_SERVERS: usize = 2;
 
-/// The emulator, reset, for one test. Holding it keeps other tests of this process out.
+/// The pool: one slot per server (its endpoint once started), and a permit per free server.
+struct Pool {
+    servers: Vec<OnceLock<String>>,
+    free: std::sync::Mutex<Vec<usize>>,
+    permits: tokio::sync::Semaphore,
+}
+
+fn pool() -> &'static Pool {
+    static POOL: OnceLock<Pool> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let size = std::env::var("TEARDOWN_MOTO_SERVERS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(DEFAULT_SERVERS);
+        Pool {
+            servers: (0..size).map(|_| OnceLock::new()).collect(),
+            free: std::sync::Mutex::new((0..size).rev().collect()),
+            permits: tokio::sync::Semaphore::new(size),
+        }
+    })
+}
+
+/// One server of the pool, held by one test until dropped.
+struct Turn {
+    server: usize,
+    _permit: tokio::sync::SemaphorePermit<'static>,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        pool().free.lock().unwrap().push(self.server);
+    }
+}
+
+/// The emulator, reset, for one test. Holding it keeps other tests off its server.
 pub struct Moto {
-    _turn: tokio::sync::MutexGuard<'static, ()>,
+    _turn: Turn,
     /// `http://127.0.0.1:PORT`.
     pub endpoint: String,
+    /// When this test's turn began: with `TEARDOWN_TEST_TIMES=FILE`, each test's time on the
+    /// emulator is appended to FILE, which shows where the suite's time goes (the turns add up).
+    turn_began: Instant,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let Some(file) = std::env::var_os("TEARDOWN_TEST_TIMES") else {
+            return;
+        };
+        let test = std::thread::current().name().unwrap_or("?").to_string();
+        let line = format!("{:.2}\t{test}\n", self.turn_began.elapsed().as_secs_f64());
+        use std::io::Write as _;
+        if let Ok(mut out) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(file)
+        {
+            let _ = out.write_all(line.as_bytes());
+        }
+    }
 }
 
 /// Waits for this test's turn, starts the emulator if it is not running yet, and resets it.
 pub async fn moto() -> Moto {
-    let turn = TURN.lock().await;
-    let endpoint = SERVER.get_or_init(start_server).clone();
+    let pool = pool();
+    let permit = pool
+        .permits
+        .acquire()
+        .await
+        .expect("the pool is never closed");
+    let server = pool
+        .free
+        .lock()
+        .unwrap()
+        .pop()
+        .expect("a permit means a free server");
+    let turn = Turn {
+        server,
+        _permit: permit,
+    };
+    let endpoint = pool.servers[server].get_or_init(start_server).clone();
     let moto = Moto {
         _turn: turn,
         endpoint,
+        turn_began: Instant::now(),
     };
     moto.post("/moto-api/reset", "application/json", "");
     moto
