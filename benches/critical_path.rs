@@ -364,7 +364,9 @@ impl World {
                     ));
                 }
                 self.cluster = false;
-                Acted::Done("deleted".into())
+                // AWS answers DeleteCluster with the cluster INACTIVE (no capacity providers
+                // here): the real action does not poll to confirm it.
+                Acted::Finished("deleted".into())
             }
             Sim::DeleteRepository => {
                 self.repository = false;
@@ -403,7 +405,8 @@ impl World {
                     .expect("an interface id");
                 if self.enis_released_at().is_some_and(|at| at <= now) {
                     self.enis[i] = false;
-                    return Acted::Done("deleted".into());
+                    // EC2 deletes an interface within the call: the real action does not poll.
+                    return Acted::Finished("deleted".into());
                 }
                 if !self.waits.iter().any(|w| w.resource == resource.id) {
                     self.waits.push(wait(None));
@@ -824,7 +827,8 @@ fn lower_bound(
                 (deleted + call).max(tasks_stopped.max(deleted))
             }
             Sim::DeregisterTaskDefinitions => found + call * REVISIONS as u32,
-            Sim::DeleteCluster => found + call * 2,
+            // Deleted within the call: no confirming poll.
+            Sim::DeleteCluster => found + call,
             Sim::DeleteRepository | Sim::DeleteSecret => found + call,
             Sim::DeleteStack(stack) => {
                 let deleting = found + call;
@@ -843,11 +847,13 @@ fn lower_bound(
                     .expect("the rotation stack goes before its interfaces")
                     + lat.eni_release;
                 // Each delete succeeds only if its answer comes once Lambda has let go.
+                // Each delete succeeds only if its answer comes once Lambda has let go, and
+                // finishes within its call.
                 let mut t = found;
                 for _ in 0..ENIS {
                     t = (t + call).max(released);
                 }
-                t + call
+                t
             }
         };
         finish.insert(id.clone(), end);

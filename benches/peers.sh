@@ -148,7 +148,7 @@ one_run() { # LATENCY TOOL RUN (run 0 is the warm-up: recorded, left out of the 
   post "$moto/moto-api/reset"
   post "$moto/moto-api/state-manager/set-transition" \
     '{"model_name":"ecs::task","transition":{"progression":"manual","times":1000000}}'
-  AWS_ENDPOINT_URL="$moto" "$provision" >"$out/$id.provision.log" 2>&1
+  AWS_ENDPOINT_URL="$moto" "$provision" --named >"$out/$id.provision.log" 2>&1
   MOTO_ENDPOINT="$moto" "$moto_python" benches/peers/check.py snapshot "$out/$id.snapshot.json"
   post "${proxy[$latency]}/__proxy/reset"
   local rc=0 check=0 TIMEFORMAT='%3R %3U %3S' seconds user sys

@@ -1,9 +1,15 @@
 //! For the demo (`scripts/demo`): builds the real workshop's labs (two attendees' side by side,
 //! `tests/it/support/real_workshop.rs`, and a third attendee's leftovers) in the AWS endpoint of
 //! the environment (`AWS_ENDPOINT_URL`, a local moto server), or with `--list`, prints what the
-//! account holds, so that the demo can show what went and what stayed.
+//! account holds, so that the demo can show what went and what stayed. With `--named`, builds
+//! instead the made-up workshop of `tests/it/plans/named-workshop.toml` and its look-alike
+//! bystanders (`tests/it/support/fixture.rs`), which `benches/peers.sh` tears down with each tool.
 //!
 //! It refuses to run against anything but a loopback endpoint: it creates resources.
+
+#[path = "../tests/it/support/fixture.rs"]
+#[allow(dead_code, unused_imports)]
+mod fixture;
 
 #[path = "../tests/it/support/real_workshop.rs"]
 #[allow(dead_code, unused_imports)]
@@ -26,6 +32,21 @@ async fn main() {
         .expect("AWS configuration");
     if std::env::args().any(|a| a == "--list") {
         list(&aws).await;
+        return;
+    }
+    if std::env::args().any(|a| a == "--named") {
+        let workshop = fixture::provision_workshop(&aws, &fixture::WorkshopNames::default()).await;
+        let bystanders = fixture::provision_bystanders(&aws).await;
+        println!(
+            "workshop: stacks {} and {}, cluster {}, repository {}, secret {}; bystanders (must survive): stacks {}, cluster {}",
+            workshop.main_stack,
+            workshop.rotation_stack,
+            workshop.cluster,
+            workshop.repository,
+            workshop.secret,
+            bystanders.stacks.join(", "),
+            bystanders.cluster
+        );
         return;
     }
     let (ann, anna) = real_workshop::provision_two_real_labs(&aws).await;

@@ -6,6 +6,7 @@
 //! the key, never an empty string that quietly matches nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 
@@ -25,8 +26,11 @@ pub struct LookupError {
     pub problem: String,
 }
 
-/// Reads the looked-up variables in `needed` that the plan does not have yet, in order, and
-/// returns each with where it came from. Stops at the first lookup that finds no single value.
+/// Reads the looked-up variables in `needed` that the plan does not have yet, and returns each
+/// with where it came from. Lookups whose keys need no value still to be looked up are read side
+/// by side, wave after wave (a stack's outputs together; then the secret the family names; then
+/// its rotation function...). Stops at the first wave in which a lookup finds no single value,
+/// with the first such lookup in the plan's order.
 pub async fn resolve(
     plan: &Plan,
     needed: &BTreeSet<String>,
@@ -34,45 +38,79 @@ pub async fn resolve(
 ) -> Result<Vec<(String, VarSource)>, LookupError> {
     let mut values = plan.vars.clone();
     let mut resolved = Vec::new();
-    let mut stacks = StackCache::default();
-    for lookup in &plan.lookups {
-        if !needed.contains(&lookup.name) || !plan.unresolved.contains(&lookup.name) {
-            continue;
-        }
-        let mut keys = BTreeMap::new();
-        for (key, template) in &lookup.keys {
-            let filled = plan::interpolate(template, &values).map_err(|problem| LookupError {
-                name: lookup.name.clone(),
-                what: lookup.describe(&lookup.keys),
-                problem,
-            })?;
-            keys.insert(key.clone(), filled);
-        }
-        let what = lookup.describe(&keys);
-        let fail = |problem: String| LookupError {
-            name: lookup.name.clone(),
-            what: what.clone(),
-            problem,
+    let stacks = StackCache::default();
+    let mut waiting: Vec<&Lookup> = plan
+        .lookups
+        .iter()
+        .filter(|l| needed.contains(&l.name) && plan.unresolved.contains(&l.name))
+        .collect();
+    let unknown = crate::plan::lookup::placeholder("");
+    while !waiting.is_empty() {
+        let ready_now = |lookup: &&Lookup| {
+            lookup.keys.values().all(|template| {
+                plan::interpolate(template, &values).is_ok_and(|v| !v.contains(&unknown))
+            })
         };
-        let value = one(lookup, &keys, aws, &mut stacks).await.map_err(fail)?;
-        if value.is_empty() {
-            return Err(fail("the value is empty".into()));
+        let (mut ready, later): (Vec<&Lookup>, Vec<&Lookup>) =
+            waiting.iter().copied().partition(ready_now);
+        waiting = later;
+        if ready.is_empty() {
+            // None can be filled: the first one says which value it misses.
+            ready.push(waiting.remove(0));
         }
-        if value.contains(['*', '?', '[']) {
-            return Err(fail(format!(
-                "the value \"{value}\" has glob characters, which could match other labs' resources"
-            )));
+        let found = futures_util::future::join_all(
+            ready
+                .iter()
+                .map(|lookup| resolve_one(lookup, &values, aws, &stacks)),
+        )
+        .await;
+        for (lookup, found) in ready.iter().zip(found) {
+            let (value, what) = found?;
+            values.insert(lookup.name.clone(), value.clone());
+            resolved.push((
+                lookup.name.clone(),
+                VarSource {
+                    value,
+                    source: what,
+                },
+            ));
         }
-        values.insert(lookup.name.clone(), value.clone());
-        resolved.push((
-            lookup.name.clone(),
-            VarSource {
-                value,
-                source: what,
-            },
-        ));
     }
     Ok(resolved)
+}
+
+/// One lookup, its keys filled from `values`: its value and where it came from.
+async fn resolve_one(
+    lookup: &Lookup,
+    values: &BTreeMap<String, String>,
+    aws: &Aws,
+    stacks: &StackCache,
+) -> Result<(String, String), LookupError> {
+    let mut keys = BTreeMap::new();
+    for (key, template) in &lookup.keys {
+        let filled = plan::interpolate(template, values).map_err(|problem| LookupError {
+            name: lookup.name.clone(),
+            what: lookup.describe(&lookup.keys),
+            problem,
+        })?;
+        keys.insert(key.clone(), filled);
+    }
+    let what = lookup.describe(&keys);
+    let fail = |problem: String| LookupError {
+        name: lookup.name.clone(),
+        what: what.clone(),
+        problem,
+    };
+    let value = one(lookup, &keys, aws, stacks).await.map_err(fail)?;
+    if value.is_empty() {
+        return Err(fail("the value is empty".into()));
+    }
+    if value.contains(['*', '?', '[']) {
+        return Err(fail(format!(
+            "the value \"{value}\" has glob characters, which could match other labs' resources"
+        )));
+    }
+    Ok((value, what))
 }
 
 /// The value of one lookup, its keys filled.
@@ -80,7 +118,7 @@ async fn one(
     lookup: &Lookup,
     keys: &BTreeMap<String, String>,
     aws: &Aws,
-    stacks: &mut StackCache,
+    stacks: &StackCache,
 ) -> Result<String, String> {
     let key = |k: &str| keys.get(k).cloned().unwrap_or_default();
     for (k, v) in keys {
@@ -222,14 +260,19 @@ async fn secret_of_family(aws: &Aws, family: &str) -> Result<String, String> {
     // only secrets that exist, and are not scheduled for deletion, count.
     let mut existing = Vec::new();
     let mut missing = Vec::new();
-    for arn in &referenced {
-        match aws
+    // Side by side too: each secret is looked at on its own.
+    let described = futures_util::future::join_all(referenced.iter().map(|arn| async move {
+        let answer = aws
             .secretsmanager
             .describe_secret()
             .secret_id(arn)
             .send()
-            .await
-        {
+            .await;
+        (arn, answer)
+    }))
+    .await;
+    for (arn, answer) in described {
+        match answer {
             Ok(secret) if secret.deleted_date().is_none() => {
                 existing.push(secret.name().unwrap_or(arn).to_string())
             }
@@ -267,11 +310,7 @@ async fn secret_of_family(aws: &Aws, family: &str) -> Result<String, String> {
 /// The name of the one stack that owns the resource with this physical id. AWS answers that in
 /// one call (DescribeStackResources with PhysicalResourceId); where that form is refused (moto
 /// does not implement it), every live stack's resources are read instead.
-async fn stack_owning(
-    aws: &Aws,
-    physical: &str,
-    stacks: &mut StackCache,
-) -> Result<String, String> {
+async fn stack_owning(aws: &Aws, physical: &str, stacks: &StackCache) -> Result<String, String> {
     match aws
         .cloudformation
         .describe_stack_resources()
@@ -302,10 +341,12 @@ async fn stack_owning(
         }
     }
     let live = live_stacks(aws).await?;
+    // Every live stack's resources, side by side (under the per-service limit on calls).
+    let read =
+        futures_util::future::join_all(live.iter().map(|name| stacks.resources(aws, name))).await;
     let mut owners = Vec::new();
-    for name in live {
-        let resources = stacks.resources(aws, &name).await?;
-        if resources.values().any(|(_, p)| p == physical) {
+    for (name, resources) in live.into_iter().zip(read) {
+        if resources?.values().any(|(_, p)| p == physical) {
             owners.push(name);
         }
     }
@@ -383,70 +424,78 @@ impl StackValues {
 /// A stack's resources: logical id to (type, physical id).
 type StackResources = std::sync::Arc<BTreeMap<String, (String, String)>>;
 
-/// Each stack is described, and its resources listed, at most once per resolution.
+/// Each stack is described, and its resources listed, at most once per resolution, by lookups
+/// that run side by side too: a second asker waits for the first one's answer.
 #[derive(Default)]
 struct StackCache {
-    facts: BTreeMap<String, std::sync::Arc<StackValues>>,
-    resources: BTreeMap<String, StackResources>,
+    facts: Mutex<BTreeMap<String, Once<std::sync::Arc<StackValues>>>>,
+    resources: Mutex<BTreeMap<String, Once<StackResources>>>,
+}
+
+/// One answer, once, for every lookup that asks.
+type Once<T> = std::sync::Arc<tokio::sync::OnceCell<Result<T, String>>>;
+
+fn once<T>(map: &Mutex<BTreeMap<String, Once<T>>>, name: &str) -> Once<T> {
+    map.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(name.to_string())
+        .or_default()
+        .clone()
 }
 
 impl StackCache {
-    async fn stack(
-        &mut self,
-        aws: &Aws,
-        name: &str,
-    ) -> Result<std::sync::Arc<StackValues>, String> {
-        if let Some(facts) = self.facts.get(name) {
-            return Ok(facts.clone());
-        }
-        let answer = aws
-            .cloudformation
-            .describe_stacks()
-            .stack_name(name)
-            .send()
+    async fn stack(&self, aws: &Aws, name: &str) -> Result<std::sync::Arc<StackValues>, String> {
+        once(&self.facts, name)
+            .get_or_init(|| async {
+                let answer = aws
+                    .cloudformation
+                    .describe_stacks()
+                    .stack_name(name)
+                    .send()
+                    .await
+                    .map_err(|e| missing_or(name, "CloudFormation.DescribeStacks", e))?;
+                let Some(stack) = answer.stacks().first() else {
+                    return Err(format!(
+                        "stack {name} does not exist in account/region {}",
+                        aws.region
+                    ));
+                };
+                Ok(std::sync::Arc::new(StackValues::of(stack)))
+            })
             .await
-            .map_err(|e| missing_or(name, "CloudFormation.DescribeStacks", e))?;
-        let Some(stack) = answer.stacks().first() else {
-            return Err(format!(
-                "stack {name} does not exist in account/region {}",
-                aws.region
-            ));
-        };
-        let facts = std::sync::Arc::new(StackValues::of(stack));
-        self.facts.insert(name.to_string(), facts.clone());
-        Ok(facts)
+            .clone()
     }
 
-    async fn resources(&mut self, aws: &Aws, name: &str) -> Result<StackResources, String> {
-        if let Some(resources) = self.resources.get(name) {
-            return Ok(resources.clone());
-        }
-        let listed = aws
-            .cloudformation
-            .list_stack_resources()
-            .stack_name(name)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
+    async fn resources(&self, aws: &Aws, name: &str) -> Result<StackResources, String> {
+        once(&self.resources, name)
+            .get_or_init(|| async {
+                let listed = aws
+                    .cloudformation
+                    .list_stack_resources()
+                    .stack_name(name)
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect::<Result<Vec<_>, _>>()
+                    .await
+                    .map_err(|e| missing_or(name, "CloudFormation.ListStackResources", e))?;
+                Ok(std::sync::Arc::new(
+                    listed
+                        .iter()
+                        .filter_map(|r| {
+                            Some((
+                                r.logical_resource_id()?.to_string(),
+                                (
+                                    r.resource_type().unwrap_or_default().to_string(),
+                                    r.physical_resource_id().unwrap_or_default().to_string(),
+                                ),
+                            ))
+                        })
+                        .collect(),
+                ))
+            })
             .await
-            .map_err(|e| missing_or(name, "CloudFormation.ListStackResources", e))?;
-        let resources: StackResources = std::sync::Arc::new(
-            listed
-                .iter()
-                .filter_map(|r| {
-                    Some((
-                        r.logical_resource_id()?.to_string(),
-                        (
-                            r.resource_type().unwrap_or_default().to_string(),
-                            r.physical_resource_id().unwrap_or_default().to_string(),
-                        ),
-                    ))
-                })
-                .collect(),
-        );
-        self.resources.insert(name.to_string(), resources.clone());
-        Ok(resources)
+            .clone()
     }
 }
 

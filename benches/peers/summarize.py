@@ -32,6 +32,18 @@ def is_read(op):
     return name.startswith(("Describe", "List", "Get"))
 
 
+def chain_depth(calls):
+    """The longest chain of calls each of which arrived after the one before it was answered: how
+    many round trips deep the tool's work was (at a fixed added latency, its wall time is about this
+    many latencies). `calls`: [ms since reset at arrival, ms until answered, op, status]."""
+    spans = sorted(((c[0], c[0] + c[1]) for c in calls), key=lambda s: s[1])
+    depth = []
+    for i, (start, _) in enumerate(spans):
+        before = [depth[j] for j in range(i) if spans[j][1] <= start]
+        depth.append(1 + max(before, default=0))
+    return max(depth, default=0)
+
+
 def main():
     out = sys.argv[1]
     with open(os.path.join(out, "results.tsv")) as f:
@@ -68,6 +80,7 @@ def main():
                 sum(n for op, n in calls_json(r)["by_operation"].items() if not is_read(op))
                 for r in good
             ]
+            depths = [chain_depth(calls_json(r)["calls"]) for r in good]
             stats[latency, tool] = {
                 "n": len(good),
                 "of": len(rs),
@@ -78,6 +91,7 @@ def main():
                 "calls": statistics.median(calls),
                 "calls_range": (min(calls), max(calls)),
                 "writes": statistics.median(writes),
+                "depth": statistics.median(depths),
                 "notes": sum(1 for r in good if r["notes"] not in ("", "0")),
             }
 
@@ -87,18 +101,19 @@ def main():
         return c
 
     print("### Wall time and calls per tool\n")
-    print("| added latency | tool | scope | good runs | wall, median | fastest – slowest | CPU, median | calls | of which change something |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| added latency | tool | scope | good runs | wall, median | fastest – slowest | CPU, median | calls | of which change something | calls deep |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for latency in latencies:
         for tool in tools:
             s = stats[latency, tool]
             name, scope = TOOLS[tool]
             if s is None:
-                print(f"| {latency} ms | {name} | {scope} | 0 of {len(runs(latency, tool))} | failed | | | | |")
+                print(f"| {latency} ms | {name} | {scope} | 0 of {len(runs(latency, tool))} | failed | | | | | |")
                 continue
             print(
                 f"| {latency} ms | {name} | {scope} | {s['n']} of {s['of']} | **{s['median']:.2f} s** "
-                f"| {s['min']:.2f} – {s['max']:.2f} s | {s['cpu']:.2f} s | {fmt_calls(s)} | {s['writes']:g} |"
+                f"| {s['min']:.2f} – {s['max']:.2f} s | {s['cpu']:.2f} s | {fmt_calls(s)} | {s['writes']:g} "
+                f"| {s['depth']:g} |"
             )
 
     print("\n### Ratios (peer's median / teardown's median) and targets\n")

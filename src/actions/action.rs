@@ -20,8 +20,12 @@ pub const DEFAULT_PROTECT_TAG: &str = "teardown:protect";
 /// What [`Action::act`] did to one resource.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Acted {
-    /// Done; the words say what, e.g. `deleted` or `deletion scheduled for 2026-11-29`.
+    /// Done; the words say what, e.g. `deleted` or `deletion scheduled for 2026-11-29`. The step
+    /// then waits until [`Action::still_pending`] no longer lists it.
     Done(String),
+    /// Done, and AWS's answer to the change already says it has finished (a cluster INACTIVE, an
+    /// interface deleted): nothing to wait for, so no poll is made to confirm it.
+    Finished(String),
     /// It was gone already.
     AlreadyGone,
     /// It cannot be changed yet (e.g. a Lambda network interface AWS still holds). The step keeps
@@ -103,6 +107,14 @@ pub trait Action: Send + Sync + 'static {
     /// the targets that would be removed with it).
     fn planned(&self, _resource: &Resource) -> String {
         format!("would {} it", self.verb())
+    }
+
+    /// Whether the run's own call `operation` (e.g. `UpdateService`) on a resource that an earlier
+    /// look of this step found (the pre-flight's) makes that look out of date, so that the step
+    /// must look again. By default every change does; an action that accounts for a change in
+    /// `act` (through what the run remembers it set) may say it does not.
+    fn outdated_by(&self, _operation: &str) -> bool {
+        true
     }
 
     /// What the reader must know after the step (e.g. how to restore a scheduled secret).

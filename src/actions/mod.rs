@@ -42,7 +42,7 @@ pub use self::selector::{
     check_fields, nearest, some_of, FieldKind, FieldSpec, InputError, Pattern, ResourceFilter,
     StepInput, COMMON_FILTER_FIELDS,
 };
-pub use self::step::{step_error, ActionStep};
+pub use self::step::{step_error, ActionStep, HandOver, HAND_OVER_FRESH};
 
 /// Every action teardown knows. Add a line here for a new one.
 pub fn registry() -> Vec<&'static ActionSpec> {

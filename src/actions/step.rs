@@ -3,10 +3,12 @@
 //! expected count, stops after `find` in a dry run, acts, and polls with backoff against the
 //! step's deadline, reporting progress.
 
-use std::sync::Arc;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use tokio::time::Instant;
 
 use super::{Acted, Action, Expect, Pending};
 use crate::aws::{Aws, AwsError, CallContext, ErrorClass, CALL_CONTEXT};
@@ -22,6 +24,42 @@ pub struct ActionStep {
     keep: Vec<String>,
     only: Option<std::collections::BTreeSet<String>>,
     expect: Expect,
+    hand_over: Option<Arc<HandOver>>,
+}
+
+/// How long what the pre-flight found may stand in for a step's own first look: a step that
+/// starts later looks again, since the account may have moved on (a confirmation left waiting, a
+/// change that takes minutes).
+pub const HAND_OVER_FRESH: Duration = Duration::from_secs(60);
+
+/// What the pre-flight found for one step, handed to the run's step so that it does not read the
+/// account again for it. It is used at most once (by the step's first attempt; never by a later
+/// attempt, nor by the same step run as a failure handler), only while it is fresh
+/// ([`HAND_OVER_FRESH`]), and never once the run itself has changed what it describes: a change to
+/// one of the resources found (unless the action accounts for that change, see
+/// [`Action::outdated_by`]), or any change made by one of the `upstream` steps (those it waits
+/// for that change resources of its kind, which might make its selector match more).
+///
+/// Within the freshness window, what others create meanwhile is not seen by a step that uses it:
+/// the run acts on what the pre-flight showed (and the confirmation asked about), as `apply` acts
+/// on a saved preview.
+#[derive(Debug)]
+pub struct HandOver {
+    found: Mutex<Option<Vec<Resource>>>,
+    at: Instant,
+    upstream: BTreeSet<String>,
+}
+
+impl HandOver {
+    /// What the pre-flight found for a step (every resource, protected ones included), when it
+    /// looked (`at`), and the steps that step waits for which act on resources of its kind.
+    pub fn new(found: Vec<Resource>, at: Instant, upstream: BTreeSet<String>) -> HandOver {
+        HandOver {
+            found: Mutex::new(Some(found)),
+            at,
+            upstream,
+        }
+    }
 }
 
 impl ActionStep {
@@ -52,7 +90,41 @@ impl ActionStep {
             keep,
             only: None,
             expect: Expect::ANY,
+            hand_over: None,
         }
+    }
+
+    /// Lets the step's first look be what the pre-flight found, under the conditions of
+    /// [`HandOver`].
+    pub fn handed_over(mut self, hand_over: Arc<HandOver>) -> ActionStep {
+        self.hand_over = Some(hand_over);
+        self
+    }
+
+    /// What the pre-flight found, if this look may use it (see [`HandOver`]). Taken whatever the
+    /// answer: only the first look of the step may use it.
+    fn take_hand_over(&self, ctx: &StepContext) -> Option<Vec<Resource>> {
+        let hand_over = self.hand_over.as_ref()?;
+        let found = hand_over
+            .found
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()?;
+        if ctx.attempt() != 1 || self.aws.is_dry_run() || hand_over.at.elapsed() > HAND_OVER_FRESH {
+            return None;
+        }
+        let ids: BTreeSet<&str> = found.iter().map(|r| r.id.as_str()).collect();
+        let outdated = self.aws.calls.records().iter().any(|call| {
+            let sent = call.mutating && call.outcome != "refused before sending";
+            let upstream = call
+                .step
+                .as_deref()
+                .is_some_and(|s| hand_over.upstream.contains(s));
+            let on_found = call.resource.as_deref().is_some_and(|id| ids.contains(id))
+                && self.action.outdated_by(&call.operation);
+            sent && (upstream || on_found)
+        });
+        (!outdated).then_some(found)
     }
 
     /// Fails the step, before it changes anything, when its first look finds a number of
@@ -104,6 +176,10 @@ impl ActionStep {
         );
         let total = (acted.len() + not_yet.len()) as u64;
         loop {
+            // Everything acted on again finished within its own call: nothing left to watch.
+            if acted.is_empty() && not_yet.is_empty() {
+                return Ok(());
+            }
             let watched: Vec<Resource> = acted
                 .iter()
                 .chain(not_yet.iter().map(|(r, _)| r))
@@ -123,7 +199,7 @@ impl ActionStep {
             for (resource, _) in released {
                 ctx.check_cancelled()?;
                 let result = self.act_on(ctx, &resource).await?;
-                acted_again |= matches!(result, Acted::Done(_));
+                acted_again |= matches!(result, Acted::Done(_) | Acted::Finished(_));
                 record(result, resource, &mut acted, &mut not_yet, outcomes);
             }
             if acted_again {
@@ -211,6 +287,11 @@ fn record(
                 detail,
             });
         }
+        Acted::Finished(detail) => outcomes.push(ResourceOutcome {
+            resource,
+            outcome: OutcomeKind::Done,
+            detail,
+        }),
         Acted::AlreadyGone => outcomes.push(ResourceOutcome {
             resource,
             outcome: OutcomeKind::AlreadyGone,
@@ -276,12 +357,16 @@ impl ActionStep {
     /// The shared shape: find, skip the protected, act (or only report, in a dry run), wait.
     async fn find_act_wait(&self, ctx: &StepContext) -> Result<StepOutput, StepError> {
         let kind = self.action.resource_kind();
-        ctx.progress(format!("finding {}", crate::util::plural(kind)), 0, 0);
-        let found = self
-            .action
-            .find(&self.aws)
-            .await
-            .map_err(|e| step_error(&e))?;
+        let found = match self.take_hand_over(ctx) {
+            Some(found) => found,
+            None => {
+                ctx.progress(format!("finding {}", crate::util::plural(kind)), 0, 0);
+                self.action
+                    .find(&self.aws)
+                    .await
+                    .map_err(|e| step_error(&e))?
+            }
+        };
         if ctx.attempt() == 1 && !self.aws.is_dry_run() {
             self.expect.check(kind, &found).map_err(StepError::fatal)?;
         }
@@ -349,6 +434,10 @@ impl ActionStep {
 
         let mut acted = Vec::new();
         let mut not_yet = Vec::new();
+        // One at a time, in the order `find` gave them (a service is scaled to 0 before its
+        // tasks are stopped, or it replaces them). Not at once: the audit log's promise, that no
+        // change is sent once the run's record cannot be written and at most the one in flight is
+        // missing from it, is checked as each call is prepared.
         for (i, resource) in to_change.into_iter().enumerate() {
             ctx.check_cancelled()?;
             ctx.progress(

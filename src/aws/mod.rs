@@ -19,11 +19,14 @@ use serde::Serialize;
 mod calls;
 mod error;
 mod limits;
+mod memory;
 mod read_only;
+mod reads;
 
 pub use calls::*;
 pub use error::*;
 pub use limits::*;
+pub use memory::*;
 pub use read_only::*;
 
 /// Whether the clients may change anything.
@@ -61,6 +64,13 @@ pub struct AwsOptions {
     /// How long one call may take. `None`: what the configuration sets (e.g. a sweep's, for its
     /// assumed roles' calls too), and [`CallTimeouts::default`] for what it does not.
     pub timeouts: Option<CallTimeouts>,
+    /// What the run knows from its own calls, shared with other clients of the same run (its
+    /// pre-flight's); `Default`: a memory of these clients' own.
+    pub memory: RunMemory,
+    /// Answer a read asked before from its first answer (see `reads.rs`). Only for clients of a
+    /// short read-only phase ([`Mode::DryRun`]), such as a run's lookups and pre-flight; ignored
+    /// for clients that may change anything.
+    pub reuse_reads: bool,
 }
 
 /// How long one AWS call may take, so that an endpoint that accepts a connection and never answers
@@ -119,6 +129,8 @@ pub struct Aws {
     pub calls: CallLog,
     /// Calls in flight per service: the limits, and the most there ever were at once.
     pub concurrency: CallConcurrency,
+    /// What the run knows from its own calls (see [`RunMemory`]).
+    pub memory: RunMemory,
     /// The endpoint set in the configuration (`AWS_ENDPOINT_URL`), if one is.
     pub endpoint_url: Option<String>,
     /// The named profile in use, if one was asked for (for messages).
@@ -317,6 +329,7 @@ impl Aws {
         };
         let concurrency = CallConcurrency::default();
         let limits = options.call_limits;
+        let reads = (options.reuse_reads && mode == Mode::DryRun).then(reads::ReusedReads::default);
 
         macro_rules! client {
             ($krate:ident, $service:literal, $limit:expr) => {{
@@ -327,10 +340,18 @@ impl Aws {
                     builder.push_interceptor(interceptor.clone());
                 }
                 if let Some(http) = &http {
-                    builder.set_http_client(Some(SharedHttpClient::new(LimitedHttpClient {
+                    let limited = SharedHttpClient::new(LimitedHttpClient {
                         inner: http.clone(),
                         gate: concurrency.add($service, $limit, limits.rates, gate_timeouts),
-                    })));
+                    });
+                    // Outside the limit: a read answered again takes no place in flight.
+                    builder.set_http_client(Some(match &reads {
+                        Some(reads) => SharedHttpClient::new(reads::ReusingHttpClient {
+                            inner: limited,
+                            reads: reads.clone(),
+                        }),
+                        None => limited,
+                    }));
                 }
                 $krate::Client::from_conf(builder.build())
             }};
@@ -355,6 +376,7 @@ impl Aws {
             sns: client!(aws_sdk_sns, "SNS", limits.other),
             sts: client!(aws_sdk_sts, "STS", limits.other),
             concurrency,
+            memory: options.memory.clone(),
         })
     }
 

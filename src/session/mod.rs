@@ -69,7 +69,7 @@ pub(crate) async fn execute_plan(
     };
     // A resumed run or an applied preview brings the values its lookups found: they are used as
     // they are, and the account is not read for them again.
-    let (mut plan, mut selected) = match parse_and_select(&header, &selection) {
+    let (plan, selected) = match parse_and_select(&header, &selection) {
         Ok(parsed) => parsed,
         Err(outcome) => return outcome,
     };
@@ -105,6 +105,8 @@ pub(crate) async fn execute_plan(
             audit: audit.clone(),
             call_limits: args.call_limits.limits(),
             timeouts: Some(args.call_timeouts.timeouts()),
+            // A preview only reads, in seconds: a read asked twice is answered once.
+            reuse_reads: dry_run,
             ..args.aws.options(region)
         },
     )
@@ -116,8 +118,50 @@ pub(crate) async fn execute_plan(
             return Outcome::Refused;
         }
     };
-    let account = match crate::guard::check(&plan.guard, &aws).await {
-        Ok(account) => account,
+    // The region is checked before any call; the account (STS GetCallerIdentity) alongside the
+    // first reads, which go through clients that refuse every mutating call: nothing is changed,
+    // nor shown, before the account is known to be the plan's.
+    if let Err(message) = crate::guard::region_allowed(&plan.guard, &aws.region) {
+        eprintln!("error: {message}");
+        return Outcome::Refused;
+    }
+    if let Some(allowed) = &execution.allowed {
+        if let Some(unknown) = allowed.keys().find(|step| selected.dag.get(step).is_none()) {
+            eprintln!("error: the preview lists resources for step `{unknown}`, which its own plan does not run: the file is inconsistent; make a new preview");
+            return Outcome::BadInput;
+        }
+    }
+    // Lookups and the pre-flight read through clients that refuse every mutating call (the
+    // dry-run guard), whatever a bug in them might try. They share what the run learns with the
+    // run's own clients (`memory`).
+    let read_only = match Aws::from_env(
+        Mode::DryRun,
+        AwsOptions {
+            call_limits: args.call_limits.limits(),
+            timeouts: Some(args.call_timeouts.timeouts()),
+            memory: aws.memory.clone(),
+            reuse_reads: true,
+            ..args.aws.options(Some(aws.region.clone()))
+        },
+    )
+    .await
+    {
+        Ok(read_only) => Arc::new(read_only),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Outcome::Refused;
+        }
+    };
+    let guard = plan.guard.clone();
+    let reads = first_reads(
+        &header, &selection, plan, selected, read_only, args, &execution, resuming,
+    );
+    // The first error wins: a refused account drops the reads still under way, unseen.
+    let checked = tokio::try_join!(crate::guard::check(&guard, &aws), async {
+        Ok::<_, String>(reads.await)
+    });
+    let (account, reads) = match checked {
+        Ok(both) => both,
         Err(message) => {
             eprintln!("error: {message}");
             return Outcome::Refused;
@@ -131,87 +175,43 @@ pub(crate) async fn execute_plan(
         );
         return Outcome::Refused;
     }
-    if let Some(allowed) = &execution.allowed {
-        if let Some(unknown) = allowed.keys().find(|step| selected.dag.get(step).is_none()) {
-            eprintln!("error: the preview lists resources for step `{unknown}`, which its own plan does not run: the file is inconsistent; make a new preview");
-            return Outcome::BadInput;
-        }
-    }
     header.account = account.clone();
     header.region = aws.region.clone();
-    // Read-only: the values the selected steps need from the account, then the plan validated
-    // again with them. Nothing has been changed yet, and nothing is if a lookup fails.
-    let needed: BTreeSet<String> = plan
-        .lookups_needed(&selected.dag)
-        .intersection(&plan.unresolved)
-        .cloned()
-        .collect();
-    // Lookups and the pre-flight read through clients that refuse every mutating call (the
-    // dry-run guard), whatever a bug in them might try.
-    let read_only = match Aws::from_env(
-        Mode::DryRun,
-        AwsOptions {
-            call_limits: args.call_limits.limits(),
-            timeouts: Some(args.call_timeouts.timeouts()),
-            ..args.aws.options(Some(aws.region.clone()))
-        },
-    )
-    .await
-    {
-        Ok(read_only) => Arc::new(read_only),
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Outcome::Refused;
-        }
-    };
-    if !needed.is_empty() {
-        match crate::resolve::resolve(&plan, &needed, &read_only).await {
-            Ok(found) => header.looked_up.extend(found),
-            Err(e) => {
-                eprintln!("error: {e}\nnothing was changed: the account does not hold what the plan looks for here (account {account}, region {})", aws.region);
-                return Outcome::NotAsExpected;
-            }
-        }
-        (plan, selected) = match parse_and_select(&header, &selection) {
-            Ok(parsed) => parsed,
-            Err(outcome) => return outcome,
-        };
-    }
-    let still = plan.lookups_needed(&selected.dag);
-    if let Some(name) = still.intersection(&plan.unresolved).next() {
-        eprintln!("error: the variable `{name}` was not looked up; this is a bug in teardown: nothing was changed");
-        return Outcome::BadInput;
-    }
-    if resuming {
-        // Part of a resumed step's work may be done: it may find fewer than it expects, never more.
-        selected.dag = selected.dag.map(|mut step| {
-            step.expect = step.expect.without_minimum();
-            step
-        });
-    }
-    let format = OutputFormat::chosen(args.output);
-    print_variables(&plan, &header.looked_up, format);
-    // Before any change: every selected step looks (read-only) at what it would change, and the
-    // run goes on only if each finds what it expects. The confirmation shows these counts.
-    let preflight = if dry_run {
-        None
-    } else {
-        let found = match preflight(&plan, &selected.dag, read_only, args, &execution).await {
-            Ok(found) => found,
-            Err(message) => {
-                eprintln!("error: {message}");
-                return Outcome::Refused;
-            }
-        };
-        let problems = expectation_problems(&selected.dag, &found, !resuming);
-        if !problems.is_empty() {
-            for problem in &problems {
-                eprintln!("error: {problem}");
-            }
-            eprintln!("nothing was changed: the account does not hold what the plan expects (account {account}, region {})", aws.region);
+    let FirstReads {
+        looked_up,
+        plan,
+        selected,
+        preflight,
+    } = match reads {
+        Ok(reads) => reads,
+        Err(ReadsFailed::Lookup(e)) => {
+            eprintln!("error: {e}\nnothing was changed: the account does not hold what the plan looks for here (account {account}, region {})", aws.region);
             return Outcome::NotAsExpected;
         }
-        Some(found)
+        Err(ReadsFailed::Outcome(outcome)) => return outcome,
+    };
+    header.looked_up.extend(looked_up);
+    let format = OutputFormat::chosen(args.output);
+    print_variables(&plan, &header.looked_up, format);
+    // Before any change: every selected step looked (read-only) at what it would change, and the
+    // run goes on only if each found what it expects. The confirmation shows these counts.
+    let preflight = match preflight {
+        None => None,
+        Some(Err(message)) => {
+            eprintln!("error: {message}");
+            return Outcome::Refused;
+        }
+        Some(Ok((found, at))) => {
+            let problems = expectation_problems(&selected.dag, &found, !resuming);
+            if !problems.is_empty() {
+                for problem in &problems {
+                    eprintln!("error: {problem}");
+                }
+                eprintln!("nothing was changed: the account does not hold what the plan expects (account {account}, region {})", aws.region);
+                return Outcome::NotAsExpected;
+            }
+            Some((found, at))
+        }
     };
     if !resuming {
         // Drawn now that the region is known; the directory is claimed before the first change.
@@ -237,7 +237,7 @@ pub(crate) async fn execute_plan(
             &account,
             &aws.region,
             &selected.dag,
-            preflight.as_ref(),
+            preflight.as_ref().map(|(found, _)| found),
         )
     {
         return Outcome::Refused;
@@ -260,7 +260,13 @@ pub(crate) async fn execute_plan(
     };
     let audit_path = audit.as_ref().map(|a| a.path());
     let aws = Arc::new(aws);
-    let dag = runnable(&plan, selected.dag, aws.clone(), execution.allowed.as_ref());
+    let dag = runnable::with_hand_over(
+        &plan,
+        selected.dag,
+        aws.clone(),
+        execution.allowed.as_ref(),
+        preflight.as_ref().map(|(found, at)| (found, *at)),
+    );
     // A run that keeps a journal is continued with `resume`; a preview is simply run again.
     let resume = (!dry_run).then(|| {
         format!(
@@ -351,6 +357,80 @@ pub(crate) async fn execute_plan(
         }
     }
     outcome_of(&summary, execution.detailed_exitcode)
+}
+
+/// What the reads before any change gave: the values looked up, the plan validated again with
+/// them and its steps selected, and (for a run) what the pre-flight found and when it looked.
+struct FirstReads {
+    looked_up: Vec<(String, crate::plan::VarSource)>,
+    plan: crate::plan::Plan,
+    selected: crate::plan::Selected,
+    preflight: Option<Result<(RunSummary, tokio::time::Instant), String>>,
+}
+
+/// Why the reads before any change stopped the run.
+enum ReadsFailed {
+    /// A lookup found no value, or more than one.
+    Lookup(String),
+    /// Reported already (the plan with its values is invalid, a bug): the outcome to return.
+    Outcome(Outcome),
+}
+
+/// The reads before any change, run alongside the account check and printing nothing (a refused
+/// account must show nothing of what was read): the lookups the selected steps need, the plan
+/// again with their values, and for a run (not a preview) the pre-flight.
+#[allow(clippy::too_many_arguments)]
+async fn first_reads(
+    header: &RunHeader,
+    selection: &PhaseSelection,
+    mut plan: crate::plan::Plan,
+    mut selected: crate::plan::Selected,
+    read_only: Arc<Aws>,
+    args: &RunSettings,
+    execution: &Execution,
+    resuming: bool,
+) -> Result<FirstReads, ReadsFailed> {
+    // Read-only: the values the selected steps need from the account, then the plan validated
+    // again with them. Nothing has been changed yet, and nothing is if a lookup fails.
+    let needed: BTreeSet<String> = plan
+        .lookups_needed(&selected.dag)
+        .intersection(&plan.unresolved)
+        .cloned()
+        .collect();
+    let mut looked_up = Vec::new();
+    if !needed.is_empty() {
+        looked_up = crate::resolve::resolve(&plan, &needed, &read_only)
+            .await
+            .map_err(|e| ReadsFailed::Lookup(e.to_string()))?;
+        let mut with_values = header.clone();
+        with_values.looked_up.extend(looked_up.iter().cloned());
+        (plan, selected) =
+            parse_and_select(&with_values, selection).map_err(ReadsFailed::Outcome)?;
+    }
+    let still = plan.lookups_needed(&selected.dag);
+    if let Some(name) = still.intersection(&plan.unresolved).next() {
+        eprintln!("error: the variable `{name}` was not looked up; this is a bug in teardown: nothing was changed");
+        return Err(ReadsFailed::Outcome(Outcome::BadInput));
+    }
+    if resuming {
+        // Part of a resumed step's work may be done: it may find fewer than it expects, never more.
+        selected.dag = selected.dag.map(|mut step| {
+            step.expect = step.expect.without_minimum();
+            step
+        });
+    }
+    let preflight = if execution.dry_run {
+        None
+    } else {
+        let found = preflight(&plan, &selected.dag, read_only, args, execution).await;
+        Some(found.map(|found| (found, tokio::time::Instant::now())))
+    };
+    Ok(FirstReads {
+        looked_up,
+        plan,
+        selected,
+        preflight,
+    })
 }
 
 fn outcome_of(summary: &RunSummary, detailed: bool) -> Outcome {

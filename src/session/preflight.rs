@@ -56,7 +56,20 @@ pub(crate) async fn preflight(
     args: &RunSettings,
     execution: &Execution,
 ) -> Result<RunSummary, String> {
-    let dag = super::runnable(plan, steps.clone(), read_only, execution.allowed.as_ref());
+    // Every step looks at once: looking changes nothing, so no look waits for another step's
+    // (the order of the plan is the order of its changes). The reads they share are asked once
+    // (the pre-flight's clients reuse reads).
+    let at_once: Vec<plan::PlannedStep> = steps
+        .in_order()
+        .cloned()
+        .map(|mut step| {
+            step.after.clear();
+            step
+        })
+        .collect();
+    let at_once = crate::graph::Dag::build(at_once)
+        .map_err(|e| format!("the look before the run could not be arranged: {e}; this is a bug in teardown: nothing was changed"))?;
+    let dag = super::runnable(plan, at_once, read_only, execution.allowed.as_ref());
     let (events, _ignored) = EventSink::channel();
     let options = RunOptions {
         parallelism: args.parallelism as usize,

@@ -3,9 +3,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::actions::ActionStep;
+use crate::actions::{ActionStep, HandOver};
 use crate::aws::Aws;
-use crate::engine::StepNode;
+use crate::engine::{RunSummary, StepNode};
 use crate::graph::Dag;
 use crate::plan::{Plan, PlannedStep};
 
@@ -18,14 +18,67 @@ pub fn runnable(
     aws: Arc<Aws>,
     allowed: Option<&BTreeMap<String, BTreeSet<String>>>,
 ) -> Dag<StepNode> {
+    with_hand_over(plan, selected, aws, allowed, None)
+}
+
+/// [`runnable`], with what the pre-flight found (`preflight`: its summary, and when it looked)
+/// handed to each step for its first look, under the conditions of [`HandOver`]: the run then
+/// reads again only what it changed itself, or what has aged.
+pub(crate) fn with_hand_over(
+    plan: &Plan,
+    selected: Dag<PlannedStep>,
+    aws: Arc<Aws>,
+    allowed: Option<&BTreeMap<String, BTreeSet<String>>>,
+    preflight: Option<(&RunSummary, tokio::time::Instant)>,
+) -> Dag<StepNode> {
+    // One hand-over per step id, shared by the step and by the same step run as a failure
+    // handler, so that only the first of them may use it.
+    let mut hand_overs: BTreeMap<String, Arc<HandOver>> = BTreeMap::new();
+    if let Some((summary, at)) = preflight {
+        for step in selected.in_order() {
+            let Some(output) = summary.step(&step.id).and_then(|s| s.output.as_ref()) else {
+                continue;
+            };
+            let found = output
+                .resources
+                .iter()
+                .map(|o| o.resource.clone())
+                .collect();
+            // A change the steps before it made to other resources of its kind (a stack deleted,
+            // a service scaled) may make the step's selector match what it did not match before
+            // (a stack now DELETE_FAILED): its look is then taken again. Not for a step that
+            // matches one exact name: changes to other resources cannot make it match more.
+            let kind = step.built.resource_kind();
+            let by_exact_name = step
+                .input
+                .pattern("name")
+                .is_some_and(|p| p.exact().is_some());
+            let upstream = selected
+                .in_order()
+                .filter(|other| {
+                    !by_exact_name
+                        && other.built.resource_kind() == kind
+                        && selected.depends_on(&step.id, &other.id)
+                })
+                .map(|other| other.id.clone())
+                .collect();
+            hand_overs.insert(
+                step.id.clone(),
+                Arc::new(HandOver::new(found, at, upstream)),
+            );
+        }
+    }
     let task = |step: &PlannedStep| -> Arc<dyn crate::engine::Task> {
-        let action = ActionStep::new(
+        let mut action = ActionStep::new(
             step.built.clone(),
             aws.clone(),
             &plan.protect_tag,
             plan.keep.clone(),
         )
         .expecting(step.expect);
+        if let Some(hand_over) = hand_overs.get(&step.id) {
+            action = action.handed_over(hand_over.clone());
+        }
         Arc::new(match allowed {
             Some(allowed) => action.only_these(allowed.get(&step.id).cloned().unwrap_or_default()),
             None => action,

@@ -63,8 +63,10 @@ async fn throttling_on_a_third_of_the_reads_does_not_fail_the_teardown() {
     let plan = plan::load(Path::new(PLAN), &[]).unwrap();
     let (summary, _) = run(&plan, with_faults(&moto, &faults)).await;
     assert!(summary.all_succeeded(), "{:#?}", summary.steps);
+    // Since issue 15 the run reads less (no poll where the answer to a change says it is done),
+    // so fewer reads are there to throttle: still several on every service the run reads.
     assert!(
-        faults.injected() >= 10,
+        faults.injected() >= 6,
         "only {} throttles injected",
         faults.injected()
     );

@@ -12,6 +12,7 @@ mod actions_logs;
 mod actions_secretsmanager;
 mod actions_sns;
 mod alerting_lab;
+mod call_budget;
 mod cli;
 mod command_line;
 mod deploy;

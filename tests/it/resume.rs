@@ -60,11 +60,13 @@ async fn a_killed_run_resumes_to_the_same_end_state_without_deleting_twice() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Kill it once some step has finished and stop-tasks is still waiting.
+    // Kill it once the secret's step has finished and stop-tasks is still waiting. (Not at the
+    // first step to finish: that may be the repository's, while the secret's DeleteSecret is in
+    // flight, and a change in flight when the process dies is made but never recorded.)
     let started = Instant::now();
     let run_dir = loop {
         if let Some(dir) = run_dirs(&runs).pop() {
-            if journal_has(&dir, "\"succeeded\"") {
+            if journal_has(&dir, "\"step\":\"delete-secret\",\"state\":\"succeeded\"") {
                 break dir;
             }
         }

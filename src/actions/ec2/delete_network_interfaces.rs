@@ -270,7 +270,8 @@ impl DeleteNetworkInterfaces {
             .await;
         // EC2 models no error variants: its error codes are the typed information.
         match result {
-            Ok(_) => Ok(Acted::Done("deleted".into())),
+            // EC2 deletes an interface within the call: nothing to wait for.
+            Ok(_) => Ok(Acted::Finished("deleted".into())),
             Err(e) => {
                 let e = AwsError::from_sdk("EC2.DeleteNetworkInterface", e);
                 match e.code.as_deref() {
@@ -345,6 +346,13 @@ impl Action for DeleteNetworkInterfaces {
     }
 
     async fn act(&self, aws: &Aws, resource: &Resource) -> Result<Acted, AwsError> {
+        // Available when found: deleted straight away. Attached since, AWS refuses
+        // (InvalidNetworkInterface.InUse) and it is waited for like any interface in use; gone
+        // since, AWS says so (InvalidNetworkInterfaceID.NotFound). Only an interface found busy is
+        // looked up again first, to tell who holds it.
+        if resource.attribute(STATUS) == Some(NetworkInterfaceStatus::Available.as_str()) {
+            return self.delete(aws, &resource.id).await;
+        }
         // Looked up again: `act` also runs after a wait, when what `find` saw is out of date.
         let Some(eni) = self
             .describe(aws, std::slice::from_ref(&resource.id))

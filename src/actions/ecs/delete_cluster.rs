@@ -6,10 +6,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aws_sdk_ecs::operation::delete_cluster::DeleteClusterError;
 
-use super::{active_clusters, required_pattern, running_tasks, services_in, tag_map, INACTIVE};
+use super::{
+    active_clusters, required_pattern, running_tasks, services_in, tag_map, INACTIVE, SERVICES,
+    TASKS,
+};
 use crate::actions::{
     Acted, Action, ActionSpec, FieldSpec, InputError, Pending, ResourceFilter, StepInput,
-    COMMON_FILTER_FIELDS,
+    COMMON_FILTER_FIELDS, HAND_OVER_FRESH,
 };
 use crate::aws::{Aws, AwsError, ErrorClass};
 use crate::resource::Resource;
@@ -81,6 +84,23 @@ fn still_held(name: &str, services: usize, tasks: usize) -> Option<AwsError> {
     })
 }
 
+/// Counts the services and running tasks of a cluster (both at once): the error of
+/// [`still_held`] when there are any.
+async fn count_before_deleting(aws: &Aws, resource: &Resource) -> Result<(), AwsError> {
+    let (services, tasks) = tokio::try_join!(
+        services_in(aws, &resource.id, |_| true),
+        running_tasks(aws, &resource.id)
+    )?;
+    let services = services
+        .iter()
+        .filter(|s| s.status() != Some(INACTIVE))
+        .count();
+    match still_held(&resource.name, services, tasks.len()) {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
 #[async_trait]
 impl Action for DeleteCluster {
     fn resource_kind(&self) -> &'static str {
@@ -111,23 +131,36 @@ impl Action for DeleteCluster {
 
     async fn act(&self, aws: &Aws, resource: &Resource) -> Result<Acted, AwsError> {
         // moto deletes a cluster that still has services or tasks; AWS refuses
-        // (ClusterContainsServicesException / ClusterContainsTasksException). Count them first so
+        // (ClusterContainsServicesException / ClusterContainsTasksException). Unless this run
+        // itself listed the cluster's services and tasks moments ago and saw each of them gone
+        // since (the stop-tasks and delete-services steps before this one), count them first, so
         // that the error is the same everywhere and says which step is missing.
-        let services = services_in(aws, &resource.id, |_| true)
-            .await?
+        let memory = &aws.memory;
+        let emptied = [SERVICES, TASKS]
             .iter()
-            .filter(|s| s.status() != Some(INACTIVE))
-            .count();
-        let tasks = running_tasks(aws, &resource.id).await?.len();
-        if let Some(error) = still_held(&resource.name, services, tasks) {
-            return Err(error);
+            .all(|what| memory.left(&resource.id, what, HAND_OVER_FRESH) == Some(Vec::new()));
+        if !emptied {
+            count_before_deleting(aws, resource).await?;
         }
         let result = aws.ecs.delete_cluster().cluster(&resource.id).send().await;
         match result {
+            // INACTIVE in the answer (no capacity to take down): nothing to wait for.
+            Ok(out) if out.cluster().and_then(|c| c.status()) == Some(INACTIVE) => {
+                Ok(Acted::Finished("deleted".into()))
+            }
             Ok(_) => Ok(Acted::Done("deleted".into())),
             Err(e) => match e.as_service_error() {
                 Some(DeleteClusterError::ClusterNotFoundException(_)) => Ok(Acted::AlreadyGone),
-                // ClusterContains* (something started after the count) are retryable by code.
+                Some(
+                    DeleteClusterError::ClusterContainsServicesException(_)
+                    | DeleteClusterError::ClusterContainsTasksException(_),
+                ) => {
+                    // Something started since it was counted: say what, and which step is
+                    // missing; AWS's own error (retryable by its code) if the count finds nothing.
+                    let error = AwsError::from_sdk("ECS.DeleteCluster", e);
+                    count_before_deleting(aws, resource).await?;
+                    Err(error)
+                }
                 _ => Err(AwsError::from_sdk("ECS.DeleteCluster", e)),
             },
         }

@@ -59,11 +59,14 @@ impl Action for DeleteServices {
 
     async fn act(&self, aws: &Aws, resource: &Resource) -> Result<Acted, AwsError> {
         // AWS refuses to delete a service scaled above 0 (unless forced, which would skip the
-        // orderly stop of its tasks); scaling again when it is at 0 already changes nothing.
-        let scaled = match scale_to_zero(aws, resource).await? {
-            Acted::AlreadyGone => return Ok(Acted::AlreadyGone),
-            _ => resource.attribute(DESIRED_COUNT).is_some_and(|n| n != "0"),
-        };
+        // orderly stop of its tasks). One at 0 already, as found or as this run set it (the
+        // stop-tasks step scales services to 0), is not scaled again.
+        let at_zero = resource.attribute(DESIRED_COUNT) == Some("0")
+            || aws.memory.was_set(&resource.id, DESIRED_COUNT).as_deref() == Some("0");
+        let scaled = !at_zero;
+        if scaled && scale_to_zero(aws, resource).await? == Acted::AlreadyGone {
+            return Ok(Acted::AlreadyGone);
+        }
         let result = aws
             .ecs
             .delete_service()
@@ -71,9 +74,18 @@ impl Action for DeleteServices {
             .service(&resource.id)
             .send()
             .await;
+        let words = if scaled {
+            "scaled to 0 and deleted"
+        } else {
+            "deleted"
+        };
         match result {
-            Ok(_) if scaled => Ok(Acted::Done("scaled to 0 and deleted".into())),
-            Ok(_) => Ok(Acted::Done("deleted".into())),
+            // INACTIVE in the answer (no task left to drain): nothing to wait for.
+            Ok(out) if out.service().and_then(|s| s.status()) == Some(INACTIVE) => {
+                aws.memory.gone(&resource.id);
+                Ok(Acted::Finished(words.into()))
+            }
+            Ok(_) => Ok(Acted::Done(words.into())),
             Err(e) => match e.as_service_error() {
                 Some(
                     DeleteServiceError::ServiceNotFoundException(_)
@@ -102,7 +114,9 @@ impl Action for DeleteServices {
         for (cluster, arns) in by_cluster(acted) {
             for service in describe_services(aws, &cluster, &arns, false).await? {
                 let status = service.status().unwrap_or("UNKNOWN");
-                if status != INACTIVE {
+                if status == INACTIVE {
+                    aws.memory.gone(service.service_arn().unwrap_or_default());
+                } else {
                     pending.push(Pending {
                         id: service.service_arn().unwrap_or_default().to_string(),
                         status: status.to_string(),
@@ -111,6 +125,11 @@ impl Action for DeleteServices {
             }
         }
         Ok(pending)
+    }
+
+    fn outdated_by(&self, operation: &str) -> bool {
+        // `act` knows from the run's memory that it scaled the service to 0 itself.
+        operation != "UpdateService"
     }
 
     fn poll_policy(&self) -> PollPolicy {

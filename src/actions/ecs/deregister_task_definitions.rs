@@ -192,40 +192,48 @@ impl Action for DeregisterTaskDefinitions {
         if self.delete {
             statuses.push(TaskDefinitionStatus::Inactive);
         }
-        let mut found = Vec::new();
+        let mut listed = Vec::new();
         for family in &families {
             for status in &statuses {
                 for arn in self.revisions(aws, family, status.clone()).await? {
-                    let Some((family, revision)) = family_revision(&arn) else {
-                        continue;
-                    };
-                    let described = aws
-                        .ecs
-                        .describe_task_definition()
-                        .task_definition(&arn)
-                        .include(TaskDefinitionField::Tags)
-                        .send()
-                        .await
-                        .map_err(|e| AwsError::from_sdk("ECS.DescribeTaskDefinition", e))?;
-                    let why = match status {
-                        TaskDefinitionStatus::Active => self.family.describe("family"),
-                        _ => format!("{}, {}", self.family.describe("family"), status.as_str()),
-                    };
-                    let mut resource = Resource::new(
-                        TASK_DEFINITION_KIND,
-                        &arn,
-                        format!("{family}:{revision}"),
-                        why,
-                    )
-                    .with_attribute(STATUS, status.as_str());
-                    resource.created = described
-                        .task_definition()
-                        .and_then(|d| d.registered_at())
-                        .and_then(to_chrono);
-                    resource.tags = tag_map(described.tags());
-                    found.push(resource);
+                    listed.push((arn, status.clone()));
                 }
             }
+        }
+        // Each revision is described (for its tags) side by side, under the per-service limit.
+        let described =
+            futures_util::future::try_join_all(listed.iter().map(|(arn, _)| async move {
+                aws.ecs
+                    .describe_task_definition()
+                    .task_definition(arn)
+                    .include(TaskDefinitionField::Tags)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk("ECS.DescribeTaskDefinition", e))
+            }))
+            .await?;
+        let mut found = Vec::new();
+        for ((arn, status), described) in listed.iter().zip(described) {
+            let Some((family, revision)) = family_revision(arn) else {
+                continue;
+            };
+            let why = match status {
+                TaskDefinitionStatus::Active => self.family.describe("family"),
+                _ => format!("{}, {}", self.family.describe("family"), status.as_str()),
+            };
+            let mut resource = Resource::new(
+                TASK_DEFINITION_KIND,
+                arn,
+                format!("{family}:{revision}"),
+                why,
+            )
+            .with_attribute(STATUS, status.as_str());
+            resource.created = described
+                .task_definition()
+                .and_then(|d| d.registered_at())
+                .and_then(to_chrono);
+            resource.tags = tag_map(described.tags());
+            found.push(resource);
         }
         Ok(found)
     }

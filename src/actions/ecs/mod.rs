@@ -43,6 +43,10 @@ const DESIRED_COUNT: &str = "desired_count";
 /// Attribute: a task's `lastStatus`, or a task definition's status, when it was found.
 const STATUS: &str = "status";
 
+/// What [`crate::aws::RunMemory`] calls the listings of a cluster's services and tasks.
+const SERVICES: &str = "services";
+const TASKS: &str = "tasks";
+
 const ACTIVE: &str = "ACTIVE";
 const INACTIVE: &str = "INACTIVE";
 const STOPPED: &str = "STOPPED";
@@ -76,6 +80,14 @@ fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
             ))
         })
         .collect()
+}
+
+/// False for a service or task ARN of the long form (`service/CLUSTER/NAME`) that names another
+/// cluster: a listing filter that matches more than it should (moto's) must not make another
+/// cluster's services look like this one's. Short-form ARNs name no cluster: kept.
+fn may_be_in(arn: &str, cluster_arn: &str) -> bool {
+    let parts: Vec<&str> = arn.rsplit('/').collect();
+    parts.len() < 3 || parts[1] == last_segment(cluster_arn)
 }
 
 /// The last part of an ECS ARN: a cluster's or service's name, a task's id.
@@ -223,6 +235,14 @@ async fn services_in(
             _ => return Err(AwsError::from_sdk("ECS.ListServices", e)),
         },
     };
+    // Whatever `wanted` keeps, the listing is every service of the cluster that is not INACTIVE:
+    // what a later step needs to know to tell whether the cluster is empty.
+    let listed = arns
+        .iter()
+        .filter(|arn| may_be_in(arn, cluster_arn))
+        .cloned()
+        .collect();
+    aws.memory.listed(cluster_arn, SERVICES, listed);
     arns.retain(|arn| wanted(last_segment(arn)));
     arns.sort();
     arns.dedup();
@@ -283,11 +303,19 @@ async fn running_tasks(aws: &Aws, cluster_arn: &str) -> Result<Vec<Task>, AwsErr
             _ => return Err(AwsError::from_sdk("ECS.ListTasks", e)),
         },
     };
-    let tasks = describe_tasks(aws, cluster_arn, &arns, true).await?;
-    Ok(tasks
+    let tasks: Vec<Task> = describe_tasks(aws, cluster_arn, &arns, true)
+        .await?
         .into_iter()
         .filter(|t| t.last_status() != Some(STOPPED))
-        .collect())
+        .collect();
+    // Every task of the cluster meant to run, as a later step needs it to tell whether the
+    // cluster is empty.
+    let listed = tasks
+        .iter()
+        .filter_map(|t| t.task_arn().map(str::to_string))
+        .collect();
+    aws.memory.listed(cluster_arn, TASKS, listed);
+    Ok(tasks)
 }
 
 /// Describes tasks of one cluster, 100 a call (the API's limit). Only the tasks asked for, in
@@ -336,10 +364,14 @@ async fn scale_to_zero(aws: &Aws, resource: &Resource) -> Result<Acted, AwsError
         .send()
         .await;
     match result {
-        Ok(_) => Ok(Acted::Done(format!(
-            "scaled to 0 (desired count was {})",
-            resource.attribute(DESIRED_COUNT).unwrap_or("unknown")
-        ))),
+        Ok(_) => {
+            // Remembered, so that a later step of this run does not scale it again.
+            aws.memory.set(&resource.id, DESIRED_COUNT, "0");
+            Ok(Acted::Done(format!(
+                "scaled to 0 (desired count was {})",
+                resource.attribute(DESIRED_COUNT).unwrap_or("unknown")
+            )))
+        }
         Err(e) => match e.as_service_error() {
             Some(
                 UpdateServiceError::ServiceNotFoundException(_)
@@ -384,6 +416,22 @@ mod tests {
             .cluster_arn(format!("arn:aws:ecs:us-west-2:123456789012:cluster/{name}"))
             .status(status)
             .build()
+    }
+
+    #[test]
+    fn a_long_arn_names_its_cluster() {
+        assert!(may_be_in(
+            "arn:aws:ecs:us-west-2:123456789012:service/demo/web",
+            CLUSTER_ARN
+        ));
+        assert!(!may_be_in(
+            "arn:aws:ecs:us-west-2:123456789012:service/demo2/web",
+            CLUSTER_ARN
+        ));
+        assert!(may_be_in(
+            "arn:aws:ecs:us-west-2:123456789012:service/web",
+            CLUSTER_ARN
+        ));
     }
 
     #[test]

@@ -91,6 +91,11 @@ impl StopTasks {
             .send()
             .await;
         match result {
+            // STOPPED in the answer (a task that never started): nothing to wait for.
+            Ok(out) if out.task().and_then(|t| t.last_status()) == Some(STOPPED) => {
+                aws.memory.gone(&resource.id);
+                Ok(Acted::Finished("stopped".into()))
+            }
             Ok(_) => Ok(Acted::Done("stopped".into())),
             Err(e) => match e.as_service_error() {
                 Some(StopTaskError::ClusterNotFoundException(_)) => Ok(Acted::AlreadyGone),
@@ -161,7 +166,11 @@ impl Action for StopTasks {
                 continue;
             };
             let where_ = in_cluster(&self.cluster, cluster_name);
-            let services = services_in(aws, cluster_arn, |name| self.wants_service(name)).await?;
+            // The services and the tasks do not depend on each other: both are asked at once.
+            let (services, tasks) = tokio::try_join!(
+                services_in(aws, cluster_arn, |name| self.wants_service(name)),
+                running_tasks(aws, cluster_arn)
+            )?;
             let mut service_tags = BTreeMap::new();
             for service in services.iter().filter(|s| s.status() == Some(ACTIVE)) {
                 let (Some(arn), Some(name)) = (service.service_arn(), service.service_name())
@@ -181,7 +190,7 @@ impl Action for StopTasks {
                 resource.tags = tags;
                 services_found.push(resource);
             }
-            for task in running_tasks(aws, cluster_arn).await? {
+            for task in tasks {
                 let Some(arn) = task.task_arn() else { continue };
                 let service = started_by(&task);
                 if !self.wants_task(service) {
@@ -226,7 +235,9 @@ impl Action for StopTasks {
         for (cluster, arns) in by_cluster(tasks) {
             for task in describe_tasks(aws, &cluster, &arns, false).await? {
                 let status = task.last_status().unwrap_or("UNKNOWN");
-                if status != STOPPED {
+                if status == STOPPED {
+                    aws.memory.gone(task.task_arn().unwrap_or_default());
+                } else {
                     pending.push(Pending {
                         id: task.task_arn().unwrap_or_default().to_string(),
                         status: status.to_string(),

@@ -272,33 +272,37 @@ impl Action for DeleteLogGroups {
 
     async fn find(&self, aws: &Aws) -> Result<Vec<Resource>, AwsError> {
         let now = chrono::Utc::now();
+        // Each name is listed, and each group's tags read, side by side: none depends on another.
+        let listings = futures_util::future::try_join_all(self.prefixes().into_iter().map(
+            |prefix| async move {
+                aws.logs
+                    .describe_log_groups()
+                    .set_log_group_name_prefix(prefix)
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .try_collect()
+                    .await
+                    .map_err(|e| AwsError::from_sdk("CloudWatchLogs.DescribeLogGroups", e))
+            },
+        ))
+        .await?;
+        // One name's listing also returns the longer names it starts, which `names` may list as
+        // well: each group is looked at once.
         let mut seen = BTreeSet::new();
-        let mut found = Vec::new();
-        for prefix in self.prefixes() {
-            let mut groups = aws
-                .logs
-                .describe_log_groups()
-                .set_log_group_name_prefix(prefix)
-                .into_paginator()
-                .items()
-                .send();
-            while let Some(group) = groups.next().await {
-                let group =
-                    group.map_err(|e| AwsError::from_sdk("CloudWatchLogs.DescribeLogGroups", e))?;
-                // One name's listing also returns the longer names it starts, which `names` may
-                // list as well: each group is looked at once.
-                if !group
-                    .log_group_name()
+        let groups: Vec<LogGroup> = listings
+            .into_iter()
+            .flatten()
+            .filter(|g| {
+                g.log_group_name()
                     .is_some_and(|n| seen.insert(n.to_string()))
-                {
-                    continue;
-                }
-                if let Some(resource) = self.resource(aws, &group, now).await? {
-                    found.push(resource);
-                }
-            }
-        }
-        Ok(found)
+            })
+            .collect();
+        let found = futures_util::future::try_join_all(
+            groups.iter().map(|group| self.resource(aws, group, now)),
+        )
+        .await?;
+        Ok(found.into_iter().flatten().collect())
     }
 
     fn planned(&self, resource: &Resource) -> String {

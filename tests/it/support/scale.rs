@@ -41,6 +41,47 @@ pub struct CountingProxy {
     pub endpoint: String,
     seen: Arc<Mutex<BTreeMap<String, Seen>>>,
     calls: Arc<Mutex<Vec<String>>>,
+    timed: Arc<Mutex<Vec<TimedCall>>>,
+}
+
+/// One call the proxy answered, with when it arrived and when its answer went back.
+#[derive(Clone, Debug)]
+pub struct TimedCall {
+    /// `Service.Operation`.
+    pub call: String,
+    /// When the proxy had read the request whole.
+    pub start: std::time::Instant,
+    /// Just before its answer was written back.
+    pub end: std::time::Instant,
+}
+
+/// The longest chain of calls each of which started after the one before it had been answered:
+/// how many round trips deep the client's work was, however many calls it made beside them.
+/// With every call held the same latency, the client's wall time is about this many latencies.
+pub fn chain_depth(calls: &[TimedCall]) -> (usize, Vec<String>) {
+    let mut order: Vec<&TimedCall> = calls.iter().collect();
+    order.sort_by_key(|c| c.end);
+    // depth[i]: the longest chain that ends with order[i], and the call before it on that chain.
+    let mut depth: Vec<(usize, Option<usize>)> = Vec::with_capacity(order.len());
+    for (i, call) in order.iter().enumerate() {
+        let best = (0..i)
+            .filter(|&j| order[j].end <= call.start)
+            .max_by_key(|&j| depth[j].0);
+        depth.push(match best {
+            Some(j) => (depth[j].0 + 1, Some(j)),
+            None => (1, None),
+        });
+    }
+    let Some(mut at) = (0..order.len()).max_by_key(|&i| depth[i].0) else {
+        return (0, Vec::new());
+    };
+    let mut chain = vec![order[at].call.clone()];
+    while let Some(before) = depth[at].1 {
+        chain.push(order[before].call.clone());
+        at = before;
+    }
+    chain.reverse();
+    (chain.len(), chain)
 }
 
 /// One call as a [`ProxyRule`] sees it.
@@ -93,6 +134,8 @@ impl CountingProxy {
         let rules = Arc::new(rules);
         let calls: Arc<Mutex<Vec<String>>> = Arc::default();
         let log = Arc::clone(&calls);
+        let timed: Arc<Mutex<Vec<TimedCall>>> = Arc::default();
+        let times = Arc::clone(&timed);
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let seen: Arc<Mutex<BTreeMap<String, Seen>>> = Arc::default();
@@ -104,8 +147,9 @@ impl CountingProxy {
                 let counts = Arc::clone(&counts);
                 let rules = Arc::clone(&rules);
                 let log = Arc::clone(&log);
+                let times = Arc::clone(&times);
                 std::thread::spawn(move || {
-                    let _ = serve(client, &upstream, latency, &counts, &rules, &log);
+                    let _ = serve(client, &upstream, latency, &counts, &rules, &log, &times);
                 });
             }
         });
@@ -113,7 +157,14 @@ impl CountingProxy {
             endpoint,
             seen,
             calls,
+            timed,
         }
+    }
+
+    /// Every call it answered, with when it arrived and when it was answered, in the order they
+    /// were answered.
+    pub fn timed_calls(&self) -> Vec<TimedCall> {
+        self.timed.lock().unwrap().clone()
     }
 
     /// Every call it received, as `Service.Operation`, in the order they arrived.
@@ -226,6 +277,7 @@ fn serve(
     seen: &Mutex<BTreeMap<String, Seen>>,
     rules: &[Arc<dyn ProxyRule>],
     calls: &Mutex<Vec<String>>,
+    timed: &Mutex<Vec<TimedCall>>,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(client.try_clone()?);
     let Some(head) = read_head(&mut reader)? else {
@@ -247,6 +299,7 @@ fn serve(
     let text = String::from_utf8_lossy(&body).to_string();
     let operation = operation_of(&head, &text);
     calls.lock().unwrap().push(format!("{service}.{operation}"));
+    let start = std::time::Instant::now();
     let call = Exchange {
         service: &service,
         operation: &operation,
@@ -280,6 +333,11 @@ fn serve(
         }),
     };
     seen.lock().unwrap().get_mut(&service).unwrap().in_flight -= 1;
+    timed.lock().unwrap().push(TimedCall {
+        call: format!("{service}.{operation}"),
+        start,
+        end: std::time::Instant::now(),
+    });
     let mut client = client;
     client.write_all(&answer?)?;
     client.flush()
