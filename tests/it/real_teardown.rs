@@ -879,11 +879,12 @@ async fn a_lambda_interface_wait_that_times_out_says_what_holds_them_and_gives_o
         panic!("one run directory: {runs:?}")
     };
 
-    // The step says what it waited for, what holds it, and what to do, with this run's id.
-    let failed = stdout
+    // The step says what it waited for, what holds it, and what to do, with this run's id
+    // (progress lines go to stderr).
+    let failed = stderr
         .lines()
         .find(|l| l.contains("delete-lambda-enis: FAILED"))
-        .unwrap_or_else(|| panic!("no failure line in\n{stdout}"));
+        .unwrap_or_else(|| panic!("no failure line in\n{stderr}"));
     assert!(
         failed.contains("gave up waiting after 3")
             && failed.contains(": 2 network interfaces still in use ("),
@@ -907,8 +908,8 @@ async fn a_lambda_interface_wait_that_times_out_says_what_holds_them_and_gives_o
         "{failed}"
     );
     assert!(
-        stdout.contains("delete-main-stack: skipped: blocked by delete-lambda-enis"),
-        "{stdout}"
+        stderr.contains("delete-main-stack: skipped: blocked by delete-lambda-enis"),
+        "{stderr}"
     );
 
     // One next step after the run, never "run the same command again" beside "resume".
@@ -997,10 +998,10 @@ async fn the_confirmation_and_the_summary_count_each_resource_once_and_as_what_i
             "`{part}` is not in: {totals}"
         );
     }
-    let stop_tasks = stdout
+    let stop_tasks = stderr
         .lines()
         .find(|l| l.contains("stop-tasks: succeeded"))
-        .unwrap_or_else(|| panic!("no stop-tasks line in\n{stdout}"));
+        .unwrap_or_else(|| panic!("no stop-tasks line in\n{stderr}"));
     assert!(
         stop_tasks.ends_with(&format!(
             "would scale to 0: 1 ECS service; would stop: {tasks} ECS tasks"
