@@ -226,3 +226,43 @@ fn the_reader_resolves_relative_paths() {
     .collect();
     assert_eq!(names, expected);
 }
+
+/// `cargo build` and `cargo test` resolve the same features for every crate the program uses, so
+/// that neither rebuilds the AWS SDK after the other: a test-only dependency that turns on a
+/// feature of a shared crate (the unifying lines in Cargo.toml's `[dependencies]`) fails here.
+#[test]
+fn cargo_build_and_cargo_test_resolve_the_same_features() {
+    let tree = |edges: &str| -> std::collections::BTreeSet<String> {
+        let output = std::process::Command::new(env!("CARGO"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["tree", "--locked", "--prefix", "none", "-e", edges])
+            .output()
+            .expect("run cargo tree");
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let feature = |line: &String| -> Option<(String, String)> {
+        let (krate, rest) = line.split_once(" feature \"")?;
+        Some((krate.to_string(), rest.split('"').next()?.to_string()))
+    };
+    let program_crates: BTreeSet<String> = tree("normal")
+        .iter()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect();
+    let of_build: BTreeSet<(String, String)> =
+        tree("features,normal").iter().filter_map(feature).collect();
+    let only_in_tests: Vec<String> = tree("features")
+        .iter()
+        .filter_map(feature)
+        .filter(|f| program_crates.contains(&f.0) && !of_build.contains(f))
+        .map(|(krate, feature)| format!("{krate} \"{feature}\""))
+        .collect();
+    assert!(
+        only_in_tests.is_empty(),
+        "features that only the tests' dependencies turn on, so `cargo build` and `cargo test` would each build these crates (and the SDK crates above them) their own way: add them to the unifying lines in Cargo.toml\n{}",
+        only_in_tests.join("\n")
+    );
+}
