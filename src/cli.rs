@@ -212,6 +212,9 @@ pub struct InitArgs {
     /// AWS region (default: from the environment or profile, like the AWS CLI).
     #[arg(long, env = "AWS_REGION")]
     pub region: Option<String>,
+    /// The profile and endpoint to read the stacks through.
+    #[command(flatten)]
+    pub aws: crate::settings::AwsArgs,
 }
 
 /// Which plan's policy to print, and for which way of running it.
@@ -390,7 +393,7 @@ pub async fn execute(command: Command) -> Outcome {
                 &args.from_stack,
                 args.out.as_deref(),
                 args.force,
-                args.region,
+                args.aws.options(args.region.clone()),
             )
             .await
         }

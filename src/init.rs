@@ -346,7 +346,7 @@ pub async fn command(
     stacks: &[String],
     out: Option<&Path>,
     force: bool,
-    region: Option<String>,
+    options: crate::aws::AwsOptions,
 ) -> crate::outcome::Outcome {
     use crate::outcome::Outcome;
     // Refused before any call: an existing file is someone's plan.
@@ -359,15 +359,7 @@ pub async fn command(
             return Outcome::BadInput;
         }
     }
-    let aws = match Aws::from_env(
-        crate::aws::Mode::DryRun,
-        crate::aws::AwsOptions {
-            region,
-            ..crate::aws::AwsOptions::default()
-        },
-    )
-    .await
-    {
+    let aws = match Aws::from_env(crate::aws::Mode::DryRun, options).await {
         Ok(aws) => aws,
         Err(e) => {
             eprintln!("error: {e}");
