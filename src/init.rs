@@ -98,14 +98,7 @@ pub async fn read_stack(aws: &Aws, name: &str) -> Result<StackContents, InitErro
     let Some(stack) = described.stacks().first() else {
         return Err(no_such_stack());
     };
-    let listed = aws
-        .cloudformation
-        .list_stack_resources()
-        .stack_name(name)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
+    let listed = crate::actions::cloudformation::stack_resources(aws, name)
         .await
         .map_err(|e| AwsError::from_sdk("CloudFormation.ListStackResources", e))?;
     let resources = listed

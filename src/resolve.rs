@@ -469,14 +469,7 @@ impl StackCache {
     async fn resources(&self, aws: &Aws, name: &str) -> Result<StackResources, String> {
         once(&self.resources, name)
             .get_or_init(|| async {
-                let listed = aws
-                    .cloudformation
-                    .list_stack_resources()
-                    .stack_name(name)
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .collect::<Result<Vec<_>, _>>()
+                let listed = crate::actions::cloudformation::stack_resources(aws, name)
                     .await
                     .map_err(|e| missing_or(name, "CloudFormation.ListStackResources", e))?;
                 Ok(std::sync::Arc::new(

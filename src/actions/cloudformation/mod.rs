@@ -8,6 +8,27 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 pub use self::delete_stack::DELETE_STACK;
 
+/// Every resource a stack lists, all pages (what `init` writes a plan from and the
+/// `stack-resource` lookups read).
+pub async fn stack_resources(
+    aws: &crate::aws::Aws,
+    stack: &str,
+) -> Result<
+    Vec<aws_sdk_cloudformation::types::StackResourceSummary>,
+    aws_sdk_cloudformation::error::SdkError<
+        aws_sdk_cloudformation::operation::list_stack_resources::ListStackResourcesError,
+    >,
+> {
+    aws.cloudformation
+        .list_stack_resources()
+        .stack_name(stack)
+        .into_paginator()
+        .items()
+        .send()
+        .collect()
+        .await
+}
+
 /// True when CloudFormation says the stack does not exist. It has no error code of its own: it is
 /// a `ValidationError` ("Stack with id X does not exist"), the code of every bad input too, so the
 /// message is the only way to tell. This is the one place that reads it.
