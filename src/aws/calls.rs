@@ -1,5 +1,6 @@
 //! The call recorder and the audit log: every call the clients made, and every mutating one
-//! appended to a JSON Lines file before it is sent.
+//! appended to a JSON Lines file twice: before it is sent (`"outcome": "sending"`), and with its
+//! outcome once it has an answer.
 
 use super::read_only::{is_read_only, operation_of, Refused};
 use std::sync::{Arc, Mutex};
@@ -49,15 +50,19 @@ pub struct CallContext {
     pub resource: Option<String>,
 }
 
-/// The audit log: every mutating call appended as one JSON line, written and flushed to disk as it
-/// happens (so that a killed run still leaves a complete record of what it did).
+/// The audit log: every mutating call appended as JSON lines, written and synced to disk as it
+/// happens: one line (`"outcome": "sending"`) before the call is sent, and one with its outcome
+/// once it has an answer. A run killed while a call is in flight still leaves the record of it;
+/// and since the first line is written, under one lock, before anything is sent, calls sent side
+/// by side are each recorded before they go (a write-ahead log).
 ///
 /// A run makes its log [`AuditLog::pending`] and opens it with [`AuditLog::start`] once the guard
 /// and the confirmation have passed, so that a refused run leaves no file behind. Clients built
 /// with a log refuse every mutating call while it is not open, and from the moment the run's
 /// record cannot be written: a line of this log (the file system is full, the file-size limit is
 /// hit) or of the run's journal ([`AuditLog::fail`]). No change is made that the run could not
-/// record; the one whose line could not be written is printed on stderr instead, and
+/// record: a call whose first line cannot be written is not sent, and one whose outcome line cannot
+/// be written (it was sent, its first line is in the log) has that line printed on stderr instead.
 /// [`AuditLog::problem`] says where the record ends.
 #[derive(Clone, Debug)]
 pub struct AuditLog {
@@ -154,19 +159,43 @@ impl AuditLog {
             .clone()
     }
 
-    /// `Err(why)` when a mutating call must not be sent now, because it could not be recorded.
-    pub(crate) fn check_open(&self) -> Result<(), String> {
-        let state = self.state.lock().expect("audit log poisoned");
+    /// Writes the line of a mutating call about to be sent (`record`, whose outcome is
+    /// [`SENDING`]): `Err(why)` when the call must not be sent, because the log is not open yet,
+    /// the run's record can no longer be written, or this line could not be.
+    pub(crate) fn announce(&self, record: &CallRecord) -> Result<(), String> {
+        let mut state = self.state.lock().expect("audit log poisoned");
         if state.broken.is_some() {
             return Err("the run's record (audit log or journal) cannot be written".into());
         }
         if state.file.is_none() {
             return Err("the audit log is not open yet".into());
         }
-        Ok(())
+        match self.write_line(&mut state, record) {
+            Ok(()) => Ok(()),
+            Err(why) => Err(format!(
+                "the run's record (audit log or journal) cannot be written: {why}"
+            )),
+        }
     }
 
+    /// Writes the line of a mutating call that has its answer. The call was made: when its line
+    /// cannot be written, it is printed on stderr instead.
     fn append(&self, record: &CallRecord) {
+        let mut state = self.state.lock().expect("audit log poisoned");
+        if state.file.is_none() {
+            return;
+        }
+        if let Err(why) = self.write_line(&mut state, record) {
+            let line = serde_json::to_string(record).unwrap_or_default();
+            eprintln!(
+                "error: {why}; this change was made and its outcome is not in it: {line}\nno further change will be sent"
+            );
+        }
+    }
+
+    /// Appends one line and syncs it. On failure the log ends there (a torn line is cut off),
+    /// no further change is sent, and `Err` says where the record ends.
+    fn write_line(&self, state: &mut AuditState, record: &CallRecord) -> Result<(), String> {
         use std::io::Write;
         #[derive(Serialize)]
         struct Line<'a> {
@@ -174,18 +203,16 @@ impl AuditLog {
             #[serde(flatten)]
             record: &'a CallRecord,
         }
-        let mut state = self.state.lock().expect("audit log poisoned");
-        let Ok(mut line) = serde_json::to_string(&Line {
+        let mut line = serde_json::to_string(&Line {
             run_id: &state.run_id,
             record,
-        }) else {
-            return;
-        };
+        })
+        .map_err(|e| format!("cannot write a line of the audit log: {e}"))?;
         line.push('\n');
         let (path, lines, bytes, ended) =
             (state.path.clone(), state.lines, state.bytes, state.ended);
         let Some(file) = state.file.as_mut() else {
-            return;
+            return Err("the audit log is not open".into());
         };
         let written = if ended {
             // The log already ends: a line after the gap would hide it.
@@ -194,15 +221,17 @@ impl AuditLog {
             file.write_all(line.as_bytes())
                 .and_then(|_| file.sync_data())
         };
-        let error = match written {
-            Ok(()) => None,
+        let (e, cut) = match written {
+            Ok(()) => {
+                state.lines += 1;
+                state.bytes += line.len() as u64;
+                return Ok(());
+            }
             // A torn line is cut off, so that the log stays one complete record per line.
-            Err(e) => Some((e, ended || file.set_len(bytes).is_ok())),
-        };
-        let Some((e, cut)) = error else {
-            state.lines += 1;
-            state.bytes += line.len() as u64;
-            return;
+            Err(e) => {
+                let cut = ended || file.set_len(bytes).is_ok();
+                (e, cut)
+            }
         };
         state.ended = true;
         let why = format!(
@@ -215,16 +244,16 @@ impl AuditLog {
             },
             if cut { "" } else { " (with a torn last line)" },
         );
-        eprintln!(
-            "error: {why}; this change was made and is not in it: {}\nno further change will be sent",
-            line.trim_end()
-        );
         if state.broken.is_none() {
-            state.broken = Some(why);
+            state.broken = Some(why.clone());
         }
         self.lost.cancel();
+        Err(why)
     }
 }
+
+/// The outcome of a mutating call's first line in the audit log, written before it is sent.
+pub const SENDING: &str = "sending";
 
 mod humantime_serde_compat {
     use std::time::SystemTime;

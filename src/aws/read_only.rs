@@ -1,6 +1,8 @@
 //! The read-only guard of a dry run: an allow-list of operations, enforced before a call is
-//! serialized, and the refusal of a mutating call the audit log could not record.
+//! serialized; and, for a run that changes things, the audit log's first line of each mutating
+//! call, written before it is sent (the call is refused when that line cannot be written).
 
+use super::calls::{CallRecord, CALL_CONTEXT, SENDING};
 use super::{AuditLog, Mode};
 use std::fmt;
 
@@ -110,7 +112,22 @@ impl Intercept for ReadOnlyGuard {
                 operation: format!("{service}.{operation}"),
             }));
         }
-        if let Some(Err(reason)) = self.audit.as_ref().map(AuditLog::check_open) {
+        let Some(audit) = &self.audit else {
+            return Ok(());
+        };
+        // The record comes first: the call is sent only once its line is in the audit log.
+        let context = CALL_CONTEXT.try_with(Clone::clone).unwrap_or_default();
+        let sending = CallRecord {
+            at: std::time::SystemTime::now(),
+            service: service.clone(),
+            operation: operation.clone(),
+            mutating: true,
+            outcome: SENDING.to_string(),
+            request_id: None,
+            step: context.step,
+            resource: context.resource,
+        };
+        if let Err(reason) = audit.announce(&sending) {
             cfg.interceptor_state().store_put(Refused);
             return Err(Box::new(Unrecorded {
                 operation: format!("{service}.{operation}"),
