@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::StreamExt;
 use tokio::time::Instant;
 
 use super::{Acted, Action, Expect, Pending};
@@ -25,7 +26,16 @@ pub struct ActionStep {
     only: Option<std::collections::BTreeSet<String>>,
     expect: Expect,
     hand_over: Option<Arc<HandOver>>,
+    /// What an earlier attempt of this step changed and had not seen finish when it failed (a
+    /// poll that found no answer while a task was stopping). A later attempt waits for it too:
+    /// its own `find` may no longer match it (ECS lists a stopping task under the desired status
+    /// STOPPED, not RUNNING), and the step must not report done while it still changes.
+    unfinished: Mutex<Vec<ResourceOutcome>>,
 }
+
+/// How many resources of one kind a step changes side by side. The clients bound the calls in
+/// flight per service and pace them per throttling group; this bounds what one step asks for.
+pub const ACT_AT_ONCE: usize = 8;
 
 /// How long what the pre-flight found may stand in for a step's own first look: a step that
 /// starts later looks again, since the account may have moved on (a confirmation left waiting, a
@@ -91,6 +101,7 @@ impl ActionStep {
             only: None,
             expect: Expect::ANY,
             hand_over: None,
+            unfinished: Mutex::new(Vec::new()),
         }
     }
 
@@ -270,6 +281,49 @@ impl ActionStep {
     }
 }
 
+impl ActionStep {
+    /// Keeps, for a later attempt, the outcomes of the resources changed and not yet seen
+    /// finish (`acted`); an empty `acted` forgets them (the step saw everything finish).
+    fn keep_unfinished(&self, acted: &[Resource], outcomes: &[ResourceOutcome]) {
+        let unfinished = outcomes
+            .iter()
+            .filter(|o| acted.iter().any(|r| r.id == o.resource.id))
+            .cloned()
+            .collect();
+        *self.unfinished.lock().unwrap_or_else(|e| e.into_inner()) = unfinished;
+    }
+
+    /// What an earlier attempt changed and did not see finish, but for what this attempt acts on
+    /// itself (`to_change`) or has already reported (`outcomes`).
+    fn take_unfinished(
+        &self,
+        outcomes: &[ResourceOutcome],
+        to_change: &[Resource],
+    ) -> Vec<ResourceOutcome> {
+        let carried =
+            std::mem::take(&mut *self.unfinished.lock().unwrap_or_else(|e| e.into_inner()));
+        carried
+            .into_iter()
+            .filter(|o| {
+                !to_change.iter().any(|r| r.id == o.resource.id)
+                    && !outcomes.iter().any(|r| r.resource.id == o.resource.id)
+            })
+            .collect()
+    }
+}
+
+/// `resources` split into runs of one kind, in their order.
+fn by_kind(resources: Vec<Resource>) -> Vec<Vec<Resource>> {
+    let mut groups: Vec<Vec<Resource>> = Vec::new();
+    for resource in resources {
+        match groups.last_mut() {
+            Some(group) if group[0].kind == resource.kind => group.push(resource),
+            _ => groups.push(vec![resource]),
+        }
+    }
+    groups
+}
+
 /// Files what `act` said about a resource.
 fn record(
     result: Acted,
@@ -434,23 +488,64 @@ impl ActionStep {
 
         let mut acted = Vec::new();
         let mut not_yet = Vec::new();
-        // One at a time, in the order `find` gave them (a service is scaled to 0 before its
-        // tasks are stopped, or it replaces them). Not at once: the audit log's promise, that no
-        // change is sent once the run's record cannot be written and at most the one in flight is
-        // missing from it, is checked as each call is prepared.
-        for (i, resource) in to_change.into_iter().enumerate() {
-            ctx.check_cancelled()?;
-            ctx.progress(
-                format!("{} {}", self.action.verb_for(&resource.kind), resource.name),
-                i as u64,
-                total,
-            );
-            let result = self.act_on(ctx, &resource).await?;
-            record(result, resource, &mut acted, &mut not_yet, &mut outcomes);
+        // What an earlier attempt changed and did not see finish, and this look no longer finds
+        // (or finds protected now): waited for again, reported as that attempt reported it.
+        let carried = self.take_unfinished(&outcomes, &to_change);
+        for outcome in carried {
+            acted.push(outcome.resource.clone());
+            outcomes.push(outcome);
+        }
+        // Resources of one kind are changed side by side (at most ACT_AT_ONCE at a time), the
+        // kinds one after the other in the order `find` gave them: a service is scaled to 0
+        // before its tasks are stopped, or it replaces them. The audit log's line of each call is
+        // written before that call is sent, so that calls side by side are each recorded first.
+        let mut done = 0;
+        for group in by_kind(to_change) {
+            let first = &group[0];
+            let verb = self.action.verb_for(&first.kind);
+            let what = match group.len() {
+                1 => first.name.clone(),
+                n => count_of(n, &first.kind),
+            };
+            ctx.progress(format!("{verb} {what}"), done, total);
+            let results: Vec<(Resource, Result<Acted, StepError>)> =
+                futures_util::stream::iter(group.into_iter().map(|resource| async move {
+                    if let Err(e) = ctx.check_cancelled() {
+                        return (resource, Err(e));
+                    }
+                    let result = self.act_on(ctx, &resource).await;
+                    (resource, result)
+                }))
+                .buffered(ACT_AT_ONCE)
+                .collect()
+                .await;
+            let mut failed = None;
+            for (resource, result) in results {
+                done += 1;
+                match result {
+                    Ok(result) => {
+                        ctx.progress(
+                            format!("{} {}", self.action.verb_for(&resource.kind), resource.name),
+                            done,
+                            total,
+                        );
+                        record(result, resource, &mut acted, &mut not_yet, &mut outcomes);
+                    }
+                    Err(e) => {
+                        failed.get_or_insert(e);
+                    }
+                }
+            }
+            if let Some(e) = failed {
+                self.keep_unfinished(&acted, &outcomes);
+                return Err(e);
+            }
         }
         if !acted.is_empty() || !not_yet.is_empty() {
+            self.keep_unfinished(&acted, &outcomes);
             self.wait_until_done(ctx, acted, not_yet, &mut outcomes)
                 .await?;
+            self.keep_unfinished(&[], &outcomes);
         }
         ctx.progress("done", total, total);
         let summary = if outcomes.is_empty() {
@@ -489,5 +584,28 @@ impl ActionStep {
             resources: outcomes,
             notes,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resources_are_grouped_in_runs_of_one_kind_in_their_order() {
+        let r = |kind: &str, id: &str| Resource::new(kind, id, id, "test");
+        let groups = by_kind(vec![
+            r("ECS service", "s1"),
+            r("ECS service", "s2"),
+            r("ECS task", "t1"),
+            r("ECS task", "t2"),
+            r("ECS service", "s3"),
+        ]);
+        let ids: Vec<Vec<&str>> = groups
+            .iter()
+            .map(|g| g.iter().map(|r| r.id.as_str()).collect())
+            .collect();
+        assert_eq!(ids, [vec!["s1", "s2"], vec!["t1", "t2"], vec!["s3"]]);
+        assert!(by_kind(Vec::new()).is_empty());
     }
 }

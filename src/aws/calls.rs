@@ -159,10 +159,22 @@ impl AuditLog {
             .clone()
     }
 
-    /// Writes the line of a mutating call about to be sent (`record`, whose outcome is
-    /// [`SENDING`]): `Err(why)` when the call must not be sent, because the log is not open yet,
-    /// the run's record can no longer be written, or this line could not be.
-    pub(crate) fn announce(&self, record: &CallRecord) -> Result<(), String> {
+    /// Writes the line of the mutating call `service`.`operation` about to be sent, with the
+    /// outcome [`SENDING`] and the step and resource of its [`CALL_CONTEXT`]: `Err(why)` when
+    /// the call must not be sent, because the log is not open yet, the run's record can no
+    /// longer be written, or this line could not be.
+    pub(crate) fn announce(&self, service: &str, operation: &str) -> Result<(), String> {
+        let context = CALL_CONTEXT.try_with(Clone::clone).unwrap_or_default();
+        let record = CallRecord {
+            at: SystemTime::now(),
+            service: service.to_string(),
+            operation: operation.to_string(),
+            mutating: true,
+            outcome: SENDING.to_string(),
+            request_id: None,
+            step: context.step,
+            resource: context.resource,
+        };
         let mut state = self.state.lock().expect("audit log poisoned");
         if state.broken.is_some() {
             return Err("the run's record (audit log or journal) cannot be written".into());
@@ -170,7 +182,7 @@ impl AuditLog {
         if state.file.is_none() {
             return Err("the audit log is not open yet".into());
         }
-        match self.write_line(&mut state, record) {
+        match self.write_line(&mut state, &record) {
             Ok(()) => Ok(()),
             Err(why) => Err(format!(
                 "the run's record (audit log or journal) cannot be written: {why}"

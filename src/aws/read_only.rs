@@ -2,7 +2,6 @@
 //! serialized; and, for a run that changes things, the audit log's first line of each mutating
 //! call, written before it is sent (the call is refused when that line cannot be written).
 
-use super::calls::{CallRecord, CALL_CONTEXT, SENDING};
 use super::{AuditLog, Mode};
 use std::fmt;
 
@@ -116,18 +115,7 @@ impl Intercept for ReadOnlyGuard {
             return Ok(());
         };
         // The record comes first: the call is sent only once its line is in the audit log.
-        let context = CALL_CONTEXT.try_with(Clone::clone).unwrap_or_default();
-        let sending = CallRecord {
-            at: std::time::SystemTime::now(),
-            service: service.clone(),
-            operation: operation.clone(),
-            mutating: true,
-            outcome: SENDING.to_string(),
-            request_id: None,
-            step: context.step,
-            resource: context.resource,
-        };
-        if let Err(reason) = audit.announce(&sending) {
+        if let Err(reason) = audit.announce(&service, &operation) {
             cfg.interceptor_state().store_put(Refused);
             return Err(Box::new(Unrecorded {
                 operation: format!("{service}.{operation}"),

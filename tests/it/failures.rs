@@ -15,6 +15,7 @@ use teardown::aws::{Aws, AwsOptions, Mode};
 use teardown::engine::{self, FailureKind, RunOptions, RunSummary, StepOutcome};
 use teardown::event::{Event, EventKind, EventSink};
 use teardown::plan::{self, PhaseSelection, Plan};
+use teardown::resource::OutcomeKind;
 use tokio_util::sync::CancellationToken;
 
 const PLAN: &str = "tests/it/plans/named-workshop.toml";
@@ -280,5 +281,55 @@ async fn a_main_stack_that_fails_to_delete_runs_its_handler_and_is_deleted_on_re
     if let EventKind::HandlerStarted { error, .. } = &handled[0].kind {
         assert!(error.contains("DELETE_FAILED"), "{error}");
     }
+    fixture::assert_workshop_gone(&provisioner, &workshop).await;
+}
+
+/// A step retried after its wait lost its answer still waits for what its first attempt changed,
+/// though its own look no longer finds it: ECS lists a task being stopped under the desired status
+/// STOPPED, so the second attempt's ListTasks (desired RUNNING) does not see it, and before this
+/// was fixed the step reported "nothing to do" while the task was still stopping, and let
+/// delete-cluster go on.
+///
+/// Injected in front of the SDK: StopTask answers as AWS does (the task still RUNNING, desired
+/// STOPPED; moto stops it at once, and the call did happen there), and the first poll of the task
+/// gets five server errors in a row (the SDK's five attempts), which fails the step's attempt.
+#[tokio::test]
+async fn a_retried_stop_tasks_still_waits_for_the_tasks_its_first_attempt_stopped() {
+    let moto = support::moto().await;
+    moto.keep_tasks_running();
+    let provisioner = moto.aws(Mode::Apply);
+    let workshop = fixture::provision_workshop(&provisioner, &WorkshopNames::default()).await;
+    let faults = Faults::new(vec![
+        Rule::on(
+            "ECS",
+            "StopTask",
+            1,
+            Answer::Body(r#"{"task":{"lastStatus":"RUNNING","desiredStatus":"STOPPED"}}"#.into()),
+        ),
+        // The first DescribeTasks is the step's look for the tasks; the next five, its first
+        // poll and the SDK's four retries of it.
+        Rule::on(
+            "ECS",
+            "DescribeTasks",
+            5,
+            Answer::error(500, "ServerException", "Service unavailable"),
+        )
+        .after(1),
+    ]);
+    let plan = plan::load(Path::new(PLAN), &[]).unwrap();
+    let (summary, _) = run(&plan, with_faults(&moto, &faults)).await;
+    assert!(summary.all_succeeded(), "{:#?}", summary.steps);
+    assert_eq!(faults.injected(), 6);
+    let stop = summary.step("stop-tasks").unwrap();
+    assert_eq!(stop.attempts, 2, "{stop:#?}");
+    // The second attempt reports the task its first one stopped, and saw it STOPPED.
+    let output = stop.output.as_ref().unwrap();
+    let tasks: Vec<_> = output
+        .resources
+        .iter()
+        .filter(|o| o.resource.kind == "ECS task")
+        .collect();
+    assert_eq!(tasks.len(), 1, "{output:#?}");
+    assert_eq!(tasks[0].outcome, OutcomeKind::Done, "{output:#?}");
     fixture::assert_workshop_gone(&provisioner, &workshop).await;
 }
