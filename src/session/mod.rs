@@ -31,6 +31,7 @@ mod runnable;
 pub(crate) mod signals;
 
 pub use runnable::runnable;
+pub(crate) use runnable::with_hand_over;
 
 use confirm::confirm;
 pub(crate) use plan::check_journal_is_this_runs;
@@ -266,6 +267,7 @@ pub(crate) async fn execute_plan(
         aws.clone(),
         execution.allowed.as_ref(),
         preflight.as_ref().map(|(found, at)| (found, *at)),
+        "",
     );
     // A run that keeps a journal is continued with `resume`; a preview is simply run again.
     let resume = (!dry_run).then(|| {

@@ -18,18 +18,21 @@ pub fn runnable(
     aws: Arc<Aws>,
     allowed: Option<&BTreeMap<String, BTreeSet<String>>>,
 ) -> Dag<StepNode> {
-    with_hand_over(plan, selected, aws, allowed, None)
+    with_hand_over(plan, selected, aws, allowed, None, "")
 }
 
 /// [`runnable`], with what the pre-flight found (`preflight`: its summary, and when it looked)
 /// handed to each step for its first look, under the conditions of [`HandOver`]: the run then
-/// reads again only what it changed itself, or what has aged.
+/// reads again only what it changed itself, or what has aged. `id_prefix` is what the engine's
+/// step ids add to the plan's (a sweep's `LAB/`), so that the changes of the steps a step waits
+/// for are known by the ids the calls are recorded with.
 pub(crate) fn with_hand_over(
     plan: &Plan,
     selected: Dag<PlannedStep>,
     aws: Arc<Aws>,
     allowed: Option<&BTreeMap<String, BTreeSet<String>>>,
     preflight: Option<(&RunSummary, tokio::time::Instant)>,
+    id_prefix: &str,
 ) -> Dag<StepNode> {
     // One hand-over per step id, shared by the step and by the same step run as a failure
     // handler, so that only the first of them may use it.
@@ -60,7 +63,7 @@ pub(crate) fn with_hand_over(
                         && other.built.resource_kind() == kind
                         && selected.depends_on(&step.id, &other.id)
                 })
-                .map(|other| other.id.clone())
+                .map(|other| format!("{id_prefix}{}", other.id))
                 .collect();
             hand_overs.insert(
                 step.id.clone(),

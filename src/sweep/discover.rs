@@ -380,6 +380,7 @@ impl Sweep {
             interrupted: false,
             applied: false,
             plan_name: plan.plan.name.clone(),
+            previewed_at: None,
         };
         let places: Vec<(&str, &RegionClients)> = accounts
             .iter()

@@ -156,6 +156,9 @@ pub struct Sweep {
     /// True once [`Sweep::apply`] ran.
     pub applied: bool,
     plan_name: String,
+    /// When the preview started looking: what it found is handed to the apply's steps for their
+    /// first look while it is fresh (see [`crate::actions::HandOver`]).
+    previewed_at: Option<tokio::time::Instant>,
 }
 
 impl Sweep {

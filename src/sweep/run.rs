@@ -46,6 +46,8 @@ impl Sweep {
     ) -> Option<RunSummary> {
         let (dag, owners) =
             self.merged_dag(LabStatus::NotRun, |c| Some(c.read.clone()), false, accounts)?;
+        // Before the first look: what a step found is at least this fresh.
+        self.previewed_at = Some(tokio::time::Instant::now());
         let summary = self.run(&dag, &owners, options, true, events, cancel).await;
         for lab in self.labs.iter_mut() {
             if lab.status != LabStatus::NotRun || lab.steps.is_empty() {
@@ -203,11 +205,25 @@ impl Sweep {
             let selected = lab_plan
                 .select(&PhaseSelection::default())
                 .expect("selecting every step of a valid plan cannot fail");
-            let dag = crate::session::runnable(
+            // Deleting: each step's first look may be what the lab's preview found, while it
+            // is fresh, as a run's steps take its pre-flight's (a wide sweep saves a read of
+            // every resource of every lab, each under its service's rate limit).
+            let preview = RunSummary {
+                steps: lab.steps.clone(),
+                cancelled: None,
+                duration: std::time::Duration::ZERO,
+            };
+            let hand_over = self
+                .previewed_at
+                .filter(|_| restrict)
+                .map(|at| (&preview, at));
+            let dag = crate::session::with_hand_over(
                 lab_plan,
                 selected.dag,
                 aws,
                 restrict.then_some(&lab.allowed),
+                hand_over,
+                &format!("{}/", lab.id),
             );
             let prefix = |id: &str| format!("{}/{id}", lab.id);
             // `map` is how a Dag gives up its nodes; the Dag<()> it returns is dropped.

@@ -491,13 +491,15 @@ async fn twenty_labs_go_in_one_run_of_one_merged_dag() {
     let provisioned = provisioning.elapsed();
 
     let started = Instant::now();
+    let write = Arc::new(moto.aws(Mode::Apply));
     let regions = [RegionClients {
         read: Arc::new(moto.aws(Mode::DryRun)),
-        write: Some(Arc::new(moto.aws(Mode::Apply))),
+        write: Some(write.clone()),
     }];
     let cancel = CancellationToken::new();
     let mut sweep = Sweep::discover(&plan, &regions, support::ACCOUNT, &options).await;
     let (events, _) = EventSink::channel();
+    let previewing = Instant::now();
     sweep.preview(&regions, &options, &events, &cancel).await;
     let (events, mut receiver) = EventSink::channel();
     let summary = sweep
@@ -506,9 +508,28 @@ async fn twenty_labs_go_in_one_run_of_one_merged_dag() {
         .expect("labs to delete");
     drop(events);
     let took = started.elapsed();
+    let since_preview = previewing.elapsed();
     let report = report(&sweep, &plan, &options);
     assert_eq!(sweep.outcome(), Outcome::Success, "{:#}", report["labs"]);
     assert_eq!(report["counts"]["deleted"], LABS, "{:#}", report["counts"]);
+    // What each lab's preview found was handed to its steps: the deletion read no repository
+    // and no secret again (none of them is polled: both go within their call). Only while the
+    // preview's findings are fresh: a preview and deletion longer than that look again.
+    let reads_again = write
+        .calls
+        .records()
+        .iter()
+        .filter(|c| {
+            matches!(
+                (c.service.as_str(), c.operation.as_str()),
+                ("ECR", "DescribeRepositories") | ("Secrets Manager", "ListSecrets")
+            )
+        })
+        .count();
+    assert!(
+        reads_again == 0 || since_preview > teardown::actions::HAND_OVER_FRESH,
+        "the deletion read {reads_again} repositories and secrets again, {since_preview:?} after the preview began"
+    );
     for w in labs.values() {
         fixture::assert_workshop_gone(&provisioner, w).await;
     }
