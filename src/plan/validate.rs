@@ -543,7 +543,15 @@ impl Validator<'_> {
                         None,
                     ),
                 },
-                "description" => description = value.as_str().map(str::to_string),
+                "description" => match value.as_str() {
+                    Some(text) => description = Some(text.to_string()),
+                    None => self.error(
+                        here(&["description"]),
+                        Target::Value,
+                        "`description` must be a string".into(),
+                        Some("write it in quotes: description = \"what this step does\"".into()),
+                    ),
+                },
                 "timeout" => match value.as_str() {
                     Some(text) => {
                         if let Some(d) =

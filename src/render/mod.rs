@@ -43,18 +43,25 @@ impl OutputFormat {
     /// is where they draw (`teardown preview PLAN > file` on a terminal still shows them, and
     /// `2> file` still gets its lines), plain lines elsewhere. `NO_COLOR` is not consulted here:
     /// it removes colour, not the bars (no-color.org), and the terminal library honours it.
+    ///
+    /// Bars asked for where stderr is not a terminal would draw nothing at all (the terminal
+    /// library hides them): plain lines are shown instead, and a note on stderr says so.
     pub fn chosen(asked: Option<OutputFormat>) -> OutputFormat {
         use std::io::IsTerminal as _;
-        OutputFormat::chosen_for(asked, std::io::stderr().is_terminal())
+        let format = OutputFormat::chosen_for(asked, std::io::stderr().is_terminal());
+        if asked == Some(OutputFormat::Human) && format != OutputFormat::Human {
+            eprintln!("note: --output human draws progress bars on a terminal, and stderr is not one: showing plain lines instead");
+        }
+        format
     }
 
     /// [`OutputFormat::chosen`], given whether stderr is a terminal.
     pub fn chosen_for(asked: Option<OutputFormat>, stderr_is_terminal: bool) -> OutputFormat {
-        asked.unwrap_or(if stderr_is_terminal {
-            OutputFormat::Human
-        } else {
-            OutputFormat::Plain
-        })
+        match asked {
+            Some(OutputFormat::Human) | None if stderr_is_terminal => OutputFormat::Human,
+            Some(OutputFormat::Json) => OutputFormat::Json,
+            _ => OutputFormat::Plain,
+        }
     }
 }
 
@@ -135,6 +142,8 @@ mod tests {
         assert_eq!(OutputFormat::chosen_for(None, true), Human);
         assert_eq!(OutputFormat::chosen_for(None, false), Plain);
         assert_eq!(OutputFormat::chosen_for(Some(Json), true), Json);
-        assert_eq!(OutputFormat::chosen_for(Some(Human), false), Human);
+        assert_eq!(OutputFormat::chosen_for(Some(Plain), true), Plain);
+        // Bars where they cannot draw would show nothing: plain lines instead.
+        assert_eq!(OutputFormat::chosen_for(Some(Human), false), Plain);
     }
 }

@@ -177,6 +177,30 @@ async fn into_pipes_progress_goes_to_stderr_data_to_stdout_and_no_terminal_codes
     assert!(left.repositories().is_empty());
 }
 
+/// Bars asked for where stderr is a pipe would draw nothing (the terminal library hides them):
+/// the lines are shown instead, with a note that says why.
+#[tokio::test]
+async fn output_human_into_a_pipe_shows_the_lines_and_says_why() {
+    let moto = support::moto().await;
+    one_repository(&moto).await;
+    let home = tempfile::tempdir().unwrap();
+    let plan = write_plan(home.path());
+    let env = moto.cli_env(home.path());
+    let out = support::teardown_command(&env, &["preview", &plan, "--output", "human"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("--output human draws progress bars on a terminal, and stderr is not one"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("delete-repos: succeeded"), "{stderr}");
+    assert!(stdout.contains("lab-1"), "{stdout}");
+}
+
 #[tokio::test]
 async fn on_a_terminal_with_stderr_to_a_file_the_data_still_shows_on_stdout() {
     let moto = support::moto().await;

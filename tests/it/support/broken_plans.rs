@@ -109,6 +109,7 @@ pub fn corpus() -> Vec<Broken> {
         ),
         case("unknown-top-level-key", "name = \"x\"\nstepz = 1\n".into(), Refuses),
         case("unknown-step-key", one_step("forse = true\n"), Refuses),
+        case("description-not-a-string", one_step("description = 3\n"), Refuses),
         case(
             "unknown-action",
             format!("{HEADER}\n[steps.a]\naction = \"ecr.delete-repositry\"\nmatch = {{ name = \"x\" }}\n"),
