@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use aws_sdk_ecr::operation::delete_repository::DeleteRepositoryError;
 
@@ -108,21 +110,44 @@ impl Action for DeleteRepository {
                 if self.filter.name.as_ref().is_some_and(|p| !p.matches(name)) {
                     continue;
                 }
-                let tags = aws
-                    .ecr
-                    .list_tags_for_resource()
-                    .resource_arn(arn)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk("ECR.ListTagsForResource", e))?
-                    .tags()
-                    .iter()
-                    .map(|t| (t.key().to_string(), t.value().to_string()))
-                    .collect();
+                let tags = async {
+                    let tags = aws
+                        .ecr
+                        .list_tags_for_resource()
+                        .resource_arn(arn)
+                        .send()
+                        .await
+                        .map_err(|e| AwsError::from_sdk("ECR.ListTagsForResource", e))?;
+                    Ok::<BTreeMap<String, String>, AwsError>(
+                        tags.tags()
+                            .iter()
+                            .map(|t| (t.key().to_string(), t.value().to_string()))
+                            .collect(),
+                    )
+                };
+                // Without a tag condition the name and age decide already: the tags (for the
+                // protect tag) and the images are asked at once. With one, the images of a
+                // repository are counted only once its tags match.
+                let (tags, images) = if self.filter.tags.is_empty() {
+                    if self
+                        .filter
+                        .matches(name, &BTreeMap::new(), created, now)
+                        .is_none()
+                    {
+                        continue;
+                    }
+                    let (tags, images) = tokio::try_join!(tags, self.image_count(aws, name))?;
+                    (tags, Some(images))
+                } else {
+                    (tags.await?, None)
+                };
                 let Some(why) = self.filter.matches(name, &tags, created, now) else {
                     continue;
                 };
-                let images = self.image_count(aws, name).await?;
+                let images = match images {
+                    Some(images) => images,
+                    None => self.image_count(aws, name).await?,
+                };
                 let mut resource = Resource::new("ECR repository", arn, name, why)
                     .with_attribute(IMAGE_COUNT, images.to_string());
                 resource.created = created;
