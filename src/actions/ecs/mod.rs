@@ -116,17 +116,26 @@ fn is_matching_cluster(cluster: &Cluster, pattern: &Pattern) -> bool {
         && cluster.cluster_name().is_some_and(|n| pattern.matches(n))
 }
 
+/// True when a described service's or task's `cluster_arn` is the cluster a request named:
+/// `cluster` is its ARN, or its exact name when it was asked at the same time as the cluster's own
+/// description (see [`clusters_with_contents`]), where only the name is known yet.
+fn names_cluster(cluster_arn: Option<&str>, cluster: &str) -> bool {
+    cluster_arn.is_some_and(|arn| {
+        arn == cluster || (!cluster.starts_with("arn:") && last_segment(arn) == cluster)
+    })
+}
+
 /// True for a described service to keep: of the cluster asked about, and not kept already.
-fn is_new_in_cluster(service: &Service, cluster_arn: &str, kept: &[Service]) -> bool {
+fn is_new_in_cluster(service: &Service, cluster: &str, kept: &[Service]) -> bool {
     let new = service
         .service_arn()
         .is_some_and(|arn| !kept.iter().any(|s| s.service_arn() == Some(arn)));
-    new && service.cluster_arn() == Some(cluster_arn)
+    new && names_cluster(service.cluster_arn(), cluster)
 }
 
 /// True for a described task that was asked for, in the cluster asked about.
-fn is_asked_task(task: &Task, cluster_arn: &str, asked: &[String]) -> bool {
-    task.cluster_arn() == Some(cluster_arn)
+fn is_asked_task(task: &Task, cluster: &str, asked: &[String]) -> bool {
+    names_cluster(task.cluster_arn(), cluster)
         && task
             .task_arn()
             .is_some_and(|arn| asked.iter().any(|a| a == arn))
@@ -182,15 +191,17 @@ async fn active_services(
     name_pattern: Option<&Pattern>,
 ) -> Result<Vec<(Service, Resource)>, AwsError> {
     let mut found = Vec::new();
-    for cluster in active_clusters(aws, cluster_pattern).await? {
+    let wanted = |name: &str| name_pattern.is_none_or(|p| p.matches(name));
+    for (cluster, services, _) in
+        clusters_with_contents(aws, cluster_pattern, wanted, false).await?
+    {
         let (Some(cluster_arn), Some(cluster_name)) =
             (cluster.cluster_arn(), cluster.cluster_name())
         else {
             continue;
         };
         let where_ = in_cluster(cluster_pattern, cluster_name);
-        let wanted = |name: &str| name_pattern.is_none_or(|p| p.matches(name));
-        for service in services_in(aws, cluster_arn, wanted).await? {
+        for service in services {
             if service.status() != Some(ACTIVE) {
                 continue;
             }
@@ -219,41 +230,156 @@ async fn services_in(
     cluster_arn: &str,
     wanted: impl Fn(&str) -> bool,
 ) -> Result<Vec<Service>, AwsError> {
+    Ok(list_services(aws, cluster_arn, wanted)
+        .await?
+        .of_cluster(aws, cluster_arn))
+}
+
+/// What a cluster holds, as one step listed and described it: every id listed, and those of
+/// them described. Not yet tied to the cluster's ARN when the request named the cluster by name
+/// ([`Listed::of_cluster`] does that).
+struct Listed<T> {
+    ids: Vec<String>,
+    described: Vec<T>,
+}
+
+impl Listed<Service> {
+    /// The services of the cluster `cluster_arn` (of another one, none), and the listing
+    /// remembered for the run: whatever `wanted` kept, every service of the cluster that is not
+    /// INACTIVE, what a later step needs to know to tell whether the cluster is empty.
+    fn of_cluster(self, aws: &Aws, cluster_arn: &str) -> Vec<Service> {
+        let listed = self
+            .ids
+            .into_iter()
+            .filter(|arn| may_be_in(arn, cluster_arn))
+            .collect();
+        aws.memory.listed(cluster_arn, SERVICES, listed);
+        self.described
+            .into_iter()
+            .filter(|s| s.cluster_arn() == Some(cluster_arn))
+            .collect()
+    }
+}
+
+impl Listed<Task> {
+    /// The tasks of the cluster `cluster_arn` meant to run, and, remembered for the run, every one
+    /// of them, as a later step needs it to tell whether the cluster is empty.
+    fn of_cluster(self, aws: &Aws, cluster_arn: &str) -> Vec<Task> {
+        let tasks: Vec<Task> = self
+            .described
+            .into_iter()
+            .filter(|t| t.cluster_arn() == Some(cluster_arn))
+            .collect();
+        let listed = tasks
+            .iter()
+            .filter_map(|t| t.task_arn().map(str::to_string))
+            .collect();
+        aws.memory.listed(cluster_arn, TASKS, listed);
+        tasks
+    }
+}
+
+/// Lists and describes the services of the cluster named `cluster` (its ARN or exact name) whose
+/// names pass `wanted`. Empty when the cluster is gone.
+async fn list_services(
+    aws: &Aws,
+    cluster: &str,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<Listed<Service>, AwsError> {
     let listed = aws
         .ecs
         .list_services()
-        .cluster(cluster_arn)
+        .cluster(cluster)
         .into_paginator()
         .items()
         .send()
         .try_collect()
         .await;
-    let mut arns = match listed {
+    let ids: Vec<String> = match listed {
         Ok(arns) => arns,
         Err(e) => match e.as_service_error() {
-            Some(ListServicesError::ClusterNotFoundException(_)) => return Ok(Vec::new()),
+            Some(ListServicesError::ClusterNotFoundException(_)) => Vec::new(),
             _ => return Err(AwsError::from_sdk("ECS.ListServices", e)),
         },
     };
-    // Whatever `wanted` keeps, the listing is every service of the cluster that is not INACTIVE:
-    // what a later step needs to know to tell whether the cluster is empty.
-    let listed = arns
+    let mut arns: Vec<String> = ids
         .iter()
-        .filter(|arn| may_be_in(arn, cluster_arn))
+        .filter(|arn| wanted(last_segment(arn)))
         .cloned()
         .collect();
-    aws.memory.listed(cluster_arn, SERVICES, listed);
-    arns.retain(|arn| wanted(last_segment(arn)));
     arns.sort();
     arns.dedup();
-    describe_services(aws, cluster_arn, &arns, true).await
+    let described = describe_services(aws, cluster, &arns, true).await?;
+    Ok(Listed { ids, described })
 }
 
-/// Describes services of one cluster, 10 a call (the API's limit). Services that no longer exist
+/// The clusters whose names match `pattern` (ACTIVE, described with their tags), each with its
+/// services whose names pass `wanted` and, with `tasks`, its tasks meant to run. For an exact
+/// name the three are asked at once, naming the cluster by that name (AWS resolves it to the one
+/// ACTIVE cluster of that name in the account and region), and what they list is then tied to
+/// the ARN the description gives: one round trip less before the first change. A glob lists
+/// the clusters first.
+async fn clusters_with_contents(
+    aws: &Aws,
+    pattern: &Pattern,
+    wanted: impl Fn(&str) -> bool + Copy,
+    tasks: bool,
+) -> Result<Vec<(Cluster, Vec<Service>, Vec<Task>)>, AwsError> {
+    let running = |cluster: String| async move {
+        if tasks {
+            list_running_tasks(aws, &cluster).await
+        } else {
+            Ok(Listed {
+                ids: Vec::new(),
+                described: Vec::new(),
+            })
+        }
+    };
+    if let Some(name) = pattern.exact() {
+        let (clusters, services, listed_tasks) = tokio::try_join!(
+            active_clusters(aws, pattern),
+            list_services(aws, name, wanted),
+            running(name.to_string())
+        )?;
+        // At most one: the cluster of that exact name.
+        let Some(cluster) = clusters.into_iter().next() else {
+            return Ok(Vec::new());
+        };
+        let Some(arn) = cluster.cluster_arn().map(str::to_string) else {
+            return Ok(Vec::new());
+        };
+        let services = services.of_cluster(aws, &arn);
+        let listed_tasks = if tasks {
+            listed_tasks.of_cluster(aws, &arn)
+        } else {
+            Vec::new()
+        };
+        return Ok(vec![(cluster, services, listed_tasks)]);
+    }
+    let mut found = Vec::new();
+    for cluster in active_clusters(aws, pattern).await? {
+        let Some(arn) = cluster.cluster_arn().map(str::to_string) else {
+            continue;
+        };
+        let (services, listed_tasks) =
+            tokio::try_join!(list_services(aws, &arn, wanted), running(arn.clone()))?;
+        let services = services.of_cluster(aws, &arn);
+        let listed_tasks = if tasks {
+            listed_tasks.of_cluster(aws, &arn)
+        } else {
+            Vec::new()
+        };
+        found.push((cluster, services, listed_tasks));
+    }
+    Ok(found)
+}
+
+/// Describes services of one cluster (`cluster`: its ARN, or its exact name), 10 a call (the API's
+/// limit). Services that no longer exist
 /// are left out, and so are services of other clusters. Empty when the cluster is gone.
 async fn describe_services(
     aws: &Aws,
-    cluster_arn: &str,
+    cluster: &str,
     arns: &[String],
     with_tags: bool,
 ) -> Result<Vec<Service>, AwsError> {
@@ -262,7 +388,7 @@ async fn describe_services(
         let mut request = aws
             .ecs
             .describe_services()
-            .cluster(cluster_arn)
+            .cluster(cluster)
             .set_services(Some(chunk.to_vec()));
         if with_tags {
             request = request.include(ServiceField::Tags);
@@ -275,7 +401,7 @@ async fn describe_services(
             },
         };
         for service in out.services() {
-            if is_new_in_cluster(service, cluster_arn, &services) {
+            if is_new_in_cluster(service, cluster, &services) {
                 services.push(service.clone());
             }
         }
@@ -286,43 +412,44 @@ async fn describe_services(
 /// The tasks of a cluster that are meant to run (PENDING or RUNNING), described with their tags.
 /// Empty when the cluster is gone.
 async fn running_tasks(aws: &Aws, cluster_arn: &str) -> Result<Vec<Task>, AwsError> {
+    Ok(list_running_tasks(aws, cluster_arn)
+        .await?
+        .of_cluster(aws, cluster_arn))
+}
+
+/// Lists and describes the tasks meant to run (not STOPPED) of the cluster named `cluster` (its
+/// ARN or exact name). Empty when the cluster is gone.
+async fn list_running_tasks(aws: &Aws, cluster: &str) -> Result<Listed<Task>, AwsError> {
     let listed = aws
         .ecs
         .list_tasks()
-        .cluster(cluster_arn)
+        .cluster(cluster)
         .desired_status(DesiredStatus::Running)
         .into_paginator()
         .items()
         .send()
         .try_collect()
         .await;
-    let arns = match listed {
+    let ids: Vec<String> = match listed {
         Ok(arns) => arns,
         Err(e) => match e.as_service_error() {
-            Some(ListTasksError::ClusterNotFoundException(_)) => return Ok(Vec::new()),
+            Some(ListTasksError::ClusterNotFoundException(_)) => Vec::new(),
             _ => return Err(AwsError::from_sdk("ECS.ListTasks", e)),
         },
     };
-    let tasks: Vec<Task> = describe_tasks(aws, cluster_arn, &arns, true)
+    let described = describe_tasks(aws, cluster, &ids, true)
         .await?
         .into_iter()
         .filter(|t| t.last_status() != Some(STOPPED))
         .collect();
-    // Every task of the cluster meant to run, as a later step needs it to tell whether the
-    // cluster is empty.
-    let listed = tasks
-        .iter()
-        .filter_map(|t| t.task_arn().map(str::to_string))
-        .collect();
-    aws.memory.listed(cluster_arn, TASKS, listed);
-    Ok(tasks)
+    Ok(Listed { ids, described })
 }
 
-/// Describes tasks of one cluster, 100 a call (the API's limit). Only the tasks asked for, in
-/// that cluster, are kept; tasks AWS no longer knows are left out. Empty when the cluster is gone.
+/// Describes tasks of one cluster (`cluster`: its ARN, or its exact name), 100 a call (the API's
+/// limit). Only the tasks asked for, in that cluster, are kept; tasks AWS no longer knows are left out. Empty when the cluster is gone.
 async fn describe_tasks(
     aws: &Aws,
-    cluster_arn: &str,
+    cluster: &str,
     arns: &[String],
     with_tags: bool,
 ) -> Result<Vec<Task>, AwsError> {
@@ -331,7 +458,7 @@ async fn describe_tasks(
         let mut request = aws
             .ecs
             .describe_tasks()
-            .cluster(cluster_arn)
+            .cluster(cluster)
             .set_tasks(Some(chunk.to_vec()));
         if with_tags {
             request = request.include(TaskField::Tags);
@@ -346,7 +473,7 @@ async fn describe_tasks(
         tasks.extend(
             out.tasks()
                 .iter()
-                .filter(|t| is_asked_task(t, cluster_arn, chunk))
+                .filter(|t| is_asked_task(t, cluster, chunk))
                 .cloned(),
         );
     }

@@ -10,9 +10,9 @@ use aws_sdk_ecs::operation::stop_task::StopTaskError;
 use aws_sdk_ecs::types::Task;
 
 use super::{
-    active_clusters, by_cluster, describe_tasks, in_cluster, last_segment, required_pattern,
-    running_tasks, scale_to_zero, services_in, tag_map, ACTIVE, CLUSTER, CLUSTER_FIELD,
-    DESIRED_COUNT, SERVICE_KIND, STATUS, STOPPED,
+    by_cluster, clusters_with_contents, describe_tasks, in_cluster, last_segment, required_pattern,
+    scale_to_zero, tag_map, ACTIVE, CLUSTER, CLUSTER_FIELD, DESIRED_COUNT, SERVICE_KIND, STATUS,
+    STOPPED,
 };
 use crate::actions::{
     Acted, Action, ActionSpec, FieldKind, FieldSpec, InputError, Pattern, Pending, PollPolicy,
@@ -159,18 +159,18 @@ impl Action for StopTasks {
     async fn find(&self, aws: &Aws) -> Result<Vec<Resource>, AwsError> {
         let mut services_found = Vec::new();
         let mut tasks_found = Vec::new();
-        for cluster in active_clusters(aws, &self.cluster).await? {
+        // The services and the tasks do not depend on each other: both are asked at once (and
+        // with the cluster's description too, for an exact name).
+        let wanted = |name: &str| self.wants_service(name);
+        for (cluster, services, tasks) in
+            clusters_with_contents(aws, &self.cluster, wanted, true).await?
+        {
             let (Some(cluster_arn), Some(cluster_name)) =
                 (cluster.cluster_arn(), cluster.cluster_name())
             else {
                 continue;
             };
             let where_ = in_cluster(&self.cluster, cluster_name);
-            // The services and the tasks do not depend on each other: both are asked at once.
-            let (services, tasks) = tokio::try_join!(
-                services_in(aws, cluster_arn, |name| self.wants_service(name)),
-                running_tasks(aws, cluster_arn)
-            )?;
             let mut service_tags = BTreeMap::new();
             for service in services.iter().filter(|s| s.status() == Some(ACTIVE)) {
                 let (Some(arn), Some(name)) = (service.service_arn(), service.service_name())
