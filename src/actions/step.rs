@@ -282,6 +282,23 @@ impl ActionStep {
 }
 
 impl ActionStep {
+    /// A cancellation caused by the run's record (the audit log or journal could not be written:
+    /// the run stops) is reported as that, not as an interruption.
+    fn why_stopped(&self, error: StepError) -> StepError {
+        if error.kind != crate::engine::FailureKind::Cancelled {
+            return error;
+        }
+        match self.aws.calls.audit.as_ref().and_then(|a| a.problem()) {
+            Some(problem) => StepError {
+                kind: crate::engine::FailureKind::Cancelled,
+                message: format!(
+                    "stopped: the run's record (audit log or journal) cannot be written ({problem}); no further change is sent"
+                ),
+            },
+            None => error,
+        }
+    }
+
     /// Keeps, for a later attempt, the outcomes of the resources changed and not yet seen
     /// finish (`acted`); an empty `acted` forgets them (the step saw everything finish).
     fn keep_unfinished(&self, acted: &[Resource], outcomes: &[ResourceOutcome]) {
@@ -531,14 +548,23 @@ impl ActionStep {
                         );
                         record(result, resource, &mut acted, &mut not_yet, &mut outcomes);
                     }
+                    // The error that says why: a call refused or failed, rather than the
+                    // cancellation that refusal caused in the calls beside it.
                     Err(e) => {
-                        failed.get_or_insert(e);
+                        let cancelled =
+                            |e: &StepError| e.kind == crate::engine::FailureKind::Cancelled;
+                        if failed
+                            .as_ref()
+                            .is_none_or(|f| cancelled(f) && !cancelled(&e))
+                        {
+                            failed = Some(e);
+                        }
                     }
                 }
             }
             if let Some(e) = failed {
                 self.keep_unfinished(&acted, &outcomes);
-                return Err(e);
+                return Err(self.why_stopped(e));
             }
         }
         if !acted.is_empty() || !not_yet.is_empty() {
