@@ -10,11 +10,12 @@ use aws_sdk_ecs::types::{
     AwsVpcConfiguration, Compatibility, ContainerDefinition, LaunchType, NetworkConfiguration,
     NetworkMode, Tag, TaskDefinitionStatus,
 };
+use support::faults::{Answer, Faults, Rule};
 use teardown::actions::ecs::{
     DELETE_CLUSTER, DELETE_SERVICES, DEREGISTER_TASK_DEFINITIONS, STOP_TASKS,
 };
 use teardown::actions::ActionSpec;
-use teardown::aws::{Aws, Mode};
+use teardown::aws::{Aws, AwsOptions, Mode};
 use teardown::engine::{FailureKind, StepError, StepOutput};
 use teardown::resource::OutcomeKind;
 
@@ -710,4 +711,62 @@ async fn delete_cluster_refuses_while_a_service_or_task_remains_then_deletes_onl
     let (again, mutating) = run(&moto, Mode::Apply, &DELETE_CLUSTER, selector, "").await;
     assert_eq!(mutating, Vec::<String>::new());
     assert_eq!(outcomes(&again.unwrap()), ["demo-keep: Protected"]);
+}
+
+/// A task told to stop before the step looked (by a run that was killed after its StopTask, or
+/// by a person) is no longer listed as meant to run: ECS lists it under the desired status
+/// STOPPED until it has stopped, and its cluster cannot be deleted until then. stop-tasks finds
+/// it there, sends nothing for it, and waits until it is STOPPED.
+///
+/// Injected in front of the SDK: moto stops a task within its StopTask, so the task's first two
+/// descriptions say what AWS says of a task that is stopping (DEACTIVATING, desired STOPPED).
+#[tokio::test]
+async fn stop_tasks_waits_for_a_task_that_was_already_stopping() {
+    let moto = support::moto().await;
+    moto.keep_tasks_running();
+    let lab = Lab::new(&moto).await;
+    lab.task_definition("web", &[]).await;
+    lab.cluster("demo", &[]).await;
+    let task = lab.run_task("demo", None, &[]).await;
+    lab.aws
+        .ecs
+        .stop_task()
+        .cluster("demo")
+        .task(&task)
+        .reason("stopped by a run that was then killed")
+        .send()
+        .await
+        .unwrap();
+    let cluster_arn = task.replace(":task/", ":cluster/");
+    let cluster_arn = cluster_arn.rsplit_once('/').unwrap().0;
+    let stopping = format!(
+        r#"{{"tasks":[{{"taskArn":"{task}","clusterArn":"{cluster_arn}","lastStatus":"DEACTIVATING","desiredStatus":"STOPPED","group":"family:web","tags":[]}}],"failures":[]}}"#
+    );
+    let faults = Faults::new(vec![Rule::on(
+        "ECS",
+        "DescribeTasks",
+        2,
+        Answer::Body(stopping),
+    )
+    .when_request_contains(&task)]);
+    let aws = Arc::new(moto.aws_with(
+        Mode::Apply,
+        AwsOptions {
+            interceptors: vec![faults.shared()],
+            ..AwsOptions::default()
+        },
+    ));
+    let (result, _) =
+        support::run_action(aws.clone(), &STOP_TASKS, r#"cluster = "demo""#, "").await;
+    let output = result.unwrap();
+    // Found (first description), waited for (second), and seen STOPPED (third, moto's own).
+    assert_eq!(faults.injected(), 2);
+    assert_eq!(outcomes(&output), [format!("{}: Done", short_id(&task))]);
+    assert_eq!(
+        output.resources[0].detail,
+        "already stopping; waited until stopped"
+    );
+    // Nothing was sent for it: it had been told to stop already.
+    assert_eq!(aws.calls.mutating_operations(), Vec::<String>::new());
+    assert_eq!(lab.task("demo", &task).await.0, "STOPPED");
 }

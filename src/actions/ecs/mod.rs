@@ -409,40 +409,62 @@ async fn describe_services(
     Ok(services)
 }
 
-/// The tasks of a cluster that are meant to run (PENDING or RUNNING), described with their tags.
-/// Empty when the cluster is gone.
+/// The tasks of a cluster that are not STOPPED: those meant to run (PENDING or RUNNING), and
+/// those told to stop that have not yet (their desired status STOPPED, still DEACTIVATING or
+/// STOPPING), described with their tags. Empty when the cluster is gone.
 async fn running_tasks(aws: &Aws, cluster_arn: &str) -> Result<Vec<Task>, AwsError> {
     Ok(list_running_tasks(aws, cluster_arn)
         .await?
         .of_cluster(aws, cluster_arn))
 }
 
-/// Lists and describes the tasks meant to run (not STOPPED) of the cluster named `cluster` (its
-/// ARN or exact name). Empty when the cluster is gone.
+/// Lists and describes the tasks not STOPPED yet (see [`running_tasks`]) of the cluster named
+/// `cluster` (its ARN or exact name). Both listings are asked at once: ECS lists a task being
+/// stopped only under the desired status STOPPED, and a cluster holds it until it has stopped,
+/// so a step that stops tasks waits for it too (one stopped by a run that was killed, say), and
+/// a step that deletes the cluster counts it. Empty when the cluster is gone.
 async fn list_running_tasks(aws: &Aws, cluster: &str) -> Result<Listed<Task>, AwsError> {
-    let listed = aws
-        .ecs
-        .list_tasks()
-        .cluster(cluster)
-        .desired_status(DesiredStatus::Running)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await;
-    let ids: Vec<String> = match listed {
-        Ok(arns) => arns,
-        Err(e) => match e.as_service_error() {
-            Some(ListTasksError::ClusterNotFoundException(_)) => Vec::new(),
-            _ => return Err(AwsError::from_sdk("ECS.ListTasks", e)),
-        },
-    };
+    let (running, stopping) = tokio::try_join!(
+        list_tasks(aws, cluster, DesiredStatus::Running),
+        list_tasks(aws, cluster, DesiredStatus::Stopped)
+    )?;
+    let mut ids = running;
+    for id in stopping {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
     let described = describe_tasks(aws, cluster, &ids, true)
         .await?
         .into_iter()
         .filter(|t| t.last_status() != Some(STOPPED))
         .collect();
     Ok(Listed { ids, described })
+}
+
+/// The ARNs of a cluster's tasks of one desired status. Empty when the cluster is gone.
+async fn list_tasks(
+    aws: &Aws,
+    cluster: &str,
+    desired: DesiredStatus,
+) -> Result<Vec<String>, AwsError> {
+    let listed = aws
+        .ecs
+        .list_tasks()
+        .cluster(cluster)
+        .desired_status(desired)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await;
+    match listed {
+        Ok(arns) => Ok(arns),
+        Err(e) => match e.as_service_error() {
+            Some(ListTasksError::ClusterNotFoundException(_)) => Ok(Vec::new()),
+            _ => Err(AwsError::from_sdk("ECS.ListTasks", e)),
+        },
+    }
 }
 
 /// Describes tasks of one cluster (`cluster`: its ARN, or its exact name), 100 a call (the API's

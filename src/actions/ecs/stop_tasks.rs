@@ -26,6 +26,9 @@ const TASK_KIND: &str = "ECS task";
 /// Attribute: the service that started a task.
 const SERVICE: &str = "service";
 
+/// Attribute, on a task already told to stop (its desired status STOPPED) that has not yet.
+const STOPPING: &str = "stopping";
+
 /// What AWS records as the reason of every task teardown stops (shown in the console).
 const STOP_REASON: &str = "Stopped by teardown";
 
@@ -81,6 +84,11 @@ impl StopTasks {
     }
 
     async fn stop_task(&self, aws: &Aws, resource: &Resource) -> Result<Acted, AwsError> {
+        // Told to stop already (by a run that was killed, by a person): nothing to send, the
+        // step waits for it to stop as for the others.
+        if resource.attribute(STOPPING).is_some() {
+            return Ok(Acted::Done("already stopping; waited until stopped".into()));
+        }
         let cluster = resource.attribute(CLUSTER).unwrap_or_default();
         let result = aws
             .ecs
@@ -152,6 +160,14 @@ impl Action for StopTasks {
         }
     }
 
+    fn planned(&self, resource: &Resource) -> String {
+        if resource.attribute(STOPPING).is_some() {
+            "already stopping: would wait until it stops".into()
+        } else {
+            format!("would {} it", self.verb())
+        }
+    }
+
     fn timeout_advice(&self, _waiting: &[Resource], continue_later: &str) -> String {
         format!("ECS stops a task once its containers have exited: after their stop timeout (`stopTimeout`, 30 s by default, 120 s at most on Fargate), longer while its load balancer drains it; the task's `stoppedReason` and its containers' logs say what holds it. {continue_later} later, or raise the step's `timeout`")
     }
@@ -207,6 +223,9 @@ impl Action for StopTasks {
                 let mut resource = Resource::new(TASK_KIND, arn, last_segment(arn), why)
                     .with_attribute(CLUSTER, cluster_arn)
                     .with_attribute(STATUS, task.last_status().unwrap_or("UNKNOWN"));
+                if task.desired_status() == Some(STOPPED) {
+                    resource = resource.with_attribute(STOPPING, "true");
+                }
                 if let Some(s) = service {
                     resource = resource.with_attribute(SERVICE, s);
                 }
