@@ -505,8 +505,8 @@ impl ActionStep {
 
         let mut acted = Vec::new();
         let mut not_yet = Vec::new();
-        // What an earlier attempt changed and did not see finish, and this look no longer finds
-        // (or finds protected now): waited for again, reported as that attempt reported it.
+        // What an earlier attempt changed and did not see finish, and this look no longer finds:
+        // waited for again, reported as that attempt reported it.
         let carried = self.take_unfinished(&outcomes, &to_change);
         for outcome in carried {
             acted.push(outcome.resource.clone());
