@@ -208,15 +208,19 @@ impl Sweep {
             // Deleting: each step's first look may be what the lab's preview found, while it
             // is fresh, as a run's steps take its pre-flight's (a wide sweep saves a read of
             // every resource of every lab, each under its service's rate limit).
-            let preview = RunSummary {
-                steps: lab.steps.clone(),
-                cancelled: None,
-                duration: std::time::Duration::ZERO,
-            };
-            let hand_over = self
-                .previewed_at
-                .filter(|_| restrict)
-                .map(|at| (&preview, at));
+            let preview = self.previewed_at.filter(|_| restrict).map(|at| {
+                let steps = lab.steps.clone();
+                let duration = std::time::Duration::ZERO;
+                (
+                    RunSummary {
+                        steps,
+                        cancelled: None,
+                        duration,
+                    },
+                    at,
+                )
+            });
+            let hand_over = preview.as_ref().map(|(summary, at)| (summary, *at));
             let dag = crate::session::with_hand_over(
                 lab_plan,
                 selected.dag,

@@ -51,6 +51,24 @@ impl Cost {
     fn mutating(&self) -> usize {
         self.calls.iter().filter(|c| !is_read_only(c)).count()
     }
+
+    /// Fails the test when the run made more than `calls` calls, or more than `changes` of them
+    /// change something, or the proxy saw no chain at all.
+    fn assert_within(&self, calls: usize, changes: usize) {
+        assert!(
+            self.calls.len() <= calls,
+            "{} calls, budget {calls}: {:#?}",
+            self.calls.len(),
+            self.calls
+        );
+        assert!(
+            self.mutating() <= changes,
+            "{} changes, budget {changes}: {:#?}",
+            self.mutating(),
+            self.calls
+        );
+        assert!(self.depth > 0);
+    }
 }
 
 /// Runs the binary against moto through a proxy with `rules` and a small latency per call.
@@ -108,20 +126,7 @@ async fn the_peers_workshop_run_stays_within_its_call_budget() {
     fixture::assert_workshop_gone(&provisioner, &workshop).await;
     fixture::assert_bystanders_untouched(&provisioner, &bystanders).await;
 
-    let cost = Cost::of(&proxy);
-    assert!(
-        cost.calls.len() <= BUDGET,
-        "{} calls, budget {BUDGET}: {:#?}",
-        cost.calls.len(),
-        cost.calls
-    );
-    assert!(
-        cost.mutating() <= MUTATING,
-        "{} changes, budget {MUTATING}: {:#?}",
-        cost.mutating(),
-        cost.calls
-    );
-    assert!(cost.depth > 0);
+    Cost::of(&proxy).assert_within(BUDGET, MUTATING);
 }
 
 /// The shipped plan on the real workshop: one stack name in, every other value looked up, the
@@ -161,18 +166,5 @@ async fn the_real_workshop_run_stays_within_its_call_budget() {
     let damage = lookalike_damage(&reader, &lookalikes).await;
     assert!(damage.is_empty(), "look-alikes were changed: {damage:#?}");
 
-    let cost = Cost::of(&proxy);
-    assert!(
-        cost.calls.len() <= BUDGET,
-        "{} calls, budget {BUDGET}: {:#?}",
-        cost.calls.len(),
-        cost.calls
-    );
-    assert!(
-        cost.mutating() <= MUTATING,
-        "{} changes, budget {MUTATING}: {:#?}",
-        cost.mutating(),
-        cost.calls
-    );
-    assert!(cost.depth > 0);
+    Cost::of(&proxy).assert_within(BUDGET, MUTATING);
 }
