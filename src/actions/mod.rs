@@ -52,6 +52,7 @@ pub fn registry() -> Vec<&'static ActionSpec> {
         &ecs::DEREGISTER_TASK_DEFINITIONS,
         &ecs::DELETE_CLUSTER,
         &ecr::DELETE_REPOSITORY,
+        &secretsmanager::CANCEL_ROTATION,
         &secretsmanager::DELETE_SECRET,
         &cloudformation::DELETE_STACK,
         &ec2::DELETE_NETWORK_INTERFACES,

@@ -1,6 +1,7 @@
 //! `secretsmanager.delete-secret` against moto: the recovery window and its date, rotation
 //! cancelled first, look-alikes and protected secrets left alone, a second run that changes
-//! nothing, dry run, and deletion without recovery.
+//! nothing, dry run, and deletion without recovery; `secretsmanager.cancel-rotation`, and the
+//! deletion after it.
 
 use crate::support;
 
@@ -8,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use teardown::actions::secretsmanager::DELETE_SECRET;
+use teardown::actions::secretsmanager::{CANCEL_ROTATION, DELETE_SECRET};
 use teardown::actions::{Action, ActionStep, StepInput};
 use teardown::aws::{to_chrono, Aws, Mode};
 use teardown::engine::{StepContext, StepError, StepOutput, Task};
@@ -174,6 +175,70 @@ async fn schedules_deletion_after_cancelling_rotation_and_leaves_look_alikes() {
             "{bystander} was touched"
         );
     }
+}
+
+/// `secretsmanager.cancel-rotation` turns off the rotation of the secret it names and changes
+/// nothing else: the secret stays live, a look-alike keeps its rotation, and a second look finds
+/// nothing to do. A deletion after it in the same run does not cancel the rotation again.
+#[tokio::test]
+async fn cancel_rotation_turns_only_the_rotation_off_and_the_deletion_does_not_repeat_it() {
+    let moto = support::moto().await;
+    let setup = moto.aws(Mode::Apply);
+    let target = rotating_secret(&setup, NAME, &[]).await;
+    let lookalike = rotating_secret(&setup, &format!("{NAME}-old"), &[]).await;
+    let cancel = || {
+        (CANCEL_ROTATION.build)(&StepInput {
+            step: "t".into(),
+            selector: toml::from_str(&format!("name = \"{NAME}\"")).unwrap(),
+            options: toml::Table::new(),
+        })
+        .unwrap_or_else(|e| panic!("build: {e:?}"))
+    };
+
+    let aws = moto.aws(Mode::Apply);
+    let out = run(&aws, cancel()).await.expect("step succeeds");
+    assert_eq!(out.resources.len(), 1, "{:#?}", out.resources);
+    assert_eq!(out.resources[0].resource.id, target);
+    assert_eq!(out.resources[0].outcome, OutcomeKind::Done);
+    assert_eq!(out.resources[0].detail, "rotation cancelled");
+    assert_eq!(describe(&aws, &target).await, (None, false));
+    assert_eq!(
+        describe(&aws, &lookalike).await,
+        (None, true),
+        "the look-alike's rotation"
+    );
+    assert_eq!(
+        aws.calls.mutating_operations(),
+        ["Secrets Manager.CancelRotateSecret"]
+    );
+
+    // Its rotation is off now: nothing left for the step to match.
+    let again = run(&aws, cancel()).await.expect("step succeeds");
+    assert!(again.resources.is_empty(), "{:#?}", again.resources);
+
+    // A deletion that found the secret while it still rotated (as the pre-flight did) knows
+    // from the run's memory that the run cancelled it: DeleteSecret alone.
+    let found_rotating = build(&format!("name = \"{NAME}\""), "recovery_window_days = 7")
+        .act(&aws, &out.resources[0].resource)
+        .await
+        .expect("deletion scheduled");
+    assert!(
+        matches!(found_rotating, teardown::actions::Acted::Done(_)),
+        "{found_rotating:?}"
+    );
+    assert_eq!(
+        aws.calls.mutating_operations(),
+        [
+            "Secrets Manager.CancelRotateSecret",
+            "Secrets Manager.DeleteSecret"
+        ]
+    );
+    assert!(describe(&aws, &target).await.0.is_some(), "not scheduled");
+    assert_eq!(
+        describe(&aws, &lookalike).await,
+        (None, true),
+        "the look-alike"
+    );
 }
 
 #[tokio::test]

@@ -71,7 +71,7 @@ fn validate_accepts_the_workshop_plan() {
     let out = teardown(&["validate", WORKSHOP], &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains("is valid (9 steps)"),
+        text(&out.stdout).contains("is valid (10 steps)"),
         "{}",
         text(&out.stdout)
     );
@@ -102,7 +102,7 @@ fn graph_draws_text_dot_and_mermaid() {
     let mermaid = text(&teardown(&["graph", WORKSHOP, "--format", "mermaid"], &[]).stdout);
     assert!(mermaid.starts_with("flowchart LR"), "{mermaid}");
     assert!(
-        mermaid.contains("delete_secret --> delete_rotation_stack"),
+        mermaid.contains("cancel_rotation --> delete_rotation_stack"),
         "{mermaid}"
     );
 }

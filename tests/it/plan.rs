@@ -47,6 +47,11 @@ fn the_workshop_plan_is_valid_and_ordered() {
         .depends_on("delete-lambda-enis", "delete-rotation-stack"));
     assert!(plan
         .dag
+        .depends_on("delete-rotation-stack", "cancel-rotation"));
+    assert!(plan.dag.depends_on("delete-secret", "cancel-rotation"));
+    // Only the rotation must be off before its function goes: the secret's deletion goes beside.
+    assert!(!plan
+        .dag
         .depends_on("delete-rotation-stack", "delete-secret"));
     assert!(plan.dag.depends_on("delete-cluster", "stop-tasks"));
     // The Fargate part does not wait for the stacks.

@@ -142,6 +142,10 @@ async fn the_workshop_plan_tears_the_workshop_down_and_spares_the_bystanders() {
     };
     assert!(position("CancelRotateSecret") < position("DeleteSecret"));
     assert!(
+        position("CancelRotateSecret")
+            < position("delete-rotation-stack CloudFormation.DeleteStack")
+    );
+    assert!(
         position("delete-rotation-stack CloudFormation.DeleteStack")
             < position("DeleteNetworkInterface")
     );
@@ -161,7 +165,7 @@ async fn the_workshop_plan_tears_the_workshop_down_and_spares_the_bystanders() {
         "stop-tasks",
         "deregister-task-definitions",
         "delete-repository",
-        "delete-secret",
+        "cancel-rotation",
     ] {
         let started = events
             .iter()

@@ -6,11 +6,13 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use aws_sdk_secretsmanager::operation::cancel_rotate_secret::CancelRotateSecretError;
 use aws_sdk_secretsmanager::operation::delete_secret::DeleteSecretError;
 use chrono::{DateTime, Utc};
 
-use super::{matching_secrets, KIND, ROTATION_ENABLED};
+use super::{
+    cancel_rotation, deleted_since_found, matching_secrets, rotation_cancelled_by_this_run, KIND,
+    ROTATION_ENABLED,
+};
 use crate::actions::{
     Acted, Action, ActionSpec, FieldKind, FieldSpec, InputError, ResourceFilter, Rule, StepInput,
     COMMON_FILTER_FIELDS,
@@ -132,61 +134,6 @@ fn restore_command(name: &str, region: &str) -> String {
     format!("aws secretsmanager restore-secret --secret-id {name} --region {region}")
 }
 
-impl DeleteSecret {
-    /// True when the secret is scheduled for deletion or gone. Asked after AWS refused a change
-    /// as invalid for the secret's state, so that a deletion scheduled by someone else between
-    /// `find` and `act` is told apart from a real refusal by the secret's state, not by the
-    /// wording of the message.
-    async fn deleted_since_found(&self, aws: &Aws, resource: &Resource) -> Result<bool, AwsError> {
-        match aws
-            .secretsmanager
-            .describe_secret()
-            .secret_id(&resource.id)
-            .send()
-            .await
-        {
-            Ok(secret) => Ok(secret.deleted_date().is_some()),
-            Err(e) => {
-                let e = AwsError::from_sdk("SecretsManager.DescribeSecret", e);
-                if e.is_not_found() {
-                    Ok(true)
-                } else {
-                    Err(e)
-                }
-            }
-        }
-    }
-
-    /// Stops rotation, so that no rotation starts on a secret on its way out (nor calls a rotation
-    /// Lambda that a later step deletes). `Some(AlreadyGone)` when the secret went meanwhile.
-    async fn cancel_rotation(
-        &self,
-        aws: &Aws,
-        resource: &Resource,
-    ) -> Result<Option<Acted>, AwsError> {
-        let result = aws
-            .secretsmanager
-            .cancel_rotate_secret()
-            .secret_id(&resource.id)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(None),
-            Err(e) => match e.as_service_error() {
-                Some(CancelRotateSecretError::ResourceNotFoundException(_)) => {
-                    Ok(Some(Acted::AlreadyGone))
-                }
-                Some(CancelRotateSecretError::InvalidRequestException(_))
-                    if self.deleted_since_found(aws, resource).await? =>
-                {
-                    Ok(Some(Acted::AlreadyGone))
-                }
-                _ => Err(AwsError::from_sdk("SecretsManager.CancelRotateSecret", e)),
-            },
-        }
-    }
-}
-
 #[async_trait]
 impl Action for DeleteSecret {
     fn resource_kind(&self) -> &'static str {
@@ -209,8 +156,12 @@ impl Action for DeleteSecret {
     }
 
     async fn act(&self, aws: &Aws, resource: &Resource) -> Result<Acted, AwsError> {
-        if resource.attribute(ROTATION_ENABLED) == Some("true") {
-            if let Some(gone) = self.cancel_rotation(aws, resource).await? {
+        // Rotation goes first, unless this run turned it off already (a step of its own,
+        // `secretsmanager.cancel-rotation`, which the rotation function's deletion waits for).
+        if resource.attribute(ROTATION_ENABLED) == Some("true")
+            && !rotation_cancelled_by_this_run(aws, resource)
+        {
+            if let Some(gone) = cancel_rotation(aws, resource).await? {
                 return Ok(gone);
             }
         }
@@ -225,7 +176,7 @@ impl Action for DeleteSecret {
                 return match e.as_service_error() {
                     Some(DeleteSecretError::ResourceNotFoundException(_)) => Ok(Acted::AlreadyGone),
                     Some(DeleteSecretError::InvalidRequestException(_))
-                        if self.deleted_since_found(aws, resource).await? =>
+                        if deleted_since_found(aws, resource).await? =>
                     {
                         Ok(Acted::AlreadyGone)
                     }
@@ -258,6 +209,11 @@ impl Action for DeleteSecret {
             until.format("%Y-%m-%d"),
             restore_command(&resource.name, &aws.region)
         )))
+    }
+
+    fn outdated_by(&self, operation: &str) -> bool {
+        // `act` knows from the run's memory that the run cancelled the rotation itself.
+        operation != "CancelRotateSecret"
     }
 
     fn notes(&self, outcomes: &[ResourceOutcome]) -> Vec<String> {

@@ -1,26 +1,34 @@
-//! Secrets Manager: `secretsmanager.delete-secret` and `secretsmanager.rotate-secret`, one file
-//! each; this one holds what they share: the listing of the secrets a step matches.
+//! Secrets Manager: `secretsmanager.cancel-rotation`, `secretsmanager.delete-secret` and
+//! `secretsmanager.rotate-secret`, one file each; this one holds what they share: the listing of
+//! the secrets a step matches, and the cancelling of a secret's rotation.
 //!
 //! Neither ever reads a secret's value: what they show are names, dates and version ids
 //! (GetSecretValue is refused by the dry-run guard anyway).
 
+mod cancel_rotation;
 mod delete_secret;
 mod rotate_secret;
 
 use std::collections::BTreeMap;
 
+use aws_sdk_secretsmanager::operation::cancel_rotate_secret::CancelRotateSecretError;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, SecretListEntry};
 use chrono::Utc;
 
+pub use self::cancel_rotation::CANCEL_ROTATION;
 pub use self::delete_secret::DELETE_SECRET;
 pub use self::rotate_secret::ROTATE_SECRET;
-use crate::actions::ResourceFilter;
+use crate::actions::{Acted, ResourceFilter};
 use crate::aws::{to_chrono, Aws, AwsError};
 use crate::resource::Resource;
 
 const KIND: &str = "secret";
 const ROTATION_ENABLED: &str = "rotation_enabled";
 const LAST_ACCESSED: &str = "last_accessed";
+/// What the run's memory records of a secret whose rotation the run cancelled: `delete-secret`
+/// then neither cancels it again nor looks at the secret again for it.
+const ROTATION: &str = "rotation";
+const CANCELLED: &str = "cancelled";
 
 /// The live secrets the filter matches, each as a resource (rotation flag and last access among
 /// its attributes) with the listing entry it came from.
@@ -77,4 +85,63 @@ async fn matching_secrets(
         }
     }
     Ok(found)
+}
+
+/// True when this run cancelled the secret's rotation itself (see [`cancel_rotation`]).
+fn rotation_cancelled_by_this_run(aws: &Aws, resource: &Resource) -> bool {
+    aws.memory.was_set(&resource.id, ROTATION).as_deref() == Some(CANCELLED)
+}
+
+/// Stops the secret's rotation, so that no rotation starts on a secret on its way out, nor calls
+/// a rotation Lambda that a later step deletes, and records it in the run's memory.
+/// `Some(AlreadyGone)` when the secret was deleted or scheduled for deletion meanwhile (AWS
+/// refuses to cancel the rotation of a secret scheduled for deletion).
+async fn cancel_rotation(aws: &Aws, resource: &Resource) -> Result<Option<Acted>, AwsError> {
+    let result = aws
+        .secretsmanager
+        .cancel_rotate_secret()
+        .secret_id(&resource.id)
+        .send()
+        .await;
+    match result {
+        Ok(_) => {
+            aws.memory.set(&resource.id, ROTATION, CANCELLED);
+            Ok(None)
+        }
+        Err(e) => match e.as_service_error() {
+            Some(CancelRotateSecretError::ResourceNotFoundException(_)) => {
+                Ok(Some(Acted::AlreadyGone))
+            }
+            Some(CancelRotateSecretError::InvalidRequestException(_))
+                if deleted_since_found(aws, resource).await? =>
+            {
+                Ok(Some(Acted::AlreadyGone))
+            }
+            _ => Err(AwsError::from_sdk("SecretsManager.CancelRotateSecret", e)),
+        },
+    }
+}
+
+/// True when the secret is scheduled for deletion or gone. Asked after AWS refused a change as
+/// invalid for the secret's state, so that a deletion scheduled by someone else between `find`
+/// and `act` is told apart from a real refusal by the secret's state, not by the wording of the
+/// message.
+async fn deleted_since_found(aws: &Aws, resource: &Resource) -> Result<bool, AwsError> {
+    match aws
+        .secretsmanager
+        .describe_secret()
+        .secret_id(&resource.id)
+        .send()
+        .await
+    {
+        Ok(secret) => Ok(secret.deleted_date().is_some()),
+        Err(e) => {
+            let e = AwsError::from_sdk("SecretsManager.DescribeSecret", e);
+            if e.is_not_found() {
+                Ok(true)
+            } else {
+                Err(e)
+            }
+        }
+    }
 }
