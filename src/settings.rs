@@ -42,7 +42,8 @@ impl AwsArgs {
 /// a real run is in [`RealRunSettings`]).
 #[derive(Debug, Args)]
 pub struct RunSettings {
-    /// Steps at work at once, at most (a step only waiting between polls does not count).
+    /// Steps at work at once, at most (a step only waiting between polls does not count, nor the
+    /// look before a run, which only reads: the calls per service bound it).
     #[arg(long, default_value_t = crate::engine::DEFAULT_PARALLELISM,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallelism: u16,

@@ -69,10 +69,14 @@ pub(crate) async fn preflight(
         .collect();
     let at_once = crate::graph::Dag::build(at_once)
         .map_err(|e| format!("the look before the run could not be arranged: {e}; this is a bug in teardown: nothing was changed"))?;
+    // Nor does a look wait for a slot: `--parallelism` bounds the steps at work, and here every
+    // step only reads, with its calls bounded per service (in flight and paced) by the clients.
+    // A look left waiting for a slot would hold back the first change of the whole run.
+    let every_step = at_once.len().max(args.parallelism as usize);
     let dag = super::runnable(plan, at_once, read_only, execution.allowed.as_ref());
     let (events, _ignored) = EventSink::channel();
     let options = RunOptions {
-        parallelism: args.parallelism as usize,
+        parallelism: every_step,
         fail_fast: false,
         plan_name: plan.name.clone(),
         dry_run: true,

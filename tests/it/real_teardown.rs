@@ -301,7 +301,12 @@ async fn one_stack_name_takes_the_whole_lab_apart_in_order_and_nothing_else() {
             "{before_main}: {calls:#?}"
         );
     }
-    assert!(position("Secrets Manager.DeleteSecret", true) < rotation_stack_deleted);
+    // Only the rotation must be off before its function goes; the secret's deletion goes beside.
+    assert!(position("Secrets Manager.CancelRotateSecret", true) < rotation_stack_deleted);
+    assert!(
+        position("Secrets Manager.CancelRotateSecret", true)
+            < position("Secrets Manager.DeleteSecret", true)
+    );
     assert!(position("CloudWatch Logs.DeleteLogGroup", false) > main_stack_deleted);
     let all = account.proxy.calls();
     let mut by_operation = std::collections::BTreeMap::<&str, usize>::new();
