@@ -187,7 +187,7 @@ impl Default for RunOptions {
     }
 }
 
-/// Why a run stopped scheduling. Ordered by severity: when several apply, the highest wins.
+/// Why a run stopped scheduling. When several apply, the caller's reason wins over fail-fast.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CancelReason {
@@ -196,8 +196,23 @@ pub enum CancelReason {
         /// The step that failed.
         step: String,
     },
-    /// Ctrl-C, SIGTERM, or the caller's token.
+    /// Ctrl-C, SIGTERM, or the caller's token, with no reason given.
     Interrupted,
+    /// The caller's token, for the reason the caller gave (see [`run_explained`]).
+    Stopped {
+        /// Why, in the caller's words.
+        why: String,
+    },
+}
+
+impl CancelReason {
+    /// Whether the caller's token stopped the run (rather than a step's failure).
+    pub fn by_caller(&self) -> bool {
+        matches!(
+            self,
+            CancelReason::Interrupted | CancelReason::Stopped { .. }
+        )
+    }
 }
 
 impl std::fmt::Display for CancelReason {
@@ -205,6 +220,7 @@ impl std::fmt::Display for CancelReason {
         match self {
             CancelReason::FailFast { step } => write!(f, "fail-fast: step {step} failed"),
             CancelReason::Interrupted => write!(f, "interrupted"),
+            CancelReason::Stopped { why } => write!(f, "{why}"),
         }
     }
 }
@@ -310,6 +326,19 @@ pub async fn run(
     events: &EventSink,
     cancel: &CancellationToken,
 ) -> RunSummary {
+    run_explained(dag, options, events, cancel, &|| None).await
+}
+
+/// [`run`], where `why_cancelled` says why the caller cancelled `cancel`, when it was not an
+/// interruption (e.g. "the run's record cannot be written"): the run's cancellation event and
+/// its summary then give that reason ([`CancelReason::Stopped`]) rather than "interrupted".
+pub async fn run_explained(
+    dag: &Dag<StepNode>,
+    options: &RunOptions,
+    events: &EventSink,
+    cancel: &CancellationToken,
+    why_cancelled: &(dyn Fn() -> Option<String> + Sync),
+) -> RunSummary {
     let started = Instant::now();
     events.emit(EventKind::RunStarted {
         plan: options.plan_name.clone(),
@@ -349,11 +378,14 @@ pub async fn run(
     let mut stop: Option<CancelReason> = None;
 
     let interrupted = |stop: &mut Option<CancelReason>| {
-        if cancel.is_cancelled() && stop.as_ref() < Some(&CancelReason::Interrupted) {
-            *stop = Some(CancelReason::Interrupted);
-            events.emit(EventKind::RunCancelled {
-                reason: CancelReason::Interrupted.to_string(),
+        if cancel.is_cancelled() && !stop.as_ref().is_some_and(CancelReason::by_caller) {
+            let reason = why_cancelled().map_or(CancelReason::Interrupted, |why| {
+                CancelReason::Stopped { why }
             });
+            events.emit(EventKind::RunCancelled {
+                reason: reason.to_string(),
+            });
+            *stop = Some(reason);
             step_cancel.cancel();
         }
     };
@@ -402,7 +434,7 @@ pub async fn run(
                 free = permit.ok();
                 continue;
             }
-            _ = cancel.cancelled(), if stop.as_ref() < Some(&CancelReason::Interrupted) => continue,
+            _ = cancel.cancelled(), if !stop.as_ref().is_some_and(CancelReason::by_caller) => continue,
         };
         let Some(joined) = finished else { break };
         let Finished {

@@ -310,7 +310,12 @@ pub(crate) async fn execute_plan(
         ),
     ));
     stop_when_record_lost(audit.as_ref(), &cancel);
-    let summary = engine::run(&dag, &options, &events, &cancel).await;
+    let record_lost = || {
+        audit.as_ref().and_then(AuditLog::problem).map(|problem| {
+            format!("the run's record (audit log or journal) cannot be written: {problem}")
+        })
+    };
+    let summary = engine::run_explained(&dag, &options, &events, &cancel, &record_lost).await;
     signals.abort();
     drop(events);
     drop(dag);

@@ -665,6 +665,45 @@ async fn cancellation_reaches_running_steps_and_nothing_new_starts() {
     ));
 }
 
+/// A caller that says why it cancelled (a run whose record cannot be written) gets that reason
+/// in the run's cancellation event and summary, not "interrupted".
+#[tokio::test(start_paused = true)]
+async fn a_cancellation_with_a_reason_is_reported_with_it() {
+    let h = Harness::new();
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(secs(5)).await;
+        trigger.cancel();
+    });
+    let dag = Dag::build(vec![
+        node("long", &[], h.sleep(3600)),
+        node("later", &["long"], h.sleep(1)),
+    ])
+    .expect("valid test graph");
+    let (sink, mut receiver) = EventSink::channel();
+    let why = || Some("the journal cannot be written".to_string());
+    let summary = engine::run_explained(&dag, &RunOptions::default(), &sink, &cancel, &why).await;
+    drop(sink);
+    let mut reasons = Vec::new();
+    while let Some(event) = receiver.recv().await {
+        if let EventKind::RunCancelled { reason } = event.kind {
+            reasons.push(reason);
+        }
+    }
+    assert_eq!(reasons, ["the journal cannot be written"]);
+    assert_eq!(
+        summary.cancelled,
+        Some(engine::CancelReason::Stopped {
+            why: "the journal cannot be written".into()
+        })
+    );
+    assert!(matches!(
+        summary.step("later").unwrap().outcome,
+        StepOutcome::Skipped { .. }
+    ));
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_failure_handler_runs_before_the_step_is_tried_again() {
     let handler = Arc::new(Counter(AtomicU32::new(0)));

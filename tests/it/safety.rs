@@ -156,6 +156,12 @@ async fn a_record_that_cannot_be_written_stops_the_run_and_says_where_it_ends() 
                 .contains("stopped: the run's record (audit log or journal) cannot be written"),
         "{stdout}"
     );
+    // The run's end says why it stopped, not "interrupted".
+    assert!(
+        stdout.contains("The run stopped early (the run's record (audit log or journal) cannot be written: cannot write the audit log"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("interrupted"), "{stdout}");
     // The log holds whole records only (the torn one was cut off) ...
     let run = std::fs::read_dir(&runs)
         .unwrap()
