@@ -203,11 +203,12 @@ impl AwsError {
             // Timeouts and connection failures were already retried by the SDK: one more try of the
             // whole step may still work. Said in a line (no credentials, cannot reach the
             // endpoint, no answer in time), not as the SDK's Debug output.
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => (
-                ErrorClass::Retryable,
-                None,
-                explain(operation, None, &err).summary,
-            ),
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
+                let explained = explain(operation, None, &err);
+                // The summary names no cause; the SDK's own chain does (`RUST_LOG`, `--verbose`).
+                tracing::debug!(target: "teardown::aws", "{operation}: {}", explained.detail);
+                (ErrorClass::Retryable, None, explained.summary)
+            }
             SdkError::ResponseError(_) => (
                 ErrorClass::Retryable,
                 None,

@@ -14,6 +14,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
+use aws_smithy_runtime_api::client::stalled_stream_protection::StalledStreamProtectionConfig;
 use serde::Serialize;
 
 mod calls;
@@ -116,6 +117,26 @@ impl Default for CallTimeouts {
             operation: CallTimeouts::DEFAULT_OPERATION,
         }
     }
+}
+
+/// The SDK's stalled-stream protection for answers only, as `sdk_config` sets it otherwise (the
+/// SDK's default: on, 5 s of grace). For requests it is off: the SDK's check of a request's upload
+/// wraps the whole call to the HTTP client, so it runs while the call waits for its turn at the
+/// gate of [`CallLimits`]. In a sweep of 25 labs against moto, DeleteStack and
+/// DeregisterTaskDefinition calls (the slowest-paced groups) failed that check ("minimum
+/// throughput was specified at 1 B/s, but throughput of 0 B/s was observed") without reaching the
+/// endpoint, and their steps failed after 5 attempts. (A call that only waits, alone, did not trip
+/// it in a unit test: what made the body look stalled under the sweep's load is not pinned down.)
+/// teardown's requests are a few hundred bytes, and the gate's attempt timeout still bounds a
+/// request that the network holds.
+fn answers_only_stall_protection(sdk_config: &SdkConfig) -> StalledStreamProtectionConfig {
+    const SDK_DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(5);
+    let configured = sdk_config.stalled_stream_protection();
+    StalledStreamProtectionConfig::enabled()
+        .upload_enabled(false)
+        .download_enabled(configured.as_ref().is_none_or(|c| c.download_enabled()))
+        .grace_period(configured.map_or(SDK_DEFAULT_GRACE_PERIOD, |c| c.grace_period()))
+        .build()
 }
 
 /// The clients a teardown uses, built from one configuration.
@@ -330,12 +351,14 @@ impl Aws {
         let concurrency = CallConcurrency::default();
         let limits = options.call_limits;
         let reads = (options.reuse_reads && mode == Mode::DryRun).then(reads::ReusedReads::default);
+        let stall_protection = answers_only_stall_protection(sdk_config);
 
         macro_rules! client {
             ($krate:ident, $service:literal, $limit:expr) => {{
                 let mut builder = $krate::config::Builder::from(sdk_config)
                     .retry_config(retry.clone())
-                    .timeout_config(timeouts.clone());
+                    .timeout_config(timeouts.clone())
+                    .stalled_stream_protection(stall_protection.clone());
                 for interceptor in &interceptors {
                     builder.push_interceptor(interceptor.clone());
                 }

@@ -461,6 +461,43 @@ async fn the_wait_for_a_turn_does_not_count_against_the_call_timeout() {
 }
 
 #[test]
+fn stalled_stream_protection_watches_answers_only() {
+    // The SDK watches a request's body from before the call waits for its turn at the gate: in a
+    // 25-lab sweep against moto, DeleteStack and DeregisterTaskDefinition calls paced for longer
+    // than its 5 s grace period failed as stalled uploads ("minimum throughput was specified at
+    // 1 B/s, but throughput of 0 B/s was observed") without reaching the endpoint.
+    let protection = |configured: Option<StalledStreamProtectionConfig>| {
+        let mut sdk_config = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-west-2"));
+        sdk_config.set_stalled_stream_protection(configured);
+        let aws =
+            Aws::from_sdk_config(&sdk_config.build(), Mode::Apply, AwsOptions::default()).unwrap();
+        let cloudformation = aws.cloudformation.config().stalled_stream_protection();
+        assert_eq!(
+            format!("{:?}", aws.ecs.config().stalled_stream_protection()),
+            format!("{cloudformation:?}")
+        );
+        cloudformation.unwrap().clone()
+    };
+    let default = protection(None);
+    assert!(!default.upload_enabled());
+    assert!(default.download_enabled());
+    assert_eq!(default.grace_period(), Duration::from_secs(5));
+    // A configuration's own setting is kept for answers.
+    let configured = protection(Some(
+        StalledStreamProtectionConfig::enabled()
+            .grace_period(Duration::from_secs(9))
+            .build(),
+    ));
+    assert!(!configured.upload_enabled());
+    assert!(configured.download_enabled());
+    assert_eq!(configured.grace_period(), Duration::from_secs(9));
+    let off = protection(Some(StalledStreamProtectionConfig::disabled()));
+    assert!(!off.upload_enabled() && !off.download_enabled());
+}
+
+#[test]
 fn failed_calls_are_explained_by_type_in_a_line() {
     use aws_credential_types::provider::error::CredentialsError;
     use aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError;
