@@ -26,7 +26,10 @@
 //!
 //! A full run starts with a warm-up sweep of 2 labs that is not reported (moto loads each
 //! service's backend on its first call). `SWEEP_SCALE_DIRECT=1` points the CLI at moto itself,
-//! without the proxy, to see what the proxy costs (no call counts then).
+//! without the proxy, to see what the proxy costs (no call counts then). `TEARDOWN_RATE_LIMITS`
+//! and `RUST_LOG` are passed on to the CLI (its environment is otherwise cleared), and
+//! `SWEEP_SCALE_VERBOSE=1` runs it with `--verbose`. moto's log (`moto.log`) and the CLI's stderr
+//! (`sweep-N.stderr`) are kept in the bench's temporary directory, with the reports.
 //!
 //! Without `--bench` (`cargo test --all-targets` runs bench targets too) it is a smoke run: one
 //! sweep of 2 labs, which checks the harness end to end in a few seconds.
@@ -46,7 +49,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_cloudformation::types::{Capability, Tag};
 use aws_sdk_ecs::config::{Credentials, SharedCredentialsProvider};
 use fixture::{Workshop, WorkshopNames};
-use teardown::aws::{Aws, AwsOptions, Mode};
+use teardown::aws::{Aws, AwsOptions, CallLimits, Mode, RateLimits};
 
 const PLAN: &str = "tests/it/plans/tagged-labs-sweep.toml";
 const REGION: &str = "us-west-2";
@@ -84,7 +87,7 @@ fn wait_for_port(port: u16, what: &str) {
 }
 
 /// Starts the pinned moto server (`scripts/ensure-moto` installs it once).
-fn start_moto() -> (Background, String) {
+fn start_moto(dir: &Path) -> (Background, String) {
     let output = Command::new("bash")
         .arg(root().join("scripts/ensure-moto"))
         .stderr(Stdio::inherit())
@@ -93,10 +96,15 @@ fn start_moto() -> (Background, String) {
     assert!(output.status.success(), "scripts/ensure-moto failed");
     let server = String::from_utf8(output.stdout).expect("a path");
     let port = free_port();
+    // moto's own log (one line a request, and any traceback), kept with the reports: it is what
+    // says which call was slow or failed when a sweep does.
+    let log_path = dir.join("moto.log");
+    let log = std::fs::File::create(&log_path).expect("moto's log");
+    eprintln!("moto's log: {}", log_path.display());
     let child = Command::new(server.trim())
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(log.try_clone().expect("moto's log"))
+        .stderr(log)
         .spawn()
         .expect("start moto_server");
     let moto = Background(child);
@@ -180,7 +188,16 @@ fn moto_clients(endpoint: &str) -> Aws {
             "sweep-scale-bench",
         )))
         .build();
-    Aws::from_sdk_config(&config, Mode::Apply, AwsOptions::default()).expect("clients")
+    // Unpaced, as the tests' clients are (moto never throttles): paced to AWS's rates, 25 labs'
+    // 75 stack changes and 50 task-definition registrations alone took 36.7 s to provision.
+    let options = AwsOptions {
+        call_limits: CallLimits {
+            rates: RateLimits::Off,
+            ..CallLimits::default()
+        },
+        ..AwsOptions::default()
+    };
+    Aws::from_sdk_config(&config, Mode::Apply, options).expect("clients")
 }
 
 /// Lab `lab`'s names, all its own (as tests/it/sweep.rs names them).
@@ -313,6 +330,9 @@ fn sweep_once(
     if let Some(p) = parallelism {
         command.args(["--parallelism", &p.to_string()]);
     }
+    if std::env::var("SWEEP_SCALE_VERBOSE").is_ok_and(|v| v == "1") {
+        command.arg("--verbose");
+    }
     command
         .current_dir(root())
         .env_clear()
@@ -325,6 +345,11 @@ fn sweep_once(
         .env("HOME", &home)
         .env("TEARDOWN_RUNS_DIR", home.join("runs"))
         .env("NO_COLOR", "1")
+        .envs(
+            ["RUST_LOG", "TEARDOWN_RATE_LIMITS"]
+                .into_iter()
+                .filter_map(|name| std::env::var(name).ok().map(|value| (name, value))),
+        )
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&log).expect("the log"))
         .stderr(Stdio::piped());
@@ -337,6 +362,7 @@ fn sweep_once(
     if let Some(mut pipe) = child.stderr.take() {
         pipe.read_to_string(&mut stderr).ok();
     }
+    std::fs::write(dir.join(format!("sweep-{labs}.stderr")), &stderr).expect("the stderr log");
     let usage = rusage::wait(&child);
     let wall = clock.elapsed();
     let moto_cpu = moto_before.zip(cpu_of(moto_pid)).map(|(a, b)| b - a);
@@ -487,7 +513,7 @@ fn main() {
         .expect("a temporary directory")
         .keep();
     let plan = plan_for_now(&dir);
-    let (moto_process, moto) = start_moto();
+    let (moto_process, moto) = start_moto(&dir);
     let moto_pid = moto_process.0.id();
     let (proxy_process, proxy) = start_proxy(&moto, &dir);
     let endpoint = if direct { moto.clone() } else { proxy.clone() };
