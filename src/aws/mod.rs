@@ -128,7 +128,9 @@ impl Default for CallTimeouts {
 /// endpoint, and their steps failed after 5 attempts. (A call that only waits, alone, did not trip
 /// it in a unit test: what made the body look stalled under the sweep's load is not pinned down.)
 /// teardown's requests are a few hundred bytes, and the gate's attempt timeout still bounds a
-/// request that the network holds.
+/// request that the network holds. Turning the upload check off is the SDK maintainers' own advice
+/// for this error (awslabs/aws-sdk-rust#1146), and was the SDK's default before
+/// `BehaviorVersion::v2024_03_28`.
 fn answers_only_stall_protection(sdk_config: &SdkConfig) -> StalledStreamProtectionConfig {
     const SDK_DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(5);
     let configured = sdk_config.stalled_stream_protection();
