@@ -212,6 +212,17 @@ fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
+/// A token that the caller cancels after `delay`, as Ctrl-C or a lost record would.
+fn cancelled_after(delay: Duration) -> CancellationToken {
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        trigger.cancel();
+    });
+    cancel
+}
+
 #[tokio::test(start_paused = true)]
 async fn steps_start_when_what_they_wait_for_has_finished_and_branches_overlap() {
     let h = Harness::new();
@@ -425,12 +436,7 @@ async fn the_backoff_before_another_attempt_gives_the_slot_back() {
 async fn cancellation_reaches_a_step_waiting_for_a_slot() {
     let log = WorkLog::default();
     let origin = Instant::now();
-    let cancel = CancellationToken::new();
-    let trigger = cancel.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(10_500)).await;
-        trigger.cancel();
-    });
+    let cancel = cancelled_after(Duration::from_millis(10_500));
     // One slot. At 6 s the poller is back from its wait and waits for the slot, which the worker
     // never gives back; cancelled at 10.5 s, the poller ends then, the worker at its next look.
     let (summary, _) = run_with(
@@ -637,12 +643,7 @@ async fn fail_fast_stops_scheduling_after_the_first_failure() {
 #[tokio::test(start_paused = true)]
 async fn cancellation_reaches_running_steps_and_nothing_new_starts() {
     let h = Harness::new();
-    let cancel = CancellationToken::new();
-    let trigger = cancel.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(secs(5)).await;
-        trigger.cancel();
-    });
+    let cancel = cancelled_after(secs(5));
     let (summary, _) = run_with(
         vec![
             node("long", &[], h.sleep(3600)),
@@ -670,12 +671,7 @@ async fn cancellation_reaches_running_steps_and_nothing_new_starts() {
 #[tokio::test(start_paused = true)]
 async fn a_cancellation_with_a_reason_is_reported_with_it() {
     let h = Harness::new();
-    let cancel = CancellationToken::new();
-    let trigger = cancel.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(secs(5)).await;
-        trigger.cancel();
-    });
+    let cancel = cancelled_after(secs(5));
     let dag = Dag::build(vec![
         node("long", &[], h.sleep(3600)),
         node("later", &["long"], h.sleep(1)),

@@ -9,10 +9,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{cancel_rotation, matching_secrets, KIND, ROTATION_ENABLED};
-use crate::actions::{
-    Acted, Action, ActionSpec, FieldSpec, InputError, StepInput, COMMON_FILTER_FIELDS,
-};
+use super::{cancel_rotation, matching_secrets, KIND, ROTATION_ENABLED, SECRET_SELECTOR};
+use crate::actions::{Acted, Action, ActionSpec, InputError, StepInput};
 use crate::aws::{Aws, AwsError};
 use crate::resource::Resource;
 
@@ -21,14 +19,7 @@ pub static CANCEL_ROTATION: ActionSpec = ActionSpec {
     name: "secretsmanager.cancel-rotation",
     summary:
         "Turn off the rotation of secrets (the secret, its value and its rotation settings stay)",
-    selector: &[
-        FieldSpec {
-            required: true,
-            ..COMMON_FILTER_FIELDS[0]
-        },
-        COMMON_FILTER_FIELDS[1],
-        COMMON_FILTER_FIELDS[2],
-    ],
+    selector: SECRET_SELECTOR,
     options: &[],
     rules: &[],
     permissions: &[

@@ -11,11 +11,10 @@ use chrono::{DateTime, Utc};
 
 use super::{
     cancel_rotation, deleted_since_found, matching_secrets, rotation_cancelled_by_this_run, KIND,
-    ROTATION_ENABLED,
+    ROTATION_ENABLED, SECRET_SELECTOR,
 };
 use crate::actions::{
     Acted, Action, ActionSpec, FieldKind, FieldSpec, InputError, ResourceFilter, Rule, StepInput,
-    COMMON_FILTER_FIELDS,
 };
 use crate::aws::{to_chrono, Aws, AwsError};
 use crate::resource::{OutcomeKind, Resource, ResourceOutcome};
@@ -30,14 +29,7 @@ const MAX_WINDOW_DAYS: i64 = 30;
 pub static DELETE_SECRET: ActionSpec = ActionSpec {
     name: "secretsmanager.delete-secret",
     summary: "Cancel rotation and schedule deletion of secrets (restorable for 7 to 30 days, 30 by default)",
-    selector: &[
-        FieldSpec {
-            required: true,
-            ..COMMON_FILTER_FIELDS[0]
-        },
-        COMMON_FILTER_FIELDS[1],
-        COMMON_FILTER_FIELDS[2],
-    ],
+    selector: SECRET_SELECTOR,
     options: &[
         FieldSpec {
             name: "recovery_window_days",

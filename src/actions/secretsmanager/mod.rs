@@ -18,11 +18,21 @@ use chrono::Utc;
 pub use self::cancel_rotation::CANCEL_ROTATION;
 pub use self::delete_secret::DELETE_SECRET;
 pub use self::rotate_secret::ROTATE_SECRET;
-use crate::actions::{Acted, ResourceFilter};
+use crate::actions::{Acted, FieldSpec, ResourceFilter, COMMON_FILTER_FIELDS};
 use crate::aws::{to_chrono, Aws, AwsError};
 use crate::resource::Resource;
 
 const KIND: &str = "secret";
+/// What a step of `delete-secret` or `cancel-rotation` may match on: the secret's name (required),
+/// its tags, its age.
+const SECRET_SELECTOR: &[FieldSpec] = &[
+    FieldSpec {
+        required: true,
+        ..COMMON_FILTER_FIELDS[0]
+    },
+    COMMON_FILTER_FIELDS[1],
+    COMMON_FILTER_FIELDS[2],
+];
 const ROTATION_ENABLED: &str = "rotation_enabled";
 const LAST_ACCESSED: &str = "last_accessed";
 /// What the run's memory records of a secret whose rotation the run cancelled: `delete-secret`
