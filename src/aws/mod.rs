@@ -125,8 +125,10 @@ impl Default for CallTimeouts {
 /// gate of [`CallLimits`]. In a sweep of 25 labs against moto, DeleteStack and
 /// DeregisterTaskDefinition calls (the slowest-paced groups) failed that check ("minimum
 /// throughput was specified at 1 B/s, but throughput of 0 B/s was observed") without reaching the
-/// endpoint, and their steps failed after 5 attempts. (A call that only waits, alone, did not trip
-/// it in a unit test: what made the body look stalled under the sweep's load is not pinned down.)
+/// endpoint, and their steps failed after 5 attempts: the check counts a body not yet polled as
+/// 0 B/s, and fails the attempt after its 1 s window plus the grace period (with a short queue, a
+/// retried attempt gets its token at once, which hid it). Reproduced with one attempt in
+/// `throttling::a_call_paced_for_seconds_is_not_failed_as_a_stalled_upload`.
 /// teardown's requests are a few hundred bytes, and the gate's attempt timeout still bounds a
 /// request that the network holds. Turning the upload check off is the SDK maintainers' own advice
 /// for this error (awslabs/aws-sdk-rust#1146), and was the SDK's default before

@@ -543,3 +543,91 @@ async fn calls_are_paced_to_aws_rates_through_the_real_clients() {
     assert_eq!(group.calls, REVISIONS as u64);
     assert!(group.waited >= (REVISIONS - burst - 1) as u64, "{group:?}");
 }
+
+/// A call that waits seconds for its turn at the pacing is sent, not failed as a stalled upload.
+/// The SDK's stalled-stream check of uploads wraps the whole call to the HTTP client, the wait at
+/// teardown's gate included, and counts a request body not yet polled as 0 B/s: with it on (the
+/// SDK's default since BehaviorVersion 2024-03-28), a call that waited longer than the check's
+/// window (1 s) plus its grace period failed without being sent, and a 25-lab sweep lost its
+/// paced DeleteStack and DeregisterTaskDefinition calls so. Here the configuration's grace period
+/// is 1 s (teardown keeps it for answers) and the call waits about 3 s for its token, in real
+/// time: the check reads the system clock, so a paused tokio clock would hide it.
+#[tokio::test]
+async fn a_call_paced_for_seconds_is_not_failed_as_a_stalled_upload() {
+    use aws_smithy_runtime_api::client::stalled_stream_protection::StalledStreamProtectionConfig;
+    let moto = support::moto().await;
+    let setup = moto.aws(Mode::Apply);
+    let family = setup
+        .ecs
+        .register_task_definition()
+        .family("paced")
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name("app")
+                .image("nginx")
+                .memory(128)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("register a task definition");
+    let arn = family
+        .task_definition()
+        .and_then(|t| t.task_definition_arn())
+        .expect("its ARN")
+        .to_string();
+
+    let mut config = moto.sdk_config().into_builder();
+    config.set_stalled_stream_protection(Some(
+        StalledStreamProtectionConfig::enabled()
+            .grace_period(Duration::from_secs(1))
+            .build(),
+    ));
+    // Paced as a user's run is (the tests' clients are not), and with one attempt: the SDK's
+    // retries would hide a failed attempt (each waits for a token again, and a later one may get
+    // it at once), as they did not when a sweep's queue was long.
+    let aws = Aws::from_sdk_config(
+        &config.build(),
+        Mode::Apply,
+        AwsOptions {
+            max_attempts: Some(1),
+            ..AwsOptions::default()
+        },
+    )
+    .expect("clients");
+    // Empty the task-definition group's bucket (18 at once, then 0.9 a second) and queue two
+    // more ahead: the call waits about 3.3 s for its token.
+    for _ in 0..18 {
+        drop(
+            aws.concurrency
+                .admit("ECS", "DeregisterTaskDefinition")
+                .await,
+        );
+    }
+    let ahead: Vec<_> = (0..2)
+        .map(|_| {
+            let concurrency = aws.concurrency.clone();
+            tokio::spawn(async move {
+                drop(concurrency.admit("ECS", "DeregisterTaskDefinition").await);
+            })
+        })
+        .collect();
+    tokio::task::yield_now().await;
+    let start = std::time::Instant::now();
+    let answer = aws
+        .ecs
+        .deregister_task_definition()
+        .task_definition(&arn)
+        .send()
+        .await;
+    let waited = start.elapsed();
+    assert!(
+        answer.is_ok(),
+        "after {waited:?}: {}",
+        aws_smithy_types::error::display::DisplayErrorContext(answer.unwrap_err())
+    );
+    assert!(waited > Duration::from_millis(2500), "{waited:?}");
+    for a in ahead {
+        a.await.unwrap();
+    }
+}
