@@ -61,12 +61,13 @@ mod scale;
 const WORKSHOP_PLAN: &str = "tests/it/plans/named-workshop.toml";
 
 /// The workshop's own instructions, in their order: the sequential baseline runs them as a chain.
-const WORKSHOP_ORDER: [&str; 9] = [
+const WORKSHOP_ORDER: [&str; 10] = [
     "stop-tasks",
     "delete-services",
     "deregister-task-definitions",
     "delete-cluster",
     "delete-repository",
+    "cancel-rotation",
     "delete-secret",
     "delete-rotation-stack",
     "delete-lambda-enis",
@@ -120,6 +121,7 @@ enum Sim {
     DeregisterTaskDefinitions,
     DeleteCluster,
     DeleteRepository,
+    CancelRotation,
     DeleteSecret,
     DeleteStack(Stack),
     DeleteEnis,
@@ -133,6 +135,7 @@ impl Sim {
             "ecs.deregister-task-definitions" => Sim::DeregisterTaskDefinitions,
             "ecs.delete-cluster" => Sim::DeleteCluster,
             "ecr.delete-repository" => Sim::DeleteRepository,
+            "secretsmanager.cancel-rotation" => Sim::CancelRotation,
             "secretsmanager.delete-secret" => Sim::DeleteSecret,
             "cloudformation.delete-stack" => match step.id.as_str() {
                 "delete-rotation-stack" => Sim::DeleteStack(Stack::Rotation),
@@ -149,7 +152,10 @@ impl Sim {
     fn polls(self) -> bool {
         !matches!(
             self,
-            Sim::DeregisterTaskDefinitions | Sim::DeleteRepository | Sim::DeleteSecret
+            Sim::DeregisterTaskDefinitions
+                | Sim::DeleteRepository
+                | Sim::CancelRotation
+                | Sim::DeleteSecret
         )
     }
 
@@ -210,6 +216,8 @@ struct World {
     cluster: bool,
     repository: bool,
     secret: bool,
+    /// The secret's rotation is on (its function may still be called).
+    rotating: bool,
     /// When each stack's deletion completes (`None`: not being deleted).
     stacks: BTreeMap<Stack, Option<Instant>>,
     enis: [bool; ENIS],
@@ -229,6 +237,7 @@ impl World {
             cluster: true,
             repository: true,
             secret: true,
+            rotating: true,
             stacks: BTreeMap::from([(Stack::Rotation, None), (Stack::Main, None)]),
             enis: [true; ENIS],
             waits: Vec::new(),
@@ -299,6 +308,9 @@ impl World {
             Sim::DeleteCluster if self.cluster => vec![r("cluster/FargateClusterDemo")],
             Sim::DeleteRepository if self.repository => {
                 vec![r("repository/secrets-manager-rds-demo")]
+            }
+            Sim::CancelRotation if self.secret && self.rotating => {
+                vec![r("secret/secrets-manager-fargate-demo-db-secret")]
             }
             Sim::DeleteSecret if self.secret => {
                 vec![r("secret/secrets-manager-fargate-demo-db-secret")]
@@ -372,7 +384,13 @@ impl World {
                 self.repository = false;
                 Acted::Done("deleted".into())
             }
+            Sim::CancelRotation => {
+                self.rotating = false;
+                Acted::Finished("rotation cancelled".into())
+            }
             Sim::DeleteSecret => {
+                // The real action cancels the rotation first when no step did.
+                self.rotating = false;
                 self.secret = false;
                 Acted::Done("deletion scheduled".into())
             }
@@ -387,7 +405,7 @@ impl World {
                         "{step}: deleted the main stack while interfaces were still in its VPC"
                     ));
                 }
-                if stack == Stack::Rotation && self.secret {
+                if stack == Stack::Rotation && self.rotating {
                     self.violation(format!("{step}: deleted the rotation stack before the secret's rotation was cancelled"));
                 }
                 let latency = match stack {
@@ -829,7 +847,7 @@ fn lower_bound(
             Sim::DeregisterTaskDefinitions => found + call * REVISIONS as u32,
             // Deleted within the call: no confirming poll.
             Sim::DeleteCluster => found + call,
-            Sim::DeleteRepository | Sim::DeleteSecret => found + call,
+            Sim::DeleteRepository | Sim::CancelRotation | Sim::DeleteSecret => found + call,
             Sim::DeleteStack(stack) => {
                 let deleting = found + call;
                 let done = deleting

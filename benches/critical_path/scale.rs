@@ -136,7 +136,10 @@ fn operations(sim: Sim, phase: Phase, resource: Option<&Resource>) -> Vec<&'stat
             "ecr:ListTagsForResource",
         ],
         (Sim::DeleteRepository, _) => vec!["ecr:DeleteRepository"],
-        (Sim::DeleteSecret, Find) => vec!["secretsmanager:ListSecrets"],
+        (Sim::CancelRotation | Sim::DeleteSecret, Find) => vec!["secretsmanager:ListSecrets"],
+        (Sim::CancelRotation, _) => vec!["secretsmanager:CancelRotateSecret"],
+        // Without a cancel-rotation step (the sweep plan simulated here has none), the deletion
+        // cancels the rotation itself.
         (Sim::DeleteSecret, _) => vec![
             "secretsmanager:CancelRotateSecret",
             "secretsmanager:DeleteSecret",
