@@ -483,20 +483,7 @@ async fn calls_are_paced_to_aws_rates_through_the_real_clients() {
     let moto = support::moto().await;
     let provisioner = moto.aws(Mode::Apply);
     for _ in 0..REVISIONS {
-        provisioner
-            .ecs
-            .register_task_definition()
-            .family("paced")
-            .container_definitions(
-                aws_sdk_ecs::types::ContainerDefinition::builder()
-                    .name("app")
-                    .image("busybox")
-                    .memory(128)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
+        register_paced_revision(&provisioner).await;
     }
     let arrivals = Arc::new(Arrivals {
         operation: "DeregisterTaskDefinition",
@@ -544,6 +531,29 @@ async fn calls_are_paced_to_aws_rates_through_the_real_clients() {
     assert!(group.waited >= (REVISIONS - burst - 1) as u64, "{group:?}");
 }
 
+/// Registers one more revision of the task family `paced`; its ARN.
+async fn register_paced_revision(aws: &Aws) -> String {
+    let registered = aws
+        .ecs
+        .register_task_definition()
+        .family("paced")
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name("app")
+                .image("busybox")
+                .memory(128)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("register a task definition");
+    registered
+        .task_definition()
+        .and_then(|t| t.task_definition_arn())
+        .expect("its ARN")
+        .to_string()
+}
+
 /// A call that waits seconds for its turn at the pacing is sent, not failed as a stalled upload.
 /// The SDK's stalled-stream check of uploads wraps the whole call to the HTTP client, the wait at
 /// teardown's gate included, and counts a request body not yet polled as 0 B/s: with it on (the
@@ -556,26 +566,7 @@ async fn calls_are_paced_to_aws_rates_through_the_real_clients() {
 async fn a_call_paced_for_seconds_is_not_failed_as_a_stalled_upload() {
     use aws_smithy_runtime_api::client::stalled_stream_protection::StalledStreamProtectionConfig;
     let moto = support::moto().await;
-    let setup = moto.aws(Mode::Apply);
-    let family = setup
-        .ecs
-        .register_task_definition()
-        .family("paced")
-        .container_definitions(
-            aws_sdk_ecs::types::ContainerDefinition::builder()
-                .name("app")
-                .image("nginx")
-                .memory(128)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("register a task definition");
-    let arn = family
-        .task_definition()
-        .and_then(|t| t.task_definition_arn())
-        .expect("its ARN")
-        .to_string();
+    let arn = register_paced_revision(&moto.aws(Mode::Apply)).await;
 
     let mut config = moto.sdk_config().into_builder();
     config.set_stalled_stream_protection(Some(
