@@ -288,12 +288,10 @@ impl ActionStep {
         if error.kind != crate::engine::FailureKind::Cancelled {
             return error;
         }
-        match self.aws.calls.audit.as_ref().and_then(|a| a.problem()) {
-            Some(problem) => StepError {
+        match self.aws.calls.audit.as_ref().and_then(|a| a.why_stopped()) {
+            Some(why) => StepError {
                 kind: crate::engine::FailureKind::Cancelled,
-                message: format!(
-                    "stopped: the run's record (audit log or journal) cannot be written ({problem}); no further change is sent"
-                ),
+                message: format!("stopped: {why}; no further change is sent"),
             },
             None => error,
         }

@@ -159,6 +159,14 @@ impl AuditLog {
             .clone()
     }
 
+    /// Why the run had to stop, in words for its summary and its steps, if its record could not
+    /// be written.
+    pub fn why_stopped(&self) -> Option<String> {
+        self.problem().map(|problem| {
+            format!("the run's record (audit log or journal) cannot be written: {problem}")
+        })
+    }
+
     /// Writes the line of the mutating call `service`.`operation` about to be sent, with the
     /// outcome [`SENDING`] and the step and resource of its [`CALL_CONTEXT`]: `Err(why)` when
     /// the call must not be sent, because the log is not open yet, the run's record can no

@@ -310,11 +310,7 @@ pub(crate) async fn execute_plan(
         ),
     ));
     stop_when_record_lost(audit.as_ref(), &cancel);
-    let record_lost = || {
-        audit.as_ref().and_then(AuditLog::problem).map(|problem| {
-            format!("the run's record (audit log or journal) cannot be written: {problem}")
-        })
-    };
+    let record_lost = || audit.as_ref().and_then(AuditLog::why_stopped);
     let summary = engine::run_explained(&dag, &options, &events, &cancel, &record_lost).await;
     signals.abort();
     drop(events);

@@ -322,27 +322,7 @@ async fn calls_in_flight_per_service_stay_within_the_limit_while_more_steps_run(
     for i in 0..COUNT {
         let name = format!("many-{i:02}");
         for _ in 0..4 {
-            let registered = provisioner
-                .ecs
-                .register_task_definition()
-                .family(&name)
-                .container_definitions(
-                    aws_sdk_ecs::types::ContainerDefinition::builder()
-                        .name("app")
-                        .image("busybox")
-                        .memory(128)
-                        .build(),
-                )
-                .send()
-                .await
-                .unwrap();
-            task_definitions.push(
-                registered
-                    .task_definition()
-                    .and_then(|t| t.task_definition_arn())
-                    .unwrap()
-                    .to_string(),
-            );
+            task_definitions.push(register_revision(&provisioner, &name).await);
         }
         provisioner
             .ecr
@@ -483,7 +463,7 @@ async fn calls_are_paced_to_aws_rates_through_the_real_clients() {
     let moto = support::moto().await;
     let provisioner = moto.aws(Mode::Apply);
     for _ in 0..REVISIONS {
-        register_paced_revision(&provisioner).await;
+        register_revision(&provisioner, "paced").await;
     }
     let arrivals = Arc::new(Arrivals {
         operation: "DeregisterTaskDefinition",
@@ -531,12 +511,12 @@ async fn calls_are_paced_to_aws_rates_through_the_real_clients() {
     assert!(group.waited >= (REVISIONS - burst - 1) as u64, "{group:?}");
 }
 
-/// Registers one more revision of the task family `paced`; its ARN.
-async fn register_paced_revision(aws: &Aws) -> String {
+/// Registers one more revision of the task family `family`; its ARN.
+async fn register_revision(aws: &Aws, family: &str) -> String {
     let registered = aws
         .ecs
         .register_task_definition()
-        .family("paced")
+        .family(family)
         .container_definitions(
             aws_sdk_ecs::types::ContainerDefinition::builder()
                 .name("app")
@@ -566,7 +546,7 @@ async fn register_paced_revision(aws: &Aws) -> String {
 async fn a_call_paced_for_seconds_is_not_failed_as_a_stalled_upload() {
     use aws_smithy_runtime_api::client::stalled_stream_protection::StalledStreamProtectionConfig;
     let moto = support::moto().await;
-    let arn = register_paced_revision(&moto.aws(Mode::Apply)).await;
+    let arn = register_revision(&moto.aws(Mode::Apply), "paced").await;
 
     let mut config = moto.sdk_config().into_builder();
     config.set_stalled_stream_protection(Some(
